@@ -1,0 +1,1 @@
+"""Benchmark commands: throughput and utilisation figures, never part of the test suite."""

@@ -1,0 +1,113 @@
+"""Orbax checkpointing: dense-early save schedule, permanent retention, resume and streaming.
+
+A checkpoint holds three items: 'params' and 'opt_state' (sharded arrays, restorable onto any
+mesh by passing abstract arrays that carry the new shardings) and 'meta' (JSON: step, RNG key,
+data-iterator state). Keeping params separate lets probes and evaluation restore only them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as policies
+
+from babel_jax.config import ConfigError
+
+CHECKPOINT_DIR = 'checkpoints'
+
+
+def permanent_steps(ckpt_cfg, total_steps: int) -> list[int]:
+  """Log-spaced steps (many early, where the dynamics move fastest) plus `keep_every` multiples."""
+  steps = set()
+  if ckpt_cfg.log_spaced:
+    grid = np.logspace(0, np.log10(max(total_steps, 1)), ckpt_cfg.log_spaced)
+    steps |= {int(s) for s in np.unique(np.round(grid))}
+  if ckpt_cfg.keep_every:
+    steps |= set(range(ckpt_cfg.keep_every, total_steps + 1, ckpt_cfg.keep_every))
+  steps.add(total_steps)
+  return sorted(s for s in steps if 1 <= s <= total_steps)
+
+
+def make_manager(directory: str, ckpt_cfg=None, total_steps: int = 0,
+                 read_only: bool = False) -> ocp.CheckpointManager:
+  """A manager that saves permanent and every-N steps and keeps permanent + latest ones."""
+  directory = os.path.abspath(directory)
+  if read_only:
+    options = ocp.CheckpointManagerOptions(read_only=True, create=False)
+  else:
+    keep = permanent_steps(ckpt_cfg, total_steps)
+    options = ocp.CheckpointManagerOptions(
+        save_decision_policy=policies.AnySavePolicy([
+            policies.SpecificStepsPolicy(steps=set(keep)),
+            policies.FixedIntervalPolicy(interval=ckpt_cfg.every_steps)]),
+        preservation_policy=policies.AnyPreservationPolicy([
+            policies.CustomSteps(steps=keep),
+            policies.LatestN(n=max(ckpt_cfg.keep_last, 1))]),
+        enable_async_checkpointing=ckpt_cfg.async_save,
+        cleanup_tmp_directories=True)
+  return ocp.CheckpointManager(directory, item_names=('params', 'opt_state', 'meta'),
+                               options=options)
+
+
+def save(manager: ocp.CheckpointManager, state, meta: dict[str, Any], force: bool = False) -> bool:
+  """Saves if the schedule asks for this step (or `force`); returns whether a save started."""
+  step = int(state.step)
+  meta = {**meta, 'step': step, 'rng': np.asarray(state.rng).tolist()}
+  return manager.save(step, force=force, args=ocp.args.Composite(
+      params=ocp.args.StandardSave(state.params),
+      opt_state=ocp.args.StandardSave(state.opt_state),
+      meta=ocp.args.JsonSave(meta)))
+
+
+def restore(manager: ocp.CheckpointManager, step: int, abstract_state):
+  """Full restore onto the shardings carried by `abstract_state`: (state, meta)."""
+  out = manager.restore(step, args=ocp.args.Composite(
+      params=ocp.args.StandardRestore(abstract_state.params),
+      opt_state=ocp.args.StandardRestore(abstract_state.opt_state),
+      meta=ocp.args.JsonRestore()))
+  meta = dict(out['meta'])
+  rng = jax.numpy.asarray(np.asarray(meta['rng'], np.uint32))
+  state = abstract_state.replace(step=jax.numpy.asarray(meta['step'], jax.numpy.int32),
+                                 params=out['params'], opt_state=out['opt_state'], rng=rng)
+  return state, meta
+
+
+def restore_params(manager: ocp.CheckpointManager, step: int, abstract_params):
+  """Parameters only (no optimizer state is read), onto the shardings in `abstract_params`."""
+  out = manager.restore(step, args=ocp.args.Composite(
+      params=ocp.args.StandardRestore(abstract_params)))
+  return out['params']
+
+
+def checkpoint_dir(path: str) -> str:
+  """Accepts a run's workdir or its checkpoints folder; returns the checkpoints folder."""
+  sub = os.path.join(path, CHECKPOINT_DIR)
+  return sub if os.path.isdir(sub) else path
+
+
+def source_model_config(run_or_ckpt_dir: str) -> dict[str, Any] | None:
+  """The 'model' section of the run that wrote these checkpoints, if its config.json exists."""
+  path = os.path.join(run_or_ckpt_dir, 'config.json')
+  if not os.path.exists(path):
+    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint_dir(run_or_ckpt_dir))),
+                        'config.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)['model']
+
+
+def check_same_model(src: dict[str, Any] | None, dst: dict[str, Any], where: str) -> None:
+  """Raises naming every architecture field that differs (layout-only fields may differ)."""
+  if src is None:
+    return
+  layout_only = {'remat', 'dtype', 'param_dtype'}
+  diff = [f'{k}: {src.get(k)!r} there vs {dst.get(k)!r} here' for k in sorted(dst)
+          if k not in layout_only and src.get(k) != dst.get(k)]
+  if diff:
+    raise ConfigError(f'model config differs from the run at {where}: ' + '; '.join(diff))

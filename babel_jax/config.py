@@ -1,0 +1,230 @@
+"""Config schema: the one place every field, its type and its default are declared.
+
+Config files in `configs/` start from `default_config()` and change fields; `validate` then
+rejects unknown fields, wrong types and impossible values with messages that name the field, so
+a typo fails before any work starts instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import ml_collections
+
+MESH_AXES = ('data', 'fsdp', 'tensor')
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every config field with its default. Sizes here are CPU-friendly."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  c.model = ml_collections.ConfigDict()
+  c.model.vocab_size = 512
+  c.model.d_model = 64
+  c.model.num_layers = 2
+  c.model.num_heads = 4
+  c.model.d_ff = 0  # 0 means 4 * d_model (GELU) or 8/3 * d_model rounded to 64 (SwiGLU).
+  c.model.max_len = 128
+  c.model.norm = 'layernorm'  # 'layernorm' (GPT-2) or 'rmsnorm' (Llama).
+  c.model.positions = 'learned'  # 'learned' (GPT-2) or 'rotary' (Llama).
+  c.model.mlp = 'gelu'  # 'gelu' (GPT-2) or 'swiglu' (Llama).
+  c.model.use_bias = True  # GPT-2 has biases; Llama-style models usually do not.
+  c.model.tie_embeddings = True
+  c.model.rope_base = 10000.0
+  c.model.attention_impl = 'auto'  # 'auto', 'xla', 'cudnn' or 'chunked' (fast on CPU).
+  c.model.attention_chunk = 128  # query block size of the 'chunked' implementation.
+  c.model.dtype = 'float32'  # compute dtype; parameters stay in param_dtype.
+  c.model.param_dtype = 'float32'
+  c.model.remat = 'none'  # 'none', 'full' or 'dots' (save matmul outputs only).
+  c.model.scan_layers = False
+  c.model.init_std = 0.02
+
+  c.data = ml_collections.ConfigDict()
+  c.data.source = 'synthetic'
+  c.data.languages = 'python,php,go'  # comma-separated; the first is the primary language.
+  c.data.weights = ''  # comma-separated mixture weights; empty means uniform.
+  c.data.seq_len = 128
+  c.data.mean_doc_len = 48  # synthetic source: mean document length in tokens.
+
+  c.train = ml_collections.ConfigDict()
+  c.train.steps = 100
+  c.train.batch_size = 8  # global batch, in sequences, per optimizer step.
+  c.train.grad_accum = 1  # micro-batches per step; batch_size must divide by it.
+  c.train.lr = 3e-3
+  c.train.warmup_steps = 10
+  c.train.min_lr_ratio = 0.1  # cosine decays to lr * min_lr_ratio at the last step.
+  c.train.weight_decay = 0.1
+  c.train.b1 = 0.9
+  c.train.b2 = 0.95
+  c.train.eps = 1e-8
+  c.train.clip_norm = 1.0  # 0 disables clipping.
+  c.train.log_every = 10
+  c.train.peak_flops = 0.0  # FLOP/s of all devices together for MFU; 0 measures it.
+  c.train.init_from = ''  # workdir or checkpoint dir of another run: continual pre-training.
+  c.train.init_step = -1  # its checkpoint step; -1 means the latest.
+  c.train.stop_after = 0  # >0: exit after this many steps of this process (tests, preemption drills).
+
+  c.checkpoint = ml_collections.ConfigDict()
+  c.checkpoint.every_steps = 50
+  c.checkpoint.log_spaced = 16  # permanent log-spaced checkpoints over the run (dense early).
+  c.checkpoint.keep_every = 0  # >0: multiples of this step are permanent too.
+  c.checkpoint.keep_last = 2  # latest checkpoints kept besides the permanent ones.
+  c.checkpoint.async_save = True
+
+  c.mesh = ml_collections.ConfigDict()
+  c.mesh.data = -1  # -1 takes all devices left after the other axes.
+  c.mesh.fsdp = 1
+  c.mesh.tensor = 1
+  c.mesh.num_devices = 0  # 0 uses every device; >0 uses the first N (e.g. 1 for a baseline).
+  return c
+
+
+class ConfigError(ValueError):
+  """A config field is unknown, of the wrong type or has an impossible value."""
+
+
+def _check_schema(cfg: Any, ref: Any, path: str) -> None:
+  for key in cfg.keys():
+    name = f'{path}.{key}' if path else key
+    if key not in ref:
+      known = ', '.join(sorted(ref.keys()))
+      raise ConfigError(f'unknown config field {name!r}; known fields here: {known}')
+    value, expected = cfg[key], ref[key]
+    if isinstance(expected, ml_collections.ConfigDict):
+      if not isinstance(value, ml_collections.ConfigDict):
+        raise ConfigError(f'config field {name!r} must be a section, got {value!r}')
+      _check_schema(value, expected, name)
+      continue
+    ok = isinstance(value, type(expected))
+    if isinstance(expected, float) and isinstance(value, int) and not isinstance(value, bool):
+      ok = True
+    if isinstance(expected, int) and isinstance(value, bool):
+      ok = isinstance(expected, bool)
+    if not ok:
+      raise ConfigError(f'config field {name!r} must be {type(expected).__name__}, '
+                        f'got {type(value).__name__} {value!r}')
+
+
+def _choice(cfg, name: str, options: tuple[str, ...]) -> None:
+  section, field = name.split('.')
+  value = cfg[section][field]
+  if value not in options:
+    raise ConfigError(f'config field {name!r} is {value!r}; expected one of {options}')
+
+
+def _positive(cfg, *names: str, allow_zero: bool = False) -> None:
+  for name in names:
+    section, field = name.split('.')
+    value = cfg[section][field]
+    if value < 0 or (value == 0 and not allow_zero):
+      bound = '>= 0' if allow_zero else '> 0'
+      raise ConfigError(f'config field {name!r} must be {bound}, got {value}')
+
+
+def languages(cfg) -> tuple[str, ...]:
+  return tuple(s.strip() for s in cfg.data.languages.split(',') if s.strip())
+
+
+def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Checks fields, types and values against `default_config()`; returns cfg."""
+  _check_schema(cfg, default_config(), '')
+  m, t = cfg.model, cfg.train
+  _positive(cfg, 'model.vocab_size', 'model.d_model', 'model.num_layers', 'model.num_heads',
+            'model.max_len', 'model.attention_chunk', 'data.seq_len', 'train.steps', 'train.batch_size',
+            'train.grad_accum', 'train.log_every', 'checkpoint.every_steps')
+  _positive(cfg, 'model.d_ff', 'train.warmup_steps', 'train.lr', 'train.clip_norm',
+            'train.peak_flops', 'checkpoint.log_spaced', 'checkpoint.keep_last', 'checkpoint.keep_every',
+            'train.stop_after', 'mesh.fsdp', 'mesh.tensor', 'mesh.num_devices', allow_zero=True)
+  _choice(cfg, 'model.norm', ('layernorm', 'rmsnorm'))
+  _choice(cfg, 'model.positions', ('learned', 'rotary'))
+  _choice(cfg, 'model.mlp', ('gelu', 'swiglu'))
+  _choice(cfg, 'model.remat', ('none', 'full', 'dots'))
+  _choice(cfg, 'model.attention_impl', ('auto', 'xla', 'cudnn', 'chunked'))
+  _choice(cfg, 'model.dtype', ('float32', 'bfloat16'))
+  _choice(cfg, 'model.param_dtype', ('float32', 'bfloat16'))
+  _choice(cfg, 'data.source', ('synthetic',))
+  if m.d_model % m.num_heads:
+    raise ConfigError(f'model.d_model={m.d_model} must be divisible by '
+                      f'model.num_heads={m.num_heads}')
+  if m.positions == 'rotary' and (m.d_model // m.num_heads) % 2:
+    raise ConfigError(f'rotary positions need an even head dim, got '
+                      f'{m.d_model // m.num_heads} (model.d_model / model.num_heads)')
+  if cfg.data.seq_len > m.max_len:
+    raise ConfigError(f'data.seq_len={cfg.data.seq_len} exceeds model.max_len={m.max_len}')
+  if t.batch_size % t.grad_accum:
+    raise ConfigError(f'train.batch_size={t.batch_size} must be divisible by '
+                      f'train.grad_accum={t.grad_accum}')
+  if not 0.0 <= t.min_lr_ratio <= 1.0:
+    raise ConfigError(f'train.min_lr_ratio must be in [0, 1], got {t.min_lr_ratio}')
+  if cfg.mesh.data == 0 or cfg.mesh.data < -1:
+    raise ConfigError(f'mesh.data must be -1 (fill) or > 0, got {cfg.mesh.data}')
+  langs = languages(cfg)
+  if not langs or len(set(langs)) != len(langs):
+    raise ConfigError(f'data.languages must list distinct names, got {cfg.data.languages!r}')
+  if cfg.data.weights:
+    weights = mixture_weights(cfg)
+    if len(weights) != len(langs):
+      raise ConfigError(f'data.weights has {len(weights)} entries but data.languages has '
+                        f'{len(langs)}: {cfg.data.weights!r}')
+  return cfg
+
+
+def mixture_weights(cfg) -> tuple[float, ...]:
+  """Normalised per-language weights from `data.weights` (uniform when empty)."""
+  langs = languages(cfg)
+  if not cfg.data.weights:
+    return tuple(1.0 / len(langs) for _ in langs)
+  try:
+    raw = [float(w) for w in cfg.data.weights.split(',')]
+  except ValueError as e:
+    raise ConfigError(f'data.weights must be comma-separated numbers, got '
+                      f'{cfg.data.weights!r}') from e
+  if any(w < 0 for w in raw) or sum(raw) <= 0:
+    raise ConfigError(f'data.weights must be non-negative and not all zero, got {raw}')
+  return tuple(w / sum(raw) for w in raw)
+
+
+def check_workdir(workdir: str) -> None:
+  """Creates the workdir and proves it is writable, before any expensive work."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, f'.write_probe.{os.getpid()}')
+    with open(probe, 'w') as f:
+      f.write('ok')
+    os.remove(probe)
+  except OSError as e:
+    raise ConfigError(f'workdir {workdir!r} is not writable: {e.strerror or e}') from e
+
+
+def to_json(cfg: ml_collections.ConfigDict) -> str:
+  return json.dumps(cfg.to_dict(), indent=2, sort_keys=True)
+
+
+def from_json(text: str) -> ml_collections.ConfigDict:
+  """Rebuilds a config saved by `to_json`, validated against today's schema."""
+  cfg = default_config()
+  _merge(cfg, json.loads(text), '')
+  return validate(cfg)
+
+
+def _merge(cfg: ml_collections.ConfigDict, values: dict, path: str) -> None:
+  for key, value in values.items():
+    if isinstance(value, dict) and isinstance(cfg.get(key), ml_collections.ConfigDict):
+      _merge(cfg[key], value, f'{path}{key}.')
+    elif key in cfg:
+      cfg[key] = value
+    else:
+      raise ConfigError(f'unknown config field {path}{key!s} in saved config')
+
+
+def atomic_write(path: str, text: str) -> None:
+  """Writes text to path via a temporary file and rename, so readers never see half a file."""
+  tmp = f'{path}.tmp.{os.getpid()}'
+  with open(tmp, 'w') as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)

@@ -1,0 +1,253 @@
+"""A GPT-2 / Llama-style decoder as a pure Flax function of its parameter pytree.
+
+Shape suffixes: B batch, L length, D d_model, H heads, K head dim, F MLP hidden, V vocab,
+N layers. Every parameter and activation carries logical axis names (see `sharding.RULES`).
+Blocks `sow` the residual stream after each layer ('resid') and the MLP activations after the
+nonlinearity ('mlp_act') into the 'intermediates' collection; when the caller does not ask for
+that collection sow is a no-op, so the training path pays nothing for the probes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from babel_jax.model import attention as attention_lib
+
+Array = jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Architecture hyperparameters; see `config.default_config().model` for their meaning."""
+  vocab_size: int
+  d_model: int
+  num_layers: int
+  num_heads: int
+  d_ff: int
+  max_len: int
+  norm: str = 'layernorm'
+  positions: str = 'learned'
+  mlp: str = 'gelu'
+  use_bias: bool = True
+  tie_embeddings: bool = True
+  rope_base: float = 10000.0
+  attention_impl: str = 'auto'
+  attention_chunk: int = 128
+  dtype: str = 'float32'
+  param_dtype: str = 'float32'
+  remat: str = 'none'
+  scan_layers: bool = False
+  init_std: float = 0.02
+
+  @classmethod
+  def from_config(cls, model_cfg) -> 'ModelConfig':
+    fields = {f.name for f in dataclasses.fields(cls)}
+    kw = {k: v for k, v in model_cfg.to_dict().items() if k in fields}
+    if not kw.get('d_ff'):
+      d = kw['d_model']
+      kw['d_ff'] = 4 * d if kw.get('mlp', 'gelu') == 'gelu' else 64 * -(-8 * d // 3 // 64)
+    return cls(**kw)
+
+  @property
+  def head_dim(self) -> int:
+    return self.d_model // self.num_heads
+
+
+def _init(cfg: ModelConfig, axes: tuple[str | None, ...], scale: float = 1.0):
+  return nn.with_logical_partitioning(nn.initializers.normal(cfg.init_std * scale), axes)
+
+
+def _zeros(axes):
+  return nn.with_logical_partitioning(nn.initializers.zeros, axes)
+
+
+class Norm(nn.Module):
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x_BxLxD: Array) -> Array:
+    kw = dict(dtype=self.cfg.dtype, param_dtype=self.cfg.param_dtype,
+              scale_init=nn.with_logical_partitioning(nn.initializers.ones, ('embed',)))
+    if self.cfg.norm == 'rmsnorm':
+      return nn.RMSNorm(**kw)(x_BxLxD)
+    return nn.LayerNorm(bias_init=_zeros(('embed',)), **kw)(x_BxLxD)
+
+
+def rotary(x_BxLxHxK: Array, positions_BxL: Array, base: float) -> Array:
+  """Rotary position embedding (rotate-half form) applied to queries or keys."""
+  k = x_BxLxHxK.shape[-1]
+  freq_K2 = base ** (-jnp.arange(0, k, 2, dtype=jnp.float32) / k)
+  angle_BxLxK2 = positions_BxL[..., None].astype(jnp.float32) * freq_K2
+  sin, cos = jnp.sin(angle_BxLxK2)[:, :, None], jnp.cos(angle_BxLxK2)[:, :, None]
+  x1, x2 = jnp.split(x_BxLxHxK.astype(jnp.float32), 2, axis=-1)
+  out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+  return out.astype(x_BxLxHxK.dtype)
+
+
+class Attention(nn.Module):
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x_BxLxD: Array, positions_BxL: Array, segment_ids_BxL: Array) -> Array:
+    cfg = self.cfg
+    dense = functools.partial(
+        nn.DenseGeneral, features=(cfg.num_heads, cfg.head_dim), use_bias=cfg.use_bias,
+        kernel_init=_init(cfg, ('embed', 'heads', 'kv')), bias_init=_zeros(('heads', 'kv')),
+        dtype=cfg.dtype, param_dtype=cfg.param_dtype)
+    q_BxLxHxK = dense(name='query')(x_BxLxD)
+    k_BxLxHxK = dense(name='key')(x_BxLxD)
+    v_BxLxHxK = dense(name='value')(x_BxLxD)
+    if cfg.positions == 'rotary':
+      q_BxLxHxK = rotary(q_BxLxHxK, positions_BxL, cfg.rope_base)
+      k_BxLxHxK = rotary(k_BxLxHxK, positions_BxL, cfg.rope_base)
+    q_BxLxHxK = nn.with_logical_constraint(q_BxLxHxK, ('batch', 'length', 'act_heads', 'kv'))
+    # Packed documents must not see each other: same segment and causal.
+    out_BxLxHxK = attention_lib.attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, segment_ids_BxL,
+                                          cfg.attention_impl, cfg.attention_chunk)
+    # Residual-branch projections get the GPT-2 1/sqrt(2N) init scale.
+    out_scale = (2 * cfg.num_layers) ** -0.5
+    return nn.DenseGeneral(
+        features=cfg.d_model, axis=(-2, -1), use_bias=cfg.use_bias,
+        kernel_init=_init(cfg, ('heads', 'kv', 'embed'), out_scale),
+        bias_init=_zeros(('embed',)), dtype=cfg.dtype, param_dtype=cfg.param_dtype,
+        name='out')(out_BxLxHxK)
+
+
+class Mlp(nn.Module):
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x_BxLxD: Array, neuron_mask_F: Array | None) -> Array:
+    cfg = self.cfg
+    dense = functools.partial(nn.Dense, use_bias=cfg.use_bias, dtype=cfg.dtype,
+                              param_dtype=cfg.param_dtype)
+    up = functools.partial(dense, cfg.d_ff, kernel_init=_init(cfg, ('embed', 'mlp')),
+                           bias_init=_zeros(('mlp',)))
+    if cfg.mlp == 'swiglu':
+      act_BxLxF = nn.silu(up(name='gate')(x_BxLxD))
+      hidden_BxLxF = act_BxLxF * up(name='up')(x_BxLxD)
+    else:
+      act_BxLxF = nn.gelu(up(name='up')(x_BxLxD))
+      hidden_BxLxF = act_BxLxF
+    self.sow('intermediates', 'mlp_act', act_BxLxF)
+    if neuron_mask_F is not None:
+      hidden_BxLxF = hidden_BxLxF * neuron_mask_F.astype(hidden_BxLxF.dtype)
+    hidden_BxLxF = nn.with_logical_constraint(hidden_BxLxF, ('batch', 'length', 'act_mlp'))
+    return dense(cfg.d_model, name='down',
+                 kernel_init=_init(cfg, ('mlp', 'embed'), (2 * cfg.num_layers) ** -0.5),
+                 bias_init=_zeros(('embed',)))(hidden_BxLxF)
+
+
+class Block(nn.Module):
+  """Pre-norm transformer block; returns (x, None) so that it also works under nn.scan."""
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x_BxLxD, positions_BxL, segment_ids_BxL, neuron_mask_F=None):
+    x_BxLxD = x_BxLxD + Attention(self.cfg, name='attn')(
+        Norm(self.cfg, name='norm_attn')(x_BxLxD), positions_BxL, segment_ids_BxL)
+    x_BxLxD = x_BxLxD + Mlp(self.cfg, name='mlp')(
+        Norm(self.cfg, name='norm_mlp')(x_BxLxD), neuron_mask_F)
+    x_BxLxD = nn.with_logical_constraint(x_BxLxD, ('batch', 'length', 'act_embed'))
+    self.sow('intermediates', 'resid', x_BxLxD)
+    return x_BxLxD, None
+
+
+_REMAT_POLICIES = {
+    'full': jax.checkpoint_policies.nothing_saveable,
+    'dots': jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
+}
+
+
+class Transformer(nn.Module):
+  """Decoder-only LM: tokens [B, L] -> logits [B, L, V] (float32)."""
+  cfg: ModelConfig
+
+  def setup(self):
+    cfg = self.cfg
+    self.embed = nn.Embed(cfg.vocab_size, cfg.d_model, dtype=cfg.dtype,
+                          param_dtype=cfg.param_dtype,
+                          embedding_init=_init(cfg, ('vocab', 'embed')))
+    if cfg.positions == 'learned':
+      self.pos_embed = nn.Embed(cfg.max_len, cfg.d_model, dtype=cfg.dtype,
+                                param_dtype=cfg.param_dtype,
+                                embedding_init=_init(cfg, (None, 'embed')))
+    block = Block
+    if cfg.remat != 'none':
+      block = nn.remat(block, policy=_REMAT_POLICIES[cfg.remat], prevent_cse=not cfg.scan_layers)
+    if cfg.scan_layers:
+      self.layers = nn.scan(
+          block, variable_axes={'params': 0, 'intermediates': 0},
+          split_rngs={'params': True}, in_axes=(nn.broadcast, nn.broadcast, 0),
+          length=cfg.num_layers, metadata_params={nn.PARTITION_NAME: 'layers'})(cfg, name='layers')
+    else:
+      self.layers = [block(cfg, name=f'layer_{i}') for i in range(cfg.num_layers)]
+    self.final_norm = Norm(cfg)
+    if not cfg.tie_embeddings:
+      self.unembed = nn.DenseGeneral(cfg.vocab_size, use_bias=False, dtype=cfg.dtype,
+                                     param_dtype=cfg.param_dtype,
+                                     kernel_init=_init(cfg, ('embed', 'vocab')))
+
+  def __call__(self, tokens_BxL: Array, positions_BxL: Array, segment_ids_BxL: Array,
+               neuron_mask_NxF: Array | None = None) -> Array:
+    """Logits for every position; `neuron_mask_NxF` (1 keeps, 0 zeroes) gates MLP neurons."""
+    x_BxLxD = self.embed(tokens_BxL)
+    if self.cfg.positions == 'learned':
+      x_BxLxD = x_BxLxD + self.pos_embed(positions_BxL)
+    x_BxLxD = nn.with_logical_constraint(x_BxLxD, ('batch', 'length', 'act_embed'))
+    if self.cfg.scan_layers:
+      mask = neuron_mask_NxF
+      if mask is None:
+        mask = jnp.ones((self.cfg.num_layers, self.cfg.d_ff), jnp.float32)
+      x_BxLxD, _ = self.layers(x_BxLxD, positions_BxL, segment_ids_BxL, mask)
+    else:
+      for i, layer in enumerate(self.layers):
+        mask_F = None if neuron_mask_NxF is None else neuron_mask_NxF[i]
+        x_BxLxD, _ = layer(x_BxLxD, positions_BxL, segment_ids_BxL, mask_F)
+    return self.decode(x_BxLxD)
+
+  def decode(self, x_BxLxD: Array) -> Array:
+    """Final norm then unembedding: the model's head, also the logit lens on any layer."""
+    x_BxLxD = self.final_norm(x_BxLxD)
+    if self.cfg.tie_embeddings:
+      logits = self.embed.attend(x_BxLxD)
+    else:
+      logits = self.unembed(x_BxLxD)
+    logits = nn.with_logical_constraint(logits, ('batch', 'length', 'act_vocab'))
+    return logits.astype(jnp.float32)
+
+
+def stack_intermediates(intermediates: dict[str, Any], cfg: ModelConfig) -> dict[str, Array]:
+  """Turns the sown 'intermediates' collection into {'resid': [N,B,L,D], 'mlp_act': [N,B,L,F]}.
+
+  Works for both layouts: per-layer modules (layer_i/...) and scanned layers (stacked).
+  """
+  if cfg.scan_layers:
+    layers = intermediates['layers']
+    return {'resid': layers['resid'][0], 'mlp_act': layers['mlp']['mlp_act'][0]}
+  per_layer = [intermediates[f'layer_{i}'] for i in range(cfg.num_layers)]
+  return {'resid': jnp.stack([l['resid'][0] for l in per_layer]),
+          'mlp_act': jnp.stack([l['mlp']['mlp_act'][0] for l in per_layer])}
+
+
+def param_count(params: Any) -> int:
+  return sum(x.size for x in jax.tree.leaves(params))
+
+
+def flops_per_token(cfg: ModelConfig, seq_len: int) -> float:
+  """Training FLOPs per token (forward + backward = 3x forward), PaLM-style accounting.
+
+  6 x matmul parameters (embedding lookup excluded, unembedding included) plus 12 x N x D x L
+  for the attention score and value products. Remat recomputation is not counted (MFU, not HFU).
+  """
+  d, f, n = cfg.d_model, cfg.d_ff, cfg.num_layers
+  mlp = (3 if cfg.mlp == 'swiglu' else 2) * d * f
+  per_layer = 4 * d * d + mlp
+  matmul_params = n * per_layer + d * cfg.vocab_size
+  return 6.0 * matmul_params + 12.0 * n * d * seq_len

@@ -1,0 +1,1 @@
+"""Training: state, optimizer, jitted step, metrics and the resumable loop."""

@@ -1,0 +1,89 @@
+"""Metric sinks (JSONL, TensorBoard, console) and throughput / MFU accounting."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from babel_jax.config import atomic_write
+
+
+def measure_peak_flops(devices: list, n: int = 2048, reps: int = 5) -> float:
+  """FLOP/s of all `devices` together, measured by one large matmul per device at once.
+
+  On fake CPU devices this correctly reports the shared host's throughput, since all devices
+  run concurrently on the same cores.
+  """
+  mesh = jax.sharding.Mesh(np.asarray(devices), ('d',))
+  sh = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('d'))
+  a = jax.device_put(jnp.ones((len(devices), n, n), jnp.float32), sh)
+  f = jax.jit(lambda x: jnp.einsum('bij,bjk->bik', x, x), out_shardings=sh)
+  f(a).block_until_ready()
+  best = float('inf')
+  for _ in range(reps):
+    t = time.perf_counter()
+    f(a).block_until_ready()
+    best = min(best, time.perf_counter() - t)
+  return 2.0 * n ** 3 * len(devices) / best
+
+
+class MetricsWriter:
+  """Appends one JSON object per logged step to metrics.jsonl and mirrors it to TensorBoard."""
+
+  def __init__(self, workdir: str, resume_step: int, tensorboard: bool = True):
+    self.path = os.path.join(workdir, 'metrics.jsonl')
+    self._truncate_after(resume_step)
+    self._file = open(self.path, 'a')
+    self._tb = None
+    if tensorboard and jax.process_index() == 0:
+      from tensorboardX import SummaryWriter  # Imported lazily: optional at probe time.
+      self._tb = SummaryWriter(os.path.join(workdir, 'tb'), purge_step=resume_step + 1)
+
+  def _truncate_after(self, step: int) -> None:
+    """On resume, drops lines for steps after the restored checkpoint (they will be redone)."""
+    if not os.path.exists(self.path):
+      return
+    with open(self.path) as f:
+      lines = [l for l in f if l.strip()]
+    kept = [l for l in lines if json.loads(l)['step'] <= step]
+    if len(kept) != len(lines):
+      atomic_write(self.path, ''.join(kept))
+
+  def write(self, step: int, scalars: dict[str, float]) -> None:
+    if jax.process_index() != 0:
+      return
+    record = {'step': step, **{k: float(v) for k, v in scalars.items()}}
+    self._file.write(json.dumps(record) + '\n')
+    self._file.flush()
+    if self._tb is not None:
+      for k, v in scalars.items():
+        self._tb.add_scalar(k, float(v), step)
+
+  def close(self) -> None:
+    self._file.close()
+    if self._tb is not None:
+      self._tb.close()
+
+
+def read_metrics(workdir: str) -> list[dict[str, Any]]:
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(l) for l in f if l.strip()]
+
+
+def console_line(step: int, total: int, s: dict[str, float], languages) -> str:
+  langs = ' '.join(f'{l}={s[f"loss/{l}"]:.3f}' for l in languages if f'loss/{l}' in s)
+  return (f'step {step}/{total} loss={s["loss"]:.4f} [{langs}] lr={s["lr"]:.2e} '
+          f'gnorm={s["grad_norm"]:.3f} {s["tokens_per_s"]:.0f} tok/s mfu={100 * s["mfu"]:.1f}%')
+
+
+def log(msg: str) -> None:
+  if jax.process_index() == 0:
+    logging.info(msg)
+    print(msg, flush=True)

@@ -1,0 +1,95 @@
+"""Loss and the jitted train / eval steps (gradient accumulation by scanning micro-batches)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh
+
+from babel_jax import model as model_lib
+from babel_jax import sharding
+from babel_jax.train.state import TrainState
+
+
+def loss_sums(model, params, batch, num_langs: int,
+              neuron_mask_NxF: jax.Array | None = None) -> dict[str, jax.Array]:
+  """Summed token losses and counts, overall and per language (sums add across micro-batches)."""
+  logits_BxLxV = model_lib.forward(model, params, batch, neuron_mask_NxF=neuron_mask_NxF)
+  xent_BxL = optax.softmax_cross_entropy_with_integer_labels(logits_BxLxV, batch['targets'])
+  mask_BxL = (batch['targets'] != 0).astype(jnp.float32)
+  lang_BxLxG = jax.nn.one_hot(batch['lang_ids'], num_langs, dtype=jnp.float32) * mask_BxL[..., None]
+  return {'loss_sum': jnp.sum(xent_BxL * mask_BxL), 'count': jnp.sum(mask_BxL),
+          'lang_loss_sum': jnp.einsum('bl,blg->g', xent_BxL, lang_BxLxG),
+          'lang_count': jnp.sum(lang_BxLxG, axis=(0, 1))}
+
+
+def _metrics(sums: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  return {'loss': sums['loss_sum'] / jnp.maximum(sums['count'], 1.0),
+          'lang_loss': sums['lang_loss_sum'] / jnp.maximum(sums['lang_count'], 1.0),
+          'lang_tokens': sums['lang_count'], 'tokens': sums['count']}
+
+
+def train_step(state: TrainState, batch, *, model, tx, num_langs: int, grad_accum: int):
+  """One optimizer step over `grad_accum` micro-batches; returns (new state, metrics)."""
+
+  def grads_of(micro):
+    def loss_fn(params):
+      sums = loss_sums(model, params, micro, num_langs)
+      return sums['loss_sum'], sums
+    (_, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    return grads, sums
+
+  if grad_accum == 1:
+    grads, sums = grads_of(batch)
+  else:
+    micro = jax.tree.map(
+        lambda x: x.reshape(grad_accum, x.shape[0] // grad_accum, *x.shape[1:]), batch)
+
+    def body(carry, mb):
+      g, s = grads_of(mb)
+      return jax.tree.map(jnp.add, carry, (g, s)), None
+
+    zeros = jax.eval_shape(grads_of, jax.tree.map(lambda x: x[0], micro))
+    zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), zeros)
+    (grads, sums), _ = jax.lax.scan(body, zeros, micro)
+  # Gradients of the summed loss, normalised once: every token weighs the same across micro-batches.
+  grads = jax.tree.map(lambda g: g / jnp.maximum(sums['count'], 1.0), grads)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  metrics = _metrics(sums)
+  metrics['grad_norm'] = optax.tree.norm(grads)
+  new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                            rng=jax.random.fold_in(state.rng, state.step))
+  return new_state, metrics
+
+
+def jit_train_step(model, tx, mesh: Mesh, state_sh: TrainState, num_langs: int,
+                   grad_accum: int):
+  """The train step jitted with explicit shardings; the input state is donated."""
+  fn = functools.partial(train_step, model=model, tx=tx, num_langs=num_langs,
+                         grad_accum=grad_accum)
+
+  def with_rules(state, batch):
+    with nn.logical_axis_rules(sharding.RULES):
+      return fn(state, batch)
+
+  batch_sh = sharding.batch_sharding(mesh)
+  return jax.jit(with_rules, in_shardings=(state_sh, batch_sh),
+                 out_shardings=(state_sh, sharding.replicated(mesh)), donate_argnums=0)
+
+
+def jit_eval_step(model, mesh: Mesh, params_sh: Any, num_langs: int):
+  """Per-language loss sums of a batch, optionally with MLP neurons zeroed (`neuron_mask_NxF`)."""
+
+  def fn(params, batch, neuron_mask_NxF):
+    with nn.logical_axis_rules(sharding.RULES):
+      return loss_sums(model, params, batch, num_langs, neuron_mask_NxF)
+
+  return jax.jit(fn, in_shardings=(params_sh, sharding.batch_sharding(mesh),
+                                   sharding.replicated(mesh)),
+                 out_shardings=sharding.replicated(mesh))

@@ -1,0 +1,1 @@
+from tests import testing  # noqa: F401  (sets XLA_FLAGS before jax is imported)
