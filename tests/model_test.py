@@ -50,6 +50,15 @@ class ModelTest(parameterized.TestCase):
     np.testing.assert_allclose(head, logits, rtol=1e-5, atol=1e-5)
     self.assertTrue(bool(jnp.all(jnp.isfinite(logits))))
 
+  def test_bfloat16_compute_keeps_float32_params(self):
+    model, params = _model(dtype='bfloat16')
+    self.assertTrue(all(x.dtype == jnp.float32 for x in jax.tree.leaves(params)))
+    _, inter = model_lib.forward(model, params, _batch(), intermediates=True)
+    self.assertEqual(inter['mlp_act'].dtype, jnp.bfloat16)
+    ref_model, _ = _model()
+    np.testing.assert_allclose(model_lib.forward(model, params, _batch()),
+                               model_lib.forward(ref_model, params, _batch()), atol=0.1)
+
   def test_plain_forward_has_no_intermediates(self):
     model, params = _model()
     out = model_lib.forward(model, params, _batch())

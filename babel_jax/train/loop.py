@@ -64,8 +64,11 @@ def write_run_config(cfg, workdir: str) -> None:
     if old == text:
       return
     ckpt_lib.check_same_model(json.loads(old)['model'], cfg.model.to_dict(), path)
+    if jax.process_index() != 0:
+      return
     os.replace(path, os.path.join(workdir, f'config.{int(time.time())}.json'))
-  config_lib.atomic_write(path, text)
+  if jax.process_index() == 0:
+    config_lib.atomic_write(path, text)
 
 
 def _init_or_resume(cfg, workdir, model, tx, mesh, manager, source):

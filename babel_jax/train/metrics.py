@@ -39,10 +39,12 @@ class MetricsWriter:
 
   def __init__(self, workdir: str, resume_step: int, tensorboard: bool = True):
     self.path = os.path.join(workdir, 'metrics.jsonl')
+    self._file = self._tb = None
+    if jax.process_index() != 0:  # One writer per run, whatever the host count.
+      return
     self._truncate_after(resume_step)
     self._file = open(self.path, 'a')
-    self._tb = None
-    if tensorboard and jax.process_index() == 0:
+    if tensorboard:
       from tensorboardX import SummaryWriter  # Imported lazily: optional at probe time.
       self._tb = SummaryWriter(os.path.join(workdir, 'tb'), purge_step=resume_step + 1)
 
@@ -57,7 +59,7 @@ class MetricsWriter:
       atomic_write(self.path, ''.join(kept))
 
   def write(self, step: int, scalars: dict[str, float]) -> None:
-    if jax.process_index() != 0:
+    if self._file is None:
       return
     record = {'step': step, **{k: float(v) for k, v in scalars.items()}}
     self._file.write(json.dumps(record) + '\n')
@@ -67,7 +69,8 @@ class MetricsWriter:
         self._tb.add_scalar(k, float(v), step)
 
   def close(self) -> None:
-    self._file.close()
+    if self._file is not None:
+      self._file.close()
     if self._tb is not None:
       self._tb.close()
 

@@ -13,6 +13,7 @@ from jax.sharding import Mesh
 
 from babel_jax import model as model_lib
 from babel_jax import sharding
+from babel_jax.train import losses
 from babel_jax.train.state import TrainState
 
 
@@ -20,7 +21,7 @@ def loss_sums(model, params, batch, num_langs: int,
               neuron_mask_NxF: jax.Array | None = None) -> dict[str, jax.Array]:
   """Summed token losses and counts, overall and per language (sums add across micro-batches)."""
   logits_BxLxV = model_lib.forward(model, params, batch, neuron_mask_NxF=neuron_mask_NxF)
-  xent_BxL = optax.softmax_cross_entropy_with_integer_labels(logits_BxLxV, batch['targets'])
+  xent_BxL = losses.cross_entropy(logits_BxLxV, batch['targets'])
   mask_BxL = (batch['targets'] != 0).astype(jnp.float32)
   lang_BxLxG = jax.nn.one_hot(batch['lang_ids'], num_langs, dtype=jnp.float32) * mask_BxL[..., None]
   return {'loss_sum': jnp.sum(xent_BxL * mask_BxL), 'count': jnp.sum(mask_BxL),
