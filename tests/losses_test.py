@@ -8,7 +8,7 @@ import numpy as np
 import optax
 from absl.testing import absltest
 
-from babel_jax.model.transformer import tied_logits
+from babel_jax.model.transformer import matmul, tied_logits
 from babel_jax.train.losses import cross_entropy
 
 
@@ -30,6 +30,15 @@ class LossesTest(absltest.TestCase):
     ref = lambda x, e: jnp.sum(jnp.einsum('bld,vd->blv', x, e) * w)
     ours = lambda x, e: jnp.sum(tied_logits(x, e) * w)
     for a, b in zip(jax.grad(ours, (0, 1))(x, emb), jax.grad(ref, (0, 1))(x, emb)):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+  def test_matmul_gradient(self):
+    x = jax.random.normal(jax.random.PRNGKey(0), (6, 4))
+    w = jax.random.normal(jax.random.PRNGKey(1), (4, 5))
+    c = jax.random.normal(jax.random.PRNGKey(2), (6, 5))
+    ours = jax.grad(lambda x, w: jnp.sum(matmul(x, w) * c), (0, 1))(x, w)
+    ref = jax.grad(lambda x, w: jnp.sum((x @ w) * c), (0, 1))(x, w)
+    for a, b in zip(ours, ref):
       np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 

@@ -102,9 +102,15 @@ class ModelTest(parameterized.TestCase):
     q, k, v = (jax.random.normal(jax.random.PRNGKey(i), (2, 24, 2, 8)) for i in range(3))
     seg = jnp.array([[1] * 10 + [2] * 14, [1] * 24])
     ref = attention_lib.attention(q, k, v, seg, impl='xla')
+    w = jax.random.normal(jax.random.PRNGKey(9), ref.shape)
+    loss = lambda impl, chunk: lambda q, k, v: jnp.sum(
+        attention_lib.attention(q, k, v, seg, impl, chunk) * w)
+    ref_grads = jax.grad(loss('xla', 0), (0, 1, 2))(q, k, v)
     for chunk in (5, 8, 24):
       np.testing.assert_allclose(attention_lib.attention(q, k, v, seg, 'chunked', chunk), ref,
                                  rtol=1e-5, atol=1e-5)
+      for ours, theirs in zip(jax.grad(loss('chunked', chunk), (0, 1, 2))(q, k, v), ref_grads):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
 
   def test_neuron_mask_zeroes_neurons(self):
     model, params = _model()

@@ -14,25 +14,70 @@ import jax.numpy as jnp
 _NEG = -1e30
 
 
+def _barrier_t(x_BxHxMxN):
+  """Transposes the last two axes of a matmul result without letting XLA fold the transpose
+  back into the matmul (which would make it read its big operand transposed, a slow path)."""
+  return jnp.swapaxes(jax.lax.optimization_barrier(x_BxHxMxN), -1, -2)
+
+
+@jax.custom_vjp
+def _scores(q_BxHxQxK, k_BxHxSxK):
+  return jnp.einsum('bhqk,bhsk->bhqs', q_BxHxQxK, k_BxHxSxK, preferred_element_type=jnp.float32)
+
+
+def _scores_fwd(q, k):
+  return _scores(q, k), (q, k)
+
+
+def _scores_bwd(res, g_BxHxQxS):
+  q, k = res
+  g = g_BxHxQxS.astype(q.dtype)
+  dq = jnp.einsum('bhqs,bhsk->bhqk', g, k)
+  dk = _barrier_t(jnp.einsum('bhkq,bhqs->bhks', jnp.swapaxes(q, -1, -2), g))
+  return dq, dk.astype(k.dtype)
+
+
+_scores.defvjp(_scores_fwd, _scores_bwd)
+
+
+@jax.custom_vjp
+def _weighted(p_BxHxQxS, v_BxHxSxK):
+  return jnp.einsum('bhqs,bhsk->bhqk', p_BxHxQxS, v_BxHxSxK, preferred_element_type=jnp.float32)
+
+
+def _weighted_fwd(p, v):
+  return _weighted(p, v), (p, v)
+
+
+def _weighted_bwd(res, g_BxHxQxK):
+  p, v = res
+  g = g_BxHxQxK.astype(v.dtype)
+  dp = jnp.einsum('bhqk,bhsk->bhqs', g, v)
+  dv = _barrier_t(jnp.einsum('bhkq,bhqs->bhks', jnp.swapaxes(g, -1, -2), p))
+  return dp.astype(p.dtype), dv.astype(v.dtype)
+
+
+_weighted.defvjp(_weighted_fwd, _weighted_bwd)
+
+
 def _chunked(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, segment_ids_BxL, chunk: int):
   length, head_dim = q_BxLxHxK.shape[1], q_BxLxHxK.shape[-1]
-  q_BxLxHxK = q_BxLxHxK * head_dim ** -0.5
+  to_bhlk = lambda x: jnp.swapaxes(x, 1, 2)
+  q_BxHxLxK = to_bhlk(q_BxLxHxK * head_dim ** -0.5)
+  k_BxHxLxK, v_BxHxLxK = to_bhlk(k_BxLxHxK), to_bhlk(v_BxLxHxK)
   pos_L = jnp.arange(length)
   outs = []
   for start in range(0, length, chunk):
     end = min(start + chunk, length)  # this block of queries sees keys [0, end).
-    s_BxHxQxS = jnp.einsum('bqhk,bshk->bhqs', q_BxLxHxK[:, start:end], k_BxLxHxK[:, :end],
-                           preferred_element_type=jnp.float32)
+    s_BxHxQxS = _scores(q_BxHxLxK[:, :, start:end], k_BxHxLxK[:, :, :end])
     mask_BxQxS = ((segment_ids_BxL[:, start:end, None] == segment_ids_BxL[:, None, :end])
                   & (pos_L[start:end, None] >= pos_L[None, :end]))
     s_BxHxQxS = jnp.where(mask_BxQxS[:, None], s_BxHxQxS, _NEG)
     # Softmax with the normalisation applied after the value product: fewer passes over S.
     p_BxHxQxS = jnp.exp(s_BxHxQxS - jax.lax.stop_gradient(s_BxHxQxS.max(-1, keepdims=True)))
-    o_BxQxHxK = jnp.einsum('bhqs,bshk->bqhk', p_BxHxQxS.astype(v_BxLxHxK.dtype),
-                           v_BxLxHxK[:, :end], preferred_element_type=jnp.float32)
-    denom_BxQxH = jnp.swapaxes(p_BxHxQxS.sum(-1), 1, 2)
-    outs.append((o_BxQxHxK / denom_BxQxH[..., None]).astype(q_BxLxHxK.dtype))
-  return jnp.concatenate(outs, axis=1)
+    o_BxHxQxK = _weighted(p_BxHxQxS.astype(v_BxLxHxK.dtype), v_BxHxLxK[:, :, :end])
+    outs.append((o_BxHxQxK / p_BxHxQxS.sum(-1, keepdims=True)).astype(q_BxLxHxK.dtype))
+  return to_bhlk(jnp.concatenate(outs, axis=2))
 
 
 def attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, segment_ids_BxL, impl: str = 'auto',

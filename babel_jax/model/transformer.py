@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Any
 
 import flax.linen as nn
@@ -67,6 +68,50 @@ def _zeros(axes):
   return nn.with_logical_partitioning(nn.initializers.zeros, axes)
 
 
+@jax.custom_vjp
+def matmul(x_NxI: Array, w_IxO: Array) -> Array:
+  """x @ w whose weight gradient is computed as (x^T g) in the layout XLA:CPU runs fastest."""
+  return x_NxI @ w_IxO
+
+
+def _matmul_fwd(x_NxI, w_IxO):
+  return x_NxI @ w_IxO, (x_NxI, w_IxO)
+
+
+def _matmul_bwd(res, g_NxO):
+  x_NxI, w_IxO = res
+  # The barrier keeps XLA from rewriting x^T g into a matmul that reads g transposed.
+  dw_IxO = jax.lax.optimization_barrier(jnp.einsum('ni,no->io', x_NxI, g_NxO))
+  return (g_NxO @ w_IxO.T).astype(x_NxI.dtype), dw_IxO.astype(w_IxO.dtype)
+
+
+matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+
+class Dense(nn.Module):
+  """Linear layer over the last `in_dims` axes with an arbitrary output shape and logical axes."""
+  features: tuple[int, ...]
+  axes: tuple[str | None, ...]
+  cfg: ModelConfig
+  in_dims: int = 1
+  scale: float = 1.0
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    cfg = self.cfg
+    in_shape = x.shape[-self.in_dims:]
+    kernel = self.param('kernel', _init(cfg, self.axes, self.scale), (*in_shape, *self.features),
+                        cfg.param_dtype)
+    n_in, n_out = math.prod(in_shape), math.prod(self.features)
+    x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=cfg.dtype)
+    lead = x.shape[:-self.in_dims]
+    y = matmul(x.reshape(-1, n_in), kernel.reshape(n_in, n_out)).reshape(*lead, *self.features)
+    if cfg.use_bias:
+      bias = self.param('bias', _zeros(self.axes[self.in_dims:]), self.features, cfg.param_dtype)
+      y = y + bias.astype(y.dtype)
+    return y
+
+
 class Norm(nn.Module):
   cfg: ModelConfig
 
@@ -96,10 +141,7 @@ class Attention(nn.Module):
   @nn.compact
   def __call__(self, x_BxLxD: Array, positions_BxL: Array, segment_ids_BxL: Array) -> Array:
     cfg = self.cfg
-    dense = functools.partial(
-        nn.DenseGeneral, features=(cfg.num_heads, cfg.head_dim), use_bias=cfg.use_bias,
-        kernel_init=_init(cfg, ('embed', 'heads', 'kv')), bias_init=_zeros(('heads', 'kv')),
-        dtype=cfg.dtype, param_dtype=cfg.param_dtype)
+    dense = functools.partial(Dense, (cfg.num_heads, cfg.head_dim), ('embed', 'heads', 'kv'), cfg)
     q_BxLxHxK = dense(name='query')(x_BxLxD)
     k_BxLxHxK = dense(name='key')(x_BxLxD)
     v_BxLxHxK = dense(name='value')(x_BxLxD)
@@ -112,11 +154,8 @@ class Attention(nn.Module):
                                           cfg.attention_impl, cfg.attention_chunk)
     # Residual-branch projections get the GPT-2 1/sqrt(2N) init scale.
     out_scale = (2 * cfg.num_layers) ** -0.5
-    return nn.DenseGeneral(
-        features=cfg.d_model, axis=(-2, -1), use_bias=cfg.use_bias,
-        kernel_init=_init(cfg, ('heads', 'kv', 'embed'), out_scale),
-        bias_init=_zeros(('embed',)), dtype=cfg.dtype, param_dtype=cfg.param_dtype,
-        name='out')(out_BxLxHxK)
+    return Dense((cfg.d_model,), ('heads', 'kv', 'embed'), cfg, in_dims=2, scale=out_scale,
+                 name='out')(out_BxLxHxK)
 
 
 class Mlp(nn.Module):
@@ -125,10 +164,7 @@ class Mlp(nn.Module):
   @nn.compact
   def __call__(self, x_BxLxD: Array, neuron_mask_F: Array | None) -> Array:
     cfg = self.cfg
-    dense = functools.partial(nn.Dense, use_bias=cfg.use_bias, dtype=cfg.dtype,
-                              param_dtype=cfg.param_dtype)
-    up = functools.partial(dense, cfg.d_ff, kernel_init=_init(cfg, ('embed', 'mlp')),
-                           bias_init=_zeros(('mlp',)))
+    up = functools.partial(Dense, (cfg.d_ff,), ('embed', 'mlp'), cfg)
     if cfg.mlp == 'swiglu':
       act_BxLxF = nn.silu(up(name='gate')(x_BxLxD))
       hidden_BxLxF = act_BxLxF * up(name='up')(x_BxLxD)
@@ -139,9 +175,8 @@ class Mlp(nn.Module):
     if neuron_mask_F is not None:
       hidden_BxLxF = hidden_BxLxF * neuron_mask_F.astype(hidden_BxLxF.dtype)
     hidden_BxLxF = nn.with_logical_constraint(hidden_BxLxF, ('batch', 'length', 'act_mlp'))
-    return dense(cfg.d_model, name='down',
-                 kernel_init=_init(cfg, ('mlp', 'embed'), (2 * cfg.num_layers) ** -0.5),
-                 bias_init=_zeros(('embed',)))(hidden_BxLxF)
+    return Dense((cfg.d_model,), ('mlp', 'embed'), cfg, scale=(2 * cfg.num_layers) ** -0.5,
+                 name='down')(hidden_BxLxF)
 
 
 class Block(nn.Module):
@@ -182,7 +217,9 @@ def _tied_fwd(x_BxLxD, embedding_VxD):
 def _tied_bwd(res, g_BxLxV):
   x_BxLxD, embedding_VxD = res
   dx_BxLxD = jnp.einsum('blv,vd->bld', g_BxLxV, embedding_VxD)
-  demb_DxV = jnp.einsum('bld,blv->dv', x_BxLxD, g_BxLxV)
+  # The barrier stops XLA from folding the transpose back into the matmul (which would then
+  # read the big cotangent transposed, on a slow path).
+  demb_DxV = jax.lax.optimization_barrier(jnp.einsum('bld,blv->dv', x_BxLxD, g_BxLxV))
   return dx_BxLxD.astype(x_BxLxD.dtype), demb_DxV.T.astype(embedding_VxD.dtype)
 
 
@@ -214,9 +251,8 @@ class Transformer(nn.Module):
       self.layers = [block(cfg, name=f'layer_{i}') for i in range(cfg.num_layers)]
     self.final_norm = Norm(cfg)
     if not cfg.tie_embeddings:
-      self.unembed = nn.DenseGeneral(cfg.vocab_size, use_bias=False, dtype=cfg.dtype,
-                                     param_dtype=cfg.param_dtype,
-                                     kernel_init=_init(cfg, ('embed', 'vocab')))
+      self.unembed = Dense((cfg.vocab_size,), ('embed', 'vocab'),
+                           dataclasses.replace(cfg, use_bias=False))
 
   def __call__(self, tokens_BxL: Array, positions_BxL: Array, segment_ids_BxL: Array,
                neuron_mask_NxF: Array | None = None) -> Array:
