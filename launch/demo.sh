@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup.sh test
+source launch/cpu_env.sh
 WORKDIR="${1:-runs/demo}"; shift || true
 .venv/bin/python -m babel_jax.main --config configs/demo.py --workdir "$WORKDIR" "$@"
 echo "run directory: $WORKDIR (metrics.jsonl, tb/, checkpoints/)"

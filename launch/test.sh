@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup.sh test
+source launch/cpu_env.sh
 export XLA_FLAGS="${XLA_FLAGS:---xla_force_host_platform_device_count=8}"
 exec .venv/bin/python -m pytest -q -p no:cacheprovider tests "$@"
