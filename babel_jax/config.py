@@ -43,11 +43,41 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.init_std = 0.02
 
   c.data = ml_collections.ConfigDict()
-  c.data.source = 'synthetic'
+  c.data.source = 'synthetic'  # 'synthetic' or 'corpus' (the grain pipeline over --mode corpus).
   c.data.languages = 'python,php,go'  # comma-separated; the first is the primary language.
   c.data.weights = ''  # comma-separated mixture weights; empty means uniform.
+  c.data.target_tokens = ''  # or comma-separated target tokens per language (sets the weights).
+  c.data.mixture = ''  # or a MixtureSpec JSON file; overrides weights and target_tokens.
   c.data.seq_len = 128
   c.data.mean_doc_len = 48  # synthetic source: mean document length in tokens.
+  c.data.corpus_dir = ''  # '' means <workdir>/corpus.
+  c.data.tokenizer_dir = ''  # '' means <corpus_dir>/tokenizer.
+  c.data.read_threads = 2  # grain threads reading and tokenizing documents.
+  c.data.prefetch = 4  # batches prepared ahead by a background thread.
+
+  c.corpus = ml_collections.ConfigDict()
+  c.corpus.sources = 'python_stdlib,jdk_src,cpp_headers,npm_js'  # see data/sources.py
+  c.corpus.paths = ''  # extra comma-separated 'PATH' or 'PATH=LANG' (directories or archives).
+  c.corpus.debian_dir = ''  # launch/fetch_debian_sources.sh output; '' = its default.
+  c.corpus.languages = ''  # keep only these (comma-separated); '' keeps every language found.
+  c.corpus.extensions = ''  # extra '.ext=lang' pairs extending the built-in language map.
+  c.corpus.max_bytes_per_language = 0  # deterministic sample by content hash; 0 = all.
+  c.corpus.max_files_per_language = 0
+  c.corpus.min_file_bytes = 64
+  c.corpus.max_file_bytes = 1_000_000
+  c.corpus.max_line_length = 1000
+  c.corpus.max_mean_line_length = 120.0
+  c.corpus.min_alnum_fraction = 0.25
+  c.corpus.near_dup_threshold = 0.85  # MinHash Jaccard; 0 disables near-dedup.
+  c.corpus.minhash_perms = 128
+  c.corpus.val_fraction = 0.05
+  c.corpus.shard_mb = 64
+
+  c.tokenizer = ml_collections.ConfigDict()
+  c.tokenizer.vocab_size = 0  # 0 means model.vocab_size.
+  c.tokenizer.sample_bytes_per_language = 4_000_000  # language-balanced training sample.
+  c.tokenizer.character_coverage = 0.9995  # rarer characters fall back to bytes.
+  c.tokenizer.max_piece_length = 16
 
   c.train = ml_collections.ConfigDict()
   c.train.steps = 100
@@ -145,7 +175,20 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _choice(cfg, 'model.attention_impl', ('auto', 'xla', 'cudnn', 'chunked'))
   _choice(cfg, 'model.dtype', ('float32', 'bfloat16'))
   _choice(cfg, 'model.param_dtype', ('float32', 'bfloat16'))
-  _choice(cfg, 'data.source', ('synthetic',))
+  _choice(cfg, 'data.source', ('synthetic', 'corpus'))
+  _positive(cfg, 'data.read_threads', 'data.prefetch', 'corpus.max_bytes_per_language',
+            'corpus.max_files_per_language', 'corpus.min_file_bytes', 'tokenizer.vocab_size',
+            allow_zero=True)
+  _positive(cfg, 'corpus.max_file_bytes', 'corpus.max_line_length', 'corpus.minhash_perms',
+            'corpus.shard_mb', 'tokenizer.sample_bytes_per_language', 'tokenizer.max_piece_length')
+  if not 0.0 <= cfg.corpus.val_fraction < 1.0:
+    raise ConfigError(f'corpus.val_fraction must be in [0, 1), got {cfg.corpus.val_fraction}')
+  if not 0.0 <= cfg.corpus.near_dup_threshold <= 1.0:
+    raise ConfigError(f'corpus.near_dup_threshold must be in [0, 1], got '
+                      f'{cfg.corpus.near_dup_threshold}')
+  if cfg.tokenizer.vocab_size > m.vocab_size:
+    raise ConfigError(f'tokenizer.vocab_size={cfg.tokenizer.vocab_size} exceeds '
+                      f'model.vocab_size={m.vocab_size}')
   if m.d_model % m.num_heads:
     raise ConfigError(f'model.d_model={m.d_model} must be divisible by '
                       f'model.num_heads={m.num_heads}')
@@ -164,27 +207,9 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   langs = languages(cfg)
   if not langs or len(set(langs)) != len(langs):
     raise ConfigError(f'data.languages must list distinct names, got {cfg.data.languages!r}')
-  if cfg.data.weights:
-    weights = mixture_weights(cfg)
-    if len(weights) != len(langs):
-      raise ConfigError(f'data.weights has {len(weights)} entries but data.languages has '
-                        f'{len(langs)}: {cfg.data.weights!r}')
+  from babel_jax.data import mixture_spec  # pylint: disable=g-import-not-at-top
+  mixture_spec.from_config(cfg)
   return cfg
-
-
-def mixture_weights(cfg) -> tuple[float, ...]:
-  """Normalised per-language weights from `data.weights` (uniform when empty)."""
-  langs = languages(cfg)
-  if not cfg.data.weights:
-    return tuple(1.0 / len(langs) for _ in langs)
-  try:
-    raw = [float(w) for w in cfg.data.weights.split(',')]
-  except ValueError as e:
-    raise ConfigError(f'data.weights must be comma-separated numbers, got '
-                      f'{cfg.data.weights!r}') from e
-  if any(w < 0 for w in raw) or sum(raw) <= 0:
-    raise ConfigError(f'data.weights must be non-negative and not all zero, got {raw}')
-  return tuple(w / sum(raw) for w in raw)
 
 
 def check_workdir(workdir: str) -> None:

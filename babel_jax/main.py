@@ -16,8 +16,23 @@ from babel_jax import config as config_lib
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file in configs/.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (created if missing).')
-_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'bench'], 'What to run.')
-_BENCH_STEPS = flags.DEFINE_integer('bench_steps', 5, 'Timed steps for --mode bench.')
+_MODE = flags.DEFINE_enum('mode', 'train', ['corpus', 'tokenizer', 'train', 'bench', 'data_bench'],
+                          'What to run.')
+_BENCH_STEPS = flags.DEFINE_integer(
+    'bench_steps', 5, 'Timed train steps for --mode bench (and data_bench; 0 skips them there).')
+
+
+def run_corpus(cfg, workdir: str) -> None:
+  from babel_jax import data
+  from babel_jax.data import corpus
+  corpus.build(cfg.corpus, data.corpus_dir(cfg, workdir))
+
+
+def run_tokenizer(cfg, workdir: str) -> None:
+  from babel_jax import data
+  from babel_jax.data import tokenizer
+  tokenizer.train(cfg.tokenizer, cfg.tokenizer.vocab_size or cfg.model.vocab_size,
+                  data.corpus_dir(cfg, workdir), data.tokenizer_dir(cfg, workdir))
 
 
 def run_train(cfg, workdir: str) -> None:
@@ -32,7 +47,22 @@ def run_bench(cfg, workdir: str | None) -> None:
         flush=True)
 
 
-MODES = {'train': run_train, 'bench': run_bench}
+def run_data_bench(cfg, workdir: str) -> None:
+  from babel_jax.bench import data_bench, train_bench
+  if cfg.data.source != 'corpus':
+    raise config_lib.ConfigError('--mode data_bench needs --config.data.source=corpus')
+  if not workdir and not cfg.data.corpus_dir:
+    raise config_lib.ConfigError('--mode data_bench reads <workdir>/corpus: pass --workdir or '
+                                 'data.corpus_dir')
+  result = data_bench.benchmark(cfg, workdir)
+  train = None
+  if _BENCH_STEPS.value > 0:
+    train = train_bench.benchmark(cfg, steps=_BENCH_STEPS.value)['tokens_per_s']
+  print(data_bench.report(cfg, result, train), flush=True)
+
+
+MODES = {'corpus': run_corpus, 'tokenizer': run_tokenizer, 'train': run_train, 'bench': run_bench,
+         'data_bench': run_data_bench}
 
 
 def _warn_cpu_allocator() -> None:
@@ -50,14 +80,15 @@ def main(argv) -> None:
     sys.exit('error: --config is required, e.g. --config configs/tiny.py')
   try:
     config_lib.validate(cfg)
-    if _MODE.value != 'bench':
+    if _MODE.value not in ('bench', 'data_bench'):
       if not _WORKDIR.value:
         raise config_lib.ConfigError('--workdir is required for --mode ' + _MODE.value)
       config_lib.check_workdir(_WORKDIR.value)
-    _warn_cpu_allocator()
+    if _MODE.value in ('train', 'bench'):
+      _warn_cpu_allocator()
     MODES[_MODE.value](cfg, _WORKDIR.value)
   except config_lib.ConfigError as e:
-    sys.exit(f'config error: {e}')
+    sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

@@ -29,3 +29,40 @@ def main_command(workdir: str, *overrides: str, config: str = 'tiny', mode: str 
 def run_main(workdir: str, *overrides: str, **kw) -> subprocess.CompletedProcess:
   return subprocess.run(main_command(workdir, *overrides, **kw), cwd=REPO, capture_output=True,
                         text=True, timeout=300)
+
+
+SMALL_LANGUAGES = 'python,cpp,javascript'
+_SMALL_CORPUS = {}
+
+
+def corpus_config(**overrides):
+  """tiny.py reading a small real corpus (stdlib, C++ headers, npm), 150 KB per language."""
+  cfg = load_config('tiny')
+  cfg.model.vocab_size = 512
+  cfg.corpus.sources = 'python_stdlib,cpp_headers,npm_js'
+  cfg.corpus.languages = SMALL_LANGUAGES
+  cfg.corpus.max_bytes_per_language = 150_000
+  cfg.corpus.val_fraction = 0.25
+  cfg.tokenizer.sample_bytes_per_language = 100_000
+  cfg.data.source = 'corpus'
+  cfg.data.languages = SMALL_LANGUAGES
+  cfg.data.read_threads = 1
+  cfg.data.prefetch = 2
+  for field, value in overrides.items():
+    section, key = field.split('.')
+    cfg[section][key] = value
+  return cfg
+
+
+def small_corpus() -> tuple[str, str]:
+  """(corpus_dir, tokenizer_dir) of the small corpus, built once per test process."""
+  if not _SMALL_CORPUS:
+    import tempfile
+    from babel_jax.data import corpus, tokenizer
+    cfg = corpus_config()
+    root = tempfile.mkdtemp(prefix='babel_corpus_')
+    corpus_dir, tok_dir = os.path.join(root, 'corpus'), os.path.join(root, 'corpus', 'tokenizer')
+    corpus.build(cfg.corpus, corpus_dir)
+    tokenizer.train(cfg.tokenizer, cfg.model.vocab_size, corpus_dir, tok_dir)
+    _SMALL_CORPUS.update(corpus_dir=corpus_dir, tokenizer_dir=tok_dir)
+  return _SMALL_CORPUS['corpus_dir'], _SMALL_CORPUS['tokenizer_dir']

@@ -1,15 +1,34 @@
-"""Data: sources that yield packed `Batch`es with per-token language ids."""
+"""Data: the corpus builder, tokenizer and grain pipeline, behind one `make_source`."""
+
+import os
 
 from babel_jax import config as config_lib
+from babel_jax.data import mixture_spec
 from babel_jax.data.batch import DataSource
-from babel_jax.data.synthetic import SyntheticSource
 
 
-def make_source(cfg, process_index: int = 0, process_count: int = 1) -> DataSource:
+def corpus_dir(cfg, workdir: str) -> str:
+  return cfg.data.corpus_dir or os.path.join(workdir, 'corpus')
+
+
+def tokenizer_dir(cfg, workdir: str) -> str:
+  return cfg.data.tokenizer_dir or os.path.join(corpus_dir(cfg, workdir), 'tokenizer')
+
+
+def make_source(cfg, process_index: int = 0, process_count: int = 1,
+                workdir: str = '') -> DataSource:
   """The configured data source, yielding this process's rows of every global batch."""
+  spec = mixture_spec.from_config(cfg)
+  languages = config_lib.languages(cfg)
   if cfg.data.source == 'synthetic':
+    from babel_jax.data.synthetic import SyntheticSource
     return SyntheticSource(
-        config_lib.languages(cfg), config_lib.mixture_weights(cfg), cfg.model.vocab_size,
-        cfg.train.batch_size, cfg.data.seq_len, cfg.data.mean_doc_len, cfg.seed,
-        process_index, process_count)
+        languages, tuple(spec.vector(languages)), cfg.model.vocab_size, cfg.train.batch_size,
+        cfg.data.seq_len, cfg.data.mean_doc_len, cfg.seed, process_index, process_count)
+  if cfg.data.source == 'corpus':
+    from babel_jax.data.pipeline import CorpusSource
+    return CorpusSource(
+        corpus_dir(cfg, workdir), tokenizer_dir(cfg, workdir), languages, spec,
+        cfg.train.batch_size, cfg.data.seq_len, cfg.seed, process_index, process_count,
+        cfg.data.read_threads, cfg.data.prefetch, vocab_size=cfg.model.vocab_size)
   raise config_lib.ConfigError(f'data.source={cfg.data.source!r} is not known')

@@ -22,6 +22,7 @@ from babel_jax import config as config_lib
 from babel_jax import data as data_lib
 from babel_jax import model as model_lib
 from babel_jax import sharding
+from babel_jax.data import mixture_spec
 from babel_jax.train import metrics as metrics_lib
 from babel_jax.train import state as state_lib
 from babel_jax.train import step as step_lib
@@ -69,6 +70,16 @@ def write_run_config(cfg, workdir: str) -> None:
     os.replace(path, os.path.join(workdir, f'config.{int(time.time())}.json'))
   if jax.process_index() == 0:
     config_lib.atomic_write(path, text)
+
+
+def _write_keeping_old(path: str, text: str) -> None:
+  """Writes path atomically; a different earlier version is kept as <name>.<time>.json."""
+  if os.path.exists(path):
+    with open(path) as f:
+      if f.read() == text:
+        return
+    os.replace(path, path.replace('.json', f'.{int(time.time())}.json'))
+  config_lib.atomic_write(path, text)
 
 
 def _init_or_resume(cfg, workdir, model, tx, mesh, manager, source):
@@ -123,7 +134,7 @@ def train(cfg, workdir: str) -> dict[str, Any]:
   model = model_lib.Transformer(model_cfg)
   tx = state_lib.optimizer(cfg.train)
   languages = config_lib.languages(cfg)
-  source = data_lib.make_source(cfg, jax.process_index(), jax.process_count())
+  source = data_lib.make_source(cfg, jax.process_index(), jax.process_count(), workdir)
   manager = ckpt_lib.make_manager(os.path.join(workdir, ckpt_lib.CHECKPOINT_DIR),
                                   cfg.checkpoint, cfg.train.steps)
   state, start, provenance = _init_or_resume(cfg, workdir, model, tx, mesh, manager, source)
@@ -138,9 +149,12 @@ def train(cfg, workdir: str) -> dict[str, Any]:
           'devices': len(mesh.devices.flat), 'processes': jax.process_count(),
           'mesh': dict(mesh.shape), 'params': model_lib.param_count(state.params),
           'flops_per_token': flops_per_step / tokens_per_step, 'peak_flops': peak,
-          'seed': cfg.seed, 'start_step': start, **provenance}
+          'seed': cfg.seed, 'start_step': start, 'data': getattr(source, 'info', {}),
+          **provenance}
   if jax.process_index() == 0:
     config_lib.atomic_write(os.path.join(workdir, 'run_info.json'), json.dumps(info, indent=2))
+    _write_keeping_old(os.path.join(workdir, 'mixture.json'),
+                       mixture_spec.from_config(cfg).to_json())
   metrics_lib.log(f'model {info["params"] / 1e6:.2f}M params, mesh {info["mesh"]}, '
                   f'peak {peak / 1e9:.1f} GFLOP/s, steps {start}->{cfg.train.steps}')
   writer = metrics_lib.MetricsWriter(workdir, start)
@@ -194,6 +208,8 @@ def train(cfg, workdir: str) -> dict[str, Any]:
   saved = sorted(manager.all_steps())
   manager.close()
   writer.close()
+  if hasattr(source, 'close'):
+    source.close()
   final_step = int(state.step)
   metrics_lib.log(f'{stopped} at step {final_step}; checkpoints: {saved}')
   return {'step': final_step, 'status': stopped, 'metrics': last, 'state': state}

@@ -1,0 +1,160 @@
+"""The grain pipeline: corpus shards -> tokens -> packed rows -> language mixture -> batches.
+
+Per language: ArrayRecord source, this host's slice, shuffle (reseeded every epoch), repeat,
+tokenize on `read_threads` threads, then pack into rows of seq_len + 1 tokens (documents are
+concatenated and split, so rows carry no padding). Rows of one language are then interleaved by a
+deterministic deficit schedule: the next row comes from the language furthest below its target
+share, so the realised token share tracks the MixtureSpec to within one row. Rows are batched,
+turned into the batch contract (data/batch.py) and prefetched by a background thread.
+
+The iterator state (a small JSON dict) goes into every checkpoint; restoring it yields exactly
+the next batch. A run resumed with a new spec keeps its place in every language's stream and
+starts counting shares afresh under the new weights.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+from typing import Any
+
+import grain
+import numpy as np
+
+from babel_jax.config import ConfigError
+from babel_jax.data import corpus as corpus_lib
+from babel_jax.data import mixture_spec as spec_lib
+from babel_jax.data import tokenizer as tok_lib
+from babel_jax.data.batch import NO_LANG
+
+
+class _Tokenize(grain.transforms.Map):
+  """ArrayRecord JSON record -> {'tokens': [BOS] + ids + [EOS]}."""
+
+  def __init__(self, tokenizer: tok_lib.Tokenizer):
+    self._tok = tokenizer
+
+  def map(self, record: bytes) -> dict[str, np.ndarray]:
+    ids = self._tok.encode(json.loads(record)['text'])
+    return {'tokens': np.asarray([tok_lib.BOS, *ids, tok_lib.EOS], np.int32)}
+
+
+class _Mix(grain.IterDataset):
+  """Interleaves per-language row streams so realised shares follow `weights`."""
+
+  def __init__(self, parents: list[grain.IterDataset], weights: list[float]):
+    super().__init__(parents)
+    self._weights = weights
+
+  def __iter__(self) -> grain.DatasetIterator:
+    return _MixIterator([p.__iter__() for p in self._parents], self._weights)
+
+
+class _MixIterator(grain.DatasetIterator):
+
+  def __init__(self, parents: list[grain.DatasetIterator], weights: list[float]):
+    super().__init__(parents)
+    self._weights = list(weights)
+    self._counts = [0] * len(parents)
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    total = sum(self._counts) + 1
+    deficits = [w * total - c if w > 0 else -np.inf for w, c in zip(self._weights,
+                                                                     self._counts)]
+    i = int(np.argmax(deficits))
+    row = next(self._parents[i])
+    self._counts[i] += 1
+    return {**row, 'lang': np.int32(i)}
+
+  def get_state(self) -> dict[str, Any]:
+    return {'weights': self._weights, 'counts': list(self._counts),
+            'languages': [p.get_state() for p in self._parents]}
+
+  def set_state(self, state: dict[str, Any]) -> None:
+    if len(state['languages']) != len(self._parents):
+      raise ConfigError(f'the checkpointed data state has {len(state["languages"])} languages, '
+                        f'this run has {len(self._parents)}; data.languages cannot change on '
+                        'resume (start a new run with train.init_from instead)')
+    for parent, s in zip(self._parents, state['languages']):
+      parent.set_state(s)
+    same = np.allclose(state['weights'], self._weights, rtol=0, atol=1e-12)
+    self._counts = list(state['counts']) if same else [0] * len(self._parents)
+
+
+def _to_contract(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """Packed rows of seq_len + 1 tokens -> the batch contract's [B, seq_len] arrays."""
+  tok, seg = rows['tokens'], rows['tokens_segment_ids']
+  same_doc = (seg[:, 1:] == seg[:, :-1]) & (seg[:, :-1] > 0)
+  lang = np.broadcast_to(rows['lang'][:, None], seg[:, :-1].shape)
+  return {'tokens': tok[:, :-1], 'targets': np.where(same_doc, tok[:, 1:], 0).astype(np.int32),
+          'segment_ids': seg[:, :-1], 'positions': rows['tokens_positions'][:, :-1],
+          'lang_ids': np.where(seg[:, :-1] > 0, lang, NO_LANG).astype(np.int32)}
+
+
+class CorpusSource:
+  """Batches from the corpus under a MixtureSpec; the data source of `data.source='corpus'`."""
+
+  def __init__(self, corpus_dir: str, tokenizer_dir: str, languages: tuple[str, ...],
+               spec: spec_lib.MixtureSpec, batch_size: int, seq_len: int, seed: int,
+               process_index: int = 0, process_count: int = 1, read_threads: int = 2,
+               prefetch: int = 4, split: str = 'train', vocab_size: int | None = None):
+    if batch_size % process_count:
+      raise ConfigError(f'train.batch_size={batch_size} must divide by the {process_count} '
+                        'processes')
+    manifest = corpus_lib.load_manifest(corpus_dir)
+    missing = [lang for lang in languages if lang not in manifest['languages']]
+    if missing:
+      raise ConfigError(f'data.languages names {missing}, which the corpus at {corpus_dir} '
+                        f'does not hold; it has {sorted(manifest["languages"])}')
+    tokenizer, info = tok_lib.load(tokenizer_dir, manifest)
+    if vocab_size is not None and tokenizer.vocab_size > vocab_size:
+      raise ConfigError(f'the tokenizer at {tokenizer_dir} has {tokenizer.vocab_size} pieces, '
+                        f'more than model.vocab_size={vocab_size}')
+    weights = spec.vector(languages)
+    for lang, w in zip(languages, weights):
+      if w > 0 and not manifest['languages'][lang]['files'][split]:
+        raise ConfigError(f'{lang} has weight {w:.3f} but no {split} files in {corpus_dir}')
+    self.languages = tuple(languages)
+    self.spec = spec
+    self.info = {'corpus_dir': os.path.abspath(corpus_dir),
+                 'corpus_hash': manifest['content_hash'],
+                 'tokenizer_dir': os.path.abspath(tokenizer_dir),
+                 'tokenizer_sha256': info['model_sha256'], 'mixture': spec.weights,
+                 'mixture_provenance': spec.provenance}
+    streams = []
+    for i, lang in enumerate(languages):
+      paths = [os.path.join(corpus_dir, rel) for rel in manifest['languages'][lang]['shards'][split]]
+      ds = grain.MapDataset.source(grain.sources.ArrayRecordDataSource(paths) if paths else [])
+      ds = ds[process_index::process_count].seed(seed * 1000 + i).shuffle().repeat(None)
+      it = ds.map(_Tokenize(tokenizer)).to_iter_dataset(
+          grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=64))
+      streams.append(grain.experimental.ConcatThenSplitIterDataset(
+          it, length_struct={'tokens': seq_len + 1}))
+    rows = _Mix(streams, weights)
+    ds = rows.batch(batch_size // process_count, drop_remainder=True).map(_to_contract)
+    if prefetch:
+      ds = grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=prefetch)
+    self._it = ds.__iter__()
+    atexit.register(self.close)
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    return next(self._it)
+
+  def get_state(self) -> dict[str, Any]:
+    return self._it.get_state()
+
+  def set_state(self, state: dict[str, Any]) -> None:
+    if 'weights' not in state:
+      raise ConfigError('the checkpointed data state is not from the corpus pipeline '
+                        '(data.source changed?); start a new run with train.init_from instead')
+    self._it.set_state(state)
+
+  def close(self) -> None:
+    """Stops the prefetch thread (also done at exit)."""
+    if self._it is not None:
+      self._it.close()
+      self._it = None

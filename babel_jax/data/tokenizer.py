@@ -1,0 +1,201 @@
+"""`--mode tokenizer`: a sentencepiece BPE model for code, trained next to the corpus.
+
+Settings keep source text exactly: no normalisation, no dummy prefix, whitespace-only pieces
+(indentation), digits split, byte fallback for anything unseen. The one character sentencepiece
+cannot round-trip on its own, U+2581 (its space marker), is encoded as its UTF-8 bytes.
+
+Output (renamed into place when complete): <tokenizer_dir>/spm.model and tokenizer.json with the
+settings, the corpus content hash it was trained on, token counts per language and split, and
+the result of the round-trip check over every validation file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import time
+from typing import Any, Iterator
+
+import sentencepiece as spm
+
+from babel_jax.config import ConfigError
+from babel_jax.data import corpus as corpus_lib
+
+MODEL, INFO = 'spm.model', 'tokenizer.json'
+PAD, UNK, BOS, EOS = 0, 1, 2, 3  # pad is 0: the batch contract reads target 0 as 'no target'.
+_MARK = '\u2581'
+_CHUNK_CHARS = 4096
+
+
+class TokenizerError(ConfigError):
+  """The tokenizer is missing, broken or was trained on another corpus."""
+
+
+class Tokenizer:
+  """Lossless text <-> ids; picklable (grain workers re-open the model file)."""
+
+  def __init__(self, model_path: str):
+    self.model_path = model_path
+    self._sp = spm.SentencePieceProcessor(model_file=model_path)
+    self._mark_ids = [self._sp.piece_to_id(f'<0x{b:02X}>') for b in _MARK.encode()]
+
+  def __getstate__(self):
+    return {'model_path': self.model_path}
+
+  def __setstate__(self, state):
+    self.__init__(state['model_path'])
+
+  @property
+  def vocab_size(self) -> int:
+    return self._sp.get_piece_size()
+
+  def encode(self, text: str) -> list[int]:
+    if _MARK not in text:
+      return self._sp.encode(text)
+    out: list[int] = []
+    for i, part in enumerate(text.split(_MARK)):
+      if i:
+        out += self._mark_ids
+      out += self._sp.encode(part) if part else []
+    return out
+
+  def encode_batch(self, texts: list[str], num_threads: int = -1) -> list[list[int]]:
+    if any(_MARK in t for t in texts):
+      return [self.encode(t) for t in texts]
+    return self._sp.encode(texts, num_threads=num_threads)
+
+  def decode(self, ids: list[int]) -> str:
+    return self._sp.decode(list(ids))
+
+
+def _chunks(text: str) -> Iterator[str]:
+  """Line-aligned pieces short enough for sentencepiece's trainer."""
+  buf: list[str] = []
+  size = 0
+  for line in text.splitlines(keepends=True):
+    if size + len(line) > _CHUNK_CHARS and buf:
+      yield ''.join(buf)
+      buf, size = [], 0
+    buf.append(line[:_CHUNK_CHARS])
+    size += len(buf[-1])
+  if buf:
+    yield ''.join(buf)
+
+
+def _sample(corpus_dir: str, manifest: dict[str, Any], per_language: int) -> Iterator[str]:
+  """A language-balanced sample: the first `per_language` bytes of each train split."""
+  for lang in sorted(manifest['languages']):
+    taken = 0
+    for text in corpus_lib.read_texts(corpus_dir, manifest, lang, 'train'):
+      if taken >= per_language:
+        break
+      taken += len(text.encode())
+      yield from _chunks(text)
+
+
+def settings_dict(c, vocab_size: int) -> dict[str, Any]:
+  return {'vocab_size': vocab_size, 'model_type': 'bpe', 'byte_fallback': True,
+          'normalization_rule_name': 'identity', 'remove_extra_whitespaces': False,
+          'add_dummy_prefix': False, 'split_digits': True, 'allow_whitespace_only_pieces': True,
+          'character_coverage': c.character_coverage, 'max_sentencepiece_length': c.max_piece_length,
+          'sample_bytes_per_language': c.sample_bytes_per_language,
+          'pad_id': PAD, 'unk_id': UNK, 'bos_id': BOS, 'eos_id': EOS}
+
+
+def train(c, vocab_size: int, corpus_dir: str, out_dir: str) -> dict[str, Any]:
+  """Trains (or reuses) the tokenizer for corpus_dir; returns the contents of tokenizer.json."""
+  manifest = corpus_lib.load_manifest(corpus_dir)
+  settings = settings_dict(c, vocab_size)
+  info_path = os.path.join(out_dir, INFO)
+  if os.path.exists(info_path):
+    info = load_info(out_dir)
+    if info['settings'] == settings and info['corpus_hash'] == manifest['content_hash']:
+      print(f'tokenizer: {out_dir} is up to date, reusing it', flush=True)
+      return info
+    raise TokenizerError(f'{out_dir} holds a tokenizer with other settings or for another '
+                         'corpus; set data.tokenizer_dir elsewhere or delete it')
+  t0 = time.time()
+  model = io.BytesIO()
+  trainer_args = {k: v for k, v in settings.items() if k != 'sample_bytes_per_language'}
+  try:
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=_sample(corpus_dir, manifest, c.sample_bytes_per_language),
+        model_writer=model, max_sentence_length=4 * _CHUNK_CHARS + 16,
+        shuffle_input_sentence=False, num_threads=os.cpu_count() or 1, minloglevel=2,
+        **trainer_args)
+  except RuntimeError as e:
+    raise TokenizerError(
+        f'sentencepiece could not train a {vocab_size}-piece vocabulary on {corpus_dir} (byte '
+        f'fallback alone needs 256 pieces plus 4 specials plus the sample\'s characters; raise '
+        f'tokenizer.vocab_size / model.vocab_size or lower tokenizer.character_coverage): '
+        f'{str(e).splitlines()[0][-200:]}') from e
+  tmp = f'{out_dir}.partial.{os.getpid()}'
+  shutil.rmtree(tmp, ignore_errors=True)
+  os.makedirs(tmp)
+  with open(os.path.join(tmp, MODEL), 'wb') as f:
+    f.write(model.getvalue())
+  print(f'tokenizer: trained {vocab_size} pieces in {time.time() - t0:.0f}s; counting tokens '
+        'and checking the round trip on the validation split', flush=True)
+  tok = Tokenizer(os.path.join(tmp, MODEL))
+  tokens: dict[str, dict[str, int]] = {}
+  failures: list[str] = []
+  checked = 0
+  for lang in sorted(manifest['languages']):
+    tokens[lang] = {}
+    for split in corpus_lib.SPLITS:
+      texts = list(corpus_lib.read_texts(corpus_dir, manifest, lang, split))
+      ids = tok.encode_batch(texts)
+      tokens[lang][split] = sum(map(len, ids))
+      if split == 'validation':
+        for text, row in zip(texts, ids):
+          checked += 1
+          if tok.decode(row) != text:
+            failures.append(f'{lang}: {text[:60]!r}')
+  info = {'settings': settings, 'corpus_hash': manifest['content_hash'],
+          'corpus_dir': os.path.abspath(corpus_dir),
+          'model_sha256': hashlib.sha256(model.getvalue()).hexdigest(),
+          'tokens': tokens, 'roundtrip': {'files': checked, 'failures': failures[:20],
+                                          'num_failures': len(failures)},
+          'train_seconds': round(time.time() - t0, 1)}
+  with open(os.path.join(tmp, INFO), 'w') as f:
+    json.dump(info, f, indent=2, sort_keys=True)
+  if failures:
+    raise TokenizerError(f'tokenizer round trip failed on {len(failures)} of {checked} '
+                         f'validation files, e.g. {failures[0]}; model left in {tmp}')
+  os.rename(tmp, out_dir)
+  print(summary(info), flush=True)
+  return info
+
+
+def summary(info: dict[str, Any]) -> str:
+  rows = [f'{"language":<12}{"train tokens":>14}{"val tokens":>12}']
+  for lang, t in sorted(info['tokens'].items()):
+    rows.append(f'{lang:<12}{t["train"]:>14,}{t["validation"]:>12,}')
+  rt = info['roundtrip']
+  rows.append(f'vocab {info["settings"]["vocab_size"]}; lossless round trip on '
+              f'{rt["files"] - rt["num_failures"]}/{rt["files"]} validation files')
+  return '\n'.join(rows)
+
+
+def load_info(tokenizer_dir: str) -> dict[str, Any]:
+  path = os.path.join(tokenizer_dir, INFO)
+  if not os.path.isfile(path) or not os.path.isfile(os.path.join(tokenizer_dir, MODEL)):
+    raise TokenizerError(f'no tokenizer at {tokenizer_dir!r}; train one with --mode tokenizer')
+  with open(path) as f:
+    return json.load(f)
+
+
+def load(tokenizer_dir: str, manifest: dict[str, Any]) -> tuple[Tokenizer, dict[str, Any]]:
+  """The tokenizer for this corpus; fails if it was trained on another corpus."""
+  info = load_info(tokenizer_dir)
+  if info['corpus_hash'] != manifest['content_hash']:
+    raise TokenizerError(
+        f'tokenizer {tokenizer_dir!r} was trained on corpus {info["corpus_hash"][:12]}, but the '
+        f'manifest has content hash {manifest["content_hash"][:12]}; retrain with --mode tokenizer')
+  with open(os.path.join(tokenizer_dir, MODEL), 'rb') as f:
+    if hashlib.sha256(f.read()).hexdigest() != info['model_sha256']:
+      raise TokenizerError(f'{tokenizer_dir}/{MODEL} does not match the hash in {INFO}')
+  return Tokenizer(os.path.join(tokenizer_dir, MODEL)), info
