@@ -104,6 +104,22 @@ def default_config() -> ml_collections.ConfigDict:
   c.checkpoint.keep_last = 2  # latest checkpoints kept besides the permanent ones.
   c.checkpoint.async_save = True
 
+  c.probe = ml_collections.ConfigDict()
+  c.probe.steps = ''  # checkpoints to probe: '' all, 'A:B' a range (inclusive), 'A:B:S' a stride.
+  c.probe.tokens_per_language = 8192  # held-out tokens per language for LAPE and the loss.
+  c.probe.batch_size = 8
+  c.probe.filter_rate = 0.95  # LAPE defaults follow Tang et al. 2024.
+  c.probe.top_rate = 0.01
+  c.probe.activation_bar_ratio = 0.95
+  c.probe.deactivate = True  # also measure per-language loss with each neuron set zeroed.
+  c.probe.probe_set = ''  # '' means babel_jax/probes/probe_set.json.
+  c.probe.max_prompts_per_pair = 0  # 0 uses every prompt.
+  c.probe.target_language = ''  # the new language L; '' means the heaviest non-primary one.
+  c.probe.smooth_window = 3  # checkpoints in the moving average used by stage detection.
+  c.probe.slope_tolerance = 0.1  # |slope| (relative to the curve's mean slope) of 'stable'.
+  c.probe.follow_poll_s = 10.0
+  c.probe.follow_timeout_s = 3600.0  # --follow gives up after this long without a new step.
+
   c.mesh = ml_collections.ConfigDict()
   c.mesh.data = -1  # -1 takes all devices left after the other axes.
   c.mesh.fsdp = 1
@@ -181,6 +197,12 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             allow_zero=True)
   _positive(cfg, 'corpus.max_file_bytes', 'corpus.max_line_length', 'corpus.minhash_perms',
             'corpus.shard_mb', 'tokenizer.sample_bytes_per_language', 'tokenizer.max_piece_length')
+  _positive(cfg, 'probe.tokens_per_language', 'probe.batch_size', 'probe.smooth_window')
+  _positive(cfg, 'probe.max_prompts_per_pair', 'probe.slope_tolerance', 'probe.follow_poll_s',
+            'probe.follow_timeout_s', allow_zero=True)
+  for field in ('filter_rate', 'top_rate', 'activation_bar_ratio'):
+    if not 0.0 < cfg.probe[field] < 1.0:
+      raise ConfigError(f'probe.{field} must be in (0, 1), got {cfg.probe[field]}')
   if not 0.0 <= cfg.corpus.val_fraction < 1.0:
     raise ConfigError(f'corpus.val_fraction must be in [0, 1), got {cfg.corpus.val_fraction}')
   if not 0.0 <= cfg.corpus.near_dup_threshold <= 1.0:

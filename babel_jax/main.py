@@ -16,8 +16,11 @@ from babel_jax import config as config_lib
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file in configs/.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (created if missing).')
-_MODE = flags.DEFINE_enum('mode', 'train', ['corpus', 'tokenizer', 'train', 'bench', 'data_bench'],
-                          'What to run.')
+_MODE = flags.DEFINE_enum(
+    'mode', 'train', ['corpus', 'tokenizer', 'train', 'probe', 'report', 'bench', 'data_bench'],
+    'What to run.')
+_FOLLOW = flags.DEFINE_bool('follow', False, '--mode probe: keep probing new checkpoints of a '
+                            'run that is still training, until it finishes.')
 _BENCH_STEPS = flags.DEFINE_integer(
     'bench_steps', 5, 'Timed train steps for --mode bench (and data_bench; 0 skips them there).')
 
@@ -38,6 +41,17 @@ def run_tokenizer(cfg, workdir: str) -> None:
 def run_train(cfg, workdir: str) -> None:
   from babel_jax.train import loop
   loop.train(cfg, workdir)
+
+
+def run_probe(cfg, workdir: str) -> None:
+  from babel_jax.probes import report, stream
+  stream.walk(cfg, workdir, follow=_FOLLOW.value)
+  report.write(cfg, workdir)
+
+
+def run_report(cfg, workdir: str) -> None:
+  from babel_jax.probes import report
+  report.write(cfg, workdir)
 
 
 def run_bench(cfg, workdir: str | None) -> None:
@@ -61,7 +75,8 @@ def run_data_bench(cfg, workdir: str) -> None:
   print(data_bench.report(cfg, result, train), flush=True)
 
 
-MODES = {'corpus': run_corpus, 'tokenizer': run_tokenizer, 'train': run_train, 'bench': run_bench,
+MODES = {'corpus': run_corpus, 'tokenizer': run_tokenizer, 'train': run_train,
+         'probe': run_probe, 'report': run_report, 'bench': run_bench,
          'data_bench': run_data_bench}
 
 
@@ -84,7 +99,7 @@ def main(argv) -> None:
       if not _WORKDIR.value:
         raise config_lib.ConfigError('--workdir is required for --mode ' + _MODE.value)
       config_lib.check_workdir(_WORKDIR.value)
-    if _MODE.value in ('train', 'bench'):
+    if _MODE.value in ('train', 'probe', 'bench'):
       _warn_cpu_allocator()
     MODES[_MODE.value](cfg, _WORKDIR.value)
   except config_lib.ConfigError as e:

@@ -8,14 +8,20 @@ PY="${PYTHON:-python3}"
 if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
   echo "installing python3-venv (apt)"; apt-get update -qq && apt-get install -y -qq python3-venv
 fi
-# tcmalloc makes CPU training steps faster (see launch/cpu_env.sh); optional, so only a warning.
-if ! ls /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4 >/dev/null 2>&1; then
+# System packages, installed with apt when missing (as root): tcmalloc makes CPU training steps
+# faster (launch/cpu_env.sh); the demo corpus reads the JDK's src.zip, the C++ headers and npm.
+apt_missing=()
+ls /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4 >/dev/null 2>&1 || apt_missing+=(libtcmalloc-minimal4)
+ls /usr/lib/jvm/*/lib/src.zip >/dev/null 2>&1 || apt_missing+=(openjdk-17-jdk-headless)
+ls -d /usr/include/c++/* >/dev/null 2>&1 || apt_missing+=(libstdc++-12-dev)
+[ -d /usr/lib/node_modules/npm ] || [ -d /usr/share/nodejs/npm ] || apt_missing+=(nodejs npm)
+if [ ${#apt_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing libtcmalloc-minimal4 (apt)"
-    { apt-get install -y -qq libtcmalloc-minimal4 || { apt-get update -qq && apt-get install -y -qq libtcmalloc-minimal4; }; } >/dev/null \
-      || echo "warning: could not install libtcmalloc-minimal4; CPU steps will be slower" >&2
+    echo "installing ${apt_missing[*]} (apt)"
+    { apt-get install -y -qq "${apt_missing[@]}" || { apt-get update -qq && apt-get install -y -qq "${apt_missing[@]}"; }; } >/dev/null \
+      || echo "warning: could not install ${apt_missing[*]}" >&2
   else
-    echo "note: libtcmalloc-minimal4 not installed (needs root); CPU steps will be slower" >&2
+    echo "note: missing ${apt_missing[*]} (apt, needs root): CPU steps slower / demo sources absent" >&2
   fi
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

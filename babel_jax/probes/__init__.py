@@ -1,0 +1,1 @@
+"""Checkpoint-streaming probes: logit lens, LAPE neurons, stage detection and the report."""

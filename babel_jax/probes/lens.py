@@ -1,0 +1,52 @@
+"""Probe 1, the working language: the logit lens at every layer on the probe-set prompts.
+
+For each layer the residual stream at a prompt's last position goes through the final norm and
+the unembedding (`Transformer.decode`); the decoded distribution favours the Python identifier if
+its first token is the top-1 token, the L identifier if that one is, and neither otherwise. All
+layers are decoded in one jitted pass over the [layers, prompts, D] slice of the stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from babel_jax import model as model_lib
+from babel_jax.model import Transformer
+
+
+def lens_stats(model: Transformer, params: Any, batch: dict[str, jax.Array],
+               last_P: jax.Array, target_P: jax.Array, python_P: jax.Array) -> dict[str, jax.Array]:
+  """Per layer and prompt: top-1 verdict (1 Python, 2 target, 0 neither) and both probabilities."""
+  _, inter = model_lib.forward(model, params, batch, intermediates=True)
+  resid_NxPxD = jnp.take_along_axis(inter['resid'], last_P[None, :, None, None], axis=2)[:, :, 0]
+  n, p, d = resid_NxPxD.shape
+  logits = model.apply({'params': params}, resid_NxPxD.reshape(n * p, 1, d),
+                       method=Transformer.decode).reshape(n, p, -1)
+  logz_NxP = jax.nn.logsumexp(logits, axis=-1)
+  top_NxP = jnp.argmax(logits, axis=-1)
+  take = lambda ids: jnp.take_along_axis(logits, ids[None, :, None], axis=-1)[..., 0]
+  p_python, p_target = jnp.exp(take(python_P) - logz_NxP), jnp.exp(take(target_P) - logz_NxP)
+  verdict = jnp.where(top_NxP == python_P[None], 1, jnp.where(top_NxP == target_P[None], 2, 0))
+  return {'verdict_NxP': verdict, 'p_python_NxP': p_python, 'p_target_NxP': p_target}
+
+
+def summarise(out: dict[str, np.ndarray], languages: list[str]) -> dict[str, Any]:
+  """Per language and layer: shares of Python / target / neither wins, mean probabilities."""
+  langs = np.asarray(languages)
+  result = {}
+  for lang in sorted(set(languages)):
+    sel = langs == lang
+    v = out['verdict_NxP'][:, sel]
+    result[lang] = {
+        'prompts': int(sel.sum()),
+        'python_top1': (v == 1).mean(axis=1).tolist(),
+        'target_top1': (v == 2).mean(axis=1).tolist(),
+        'neither_top1': (v == 0).mean(axis=1).tolist(),
+        'python_prob': out['p_python_NxP'][:, sel].mean(axis=1).tolist(),
+        'target_prob': out['p_target_NxP'][:, sel].mean(axis=1).tolist(),
+    }
+  return result

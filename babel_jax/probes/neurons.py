@@ -1,0 +1,94 @@
+"""Probe 2: language-specific and language-transferring MLP neurons (LAPE, Tang et al. 2024).
+
+`neuron_stats` runs inside the jitted forward pass: per batch it returns, per layer, neuron and
+language, how many tokens activate the neuron (> 0 after the nonlinearity), and the per-language
+loss sums, so one pass gives both the activation probabilities and the held-out loss. `lape` then
+selects neurons from the accumulated probabilities, in numpy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from babel_jax import model as model_lib
+from babel_jax.train import losses
+
+
+def neuron_stats(model, params: Any, batch: dict[str, jax.Array], neuron_mask_NxF: jax.Array,
+                 num_langs: int) -> dict[str, jax.Array]:
+  """Active-token counts [N, F, K] and per-language loss sums / token counts [K]."""
+  logits, inter = model_lib.forward(model, params, batch, intermediates=True,
+                                    neuron_mask_NxF=neuron_mask_NxF)
+  valid_BxL = batch['segment_ids'] > 0
+  lang_BxLxK = jax.nn.one_hot(batch['lang_ids'], num_langs, dtype=jnp.float32)
+  lang_BxLxK = lang_BxLxK * valid_BxL[..., None]
+  active_NxBxLxF = (inter['mlp_act'] > 0).astype(jnp.float32)
+  active_NxFxK = jnp.einsum('nblf,blk->nfk', active_NxBxLxF, lang_BxLxK)
+  xent_BxL = losses.cross_entropy(logits, batch['targets'])
+  target_BxLxK = lang_BxLxK * (batch['targets'] != 0)[..., None]
+  return {'active_NxFxK': active_NxFxK, 'tokens_K': lang_BxLxK.sum((0, 1)),
+          'loss_sum_K': jnp.einsum('bl,blk->k', xent_BxL, target_BxLxK),
+          'loss_tokens_K': target_BxLxK.sum((0, 1))}
+
+
+@dataclasses.dataclass(frozen=True)
+class LapeSettings:
+  filter_rate: float = 0.95
+  top_rate: float = 0.01
+  activation_bar_ratio: float = 0.95
+
+
+def lape(prob_NxFxK: np.ndarray, s: LapeSettings) -> dict[str, Any]:
+  """Language-specific neurons from activation probabilities p[layer, neuron, language].
+
+  Neurons whose probabilities are all at or below the `filter_rate` quantile (over all layers,
+  neurons and languages) are dropped; of the rest, the `top_rate` share of all neurons with the
+  lowest entropy of p normalised over languages is kept; each kept neuron belongs to every
+  language whose p exceeds the `activation_bar_ratio` quantile. Returns the entropy [N, F] and
+  the boolean membership [K, N, F].
+  """
+  p = np.asarray(prob_NxFxK, np.float64)
+  n, f, k = p.shape
+  total = p.sum(-1, keepdims=True)
+  norm = np.divide(p, total, out=np.zeros_like(p), where=total > 0)
+  logs = np.log(np.where(norm > 0, norm, 1.0))
+  entropy = -(norm * logs).sum(-1)
+  flat = np.sort(p.ravel())
+  filter_value = flat[max(round(flat.size * s.filter_rate) - 1, 0)]
+  entropy = np.where((p > filter_value).any(-1), entropy, np.inf)
+  keep = round(n * f * s.top_rate)
+  order = np.argsort(entropy.ravel(), kind='stable')[:keep]
+  order = order[np.isfinite(entropy.ravel()[order])]
+  selected = np.zeros(n * f, bool)
+  selected[order] = True
+  selected = selected.reshape(n, f)
+  bar = flat[max(round(flat.size * s.activation_bar_ratio) - 1, 0)]
+  member_KxNxF = selected[None] & (np.moveaxis(p, -1, 0) > bar)
+  return {'entropy_NxF': entropy, 'member_KxNxF': member_KxNxF, 'filter_value': float(filter_value),
+          'activation_bar': float(bar)}
+
+
+def summarise(member_KxNxF: np.ndarray, languages: list[str], primary: str) -> dict[str, Any]:
+  """Counts per layer and index lists ([layer, neuron]) of specific and transferring neurons."""
+  idx = {lang: i for i, lang in enumerate(languages)}
+  as_lists = lambda m: np.argwhere(m).tolist()
+  out: dict[str, Any] = {'specific': {}, 'transferring': {}}
+  for lang, i in idx.items():
+    m = member_KxNxF[i]
+    out['specific'][lang] = {'per_layer': m.sum(-1).tolist(), 'total': int(m.sum()),
+                             'indices': as_lists(m)}
+    if lang != primary and primary in idx:
+      both = m & member_KxNxF[idx[primary]]
+      out['transferring'][lang] = {'per_layer': both.sum(-1).tolist(), 'total': int(both.sum()),
+                                   'indices': as_lists(both)}
+  return out
+
+
+def mask_without(member_NxF: np.ndarray) -> np.ndarray:
+  """The neuron mask (1 keeps, 0 zeroes) that deactivates a neuron set."""
+  return (~member_NxF).astype(np.float32)

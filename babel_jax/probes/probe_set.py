@@ -1,0 +1,91 @@
+"""The logit-lens probe set: prompts in a language L that end right before a built-in identifier
+with a Python counterpart (PHP `strlen` / Python `len`), stored as data in probe_set.json.
+
+Loading tokenizes every prompt with the run's tokenizer and checks that the two identifiers'
+first tokens differ; problems are reported by prompt id and the prompt is left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from babel_jax.config import ConfigError
+
+DEFAULT_PATH = os.path.join(os.path.dirname(__file__), 'probe_set.json')
+
+
+@dataclasses.dataclass
+class ProbeSet:
+  """Tokenized prompts of the languages a run can probe, right-padded into one batch."""
+  ids: list[str]  # '<lang>/<identifier>#<k>'
+  languages: list[str]  # per prompt
+  tokens_PxL: np.ndarray
+  last_P: np.ndarray  # index of each prompt's last token
+  target_first_P: np.ndarray  # first token id of the L identifier
+  python_first_P: np.ndarray  # first token id of the Python counterpart
+  problems: list[str]
+
+  def batch(self) -> dict[str, np.ndarray]:
+    p, length = self.tokens_PxL.shape
+    pos = np.broadcast_to(np.arange(length, dtype=np.int32), (p, length))
+    seg = (pos <= self.last_P[:, None]).astype(np.int32)
+    return {'tokens': self.tokens_PxL, 'positions': pos * seg, 'segment_ids': seg}
+
+
+def load_raw(path: str = DEFAULT_PATH) -> dict:
+  try:
+    with open(path) as f:
+      raw = json.load(f)
+  except (OSError, json.JSONDecodeError) as e:
+    raise ConfigError(f'probe set {path!r}: cannot read it as JSON ({e})') from e
+  if not isinstance(raw.get('languages'), dict):
+    raise ConfigError(f'probe set {path!r}: expected {{"languages": {{lang: [pairs]}}}}')
+  return raw
+
+
+def build(tokenizer, languages: list[str], max_len: int, path: str = DEFAULT_PATH,
+          max_prompts_per_pair: int = 0) -> ProbeSet:
+  """Tokenizes the prompts of `languages` (those the probe set has); skips bad ones by id.
+
+  A prompt's trailing spaces move onto the identifier, since the tokenizer attaches a space to
+  the word after it ('$n = ' + 'strlen' is read as '$n =' + ' strlen').
+  """
+  from babel_jax.data.tokenizer import BOS
+  raw = load_raw(path)
+  rows, ids, langs, tgt, py, problems = [], [], [], [], [], []
+  for lang in languages:
+    for pair in raw['languages'].get(lang, []):
+      prompts = pair['prompts'][:max_prompts_per_pair or None]
+      for k, prompt in enumerate(prompts):
+        pid = f'{pair["id"]}#{k}'
+        body = prompt.rstrip(' ')
+        space = ' ' * (len(prompt) - len(body))
+        toks = [BOS, *tokenizer.encode(body)]
+        first_t = tokenizer.encode(space + pair['target'])[:1]
+        first_p = tokenizer.encode(space + pair['python'])[:1]
+        if not body:
+          problems.append(f'{pid}: empty prompt')
+        elif len(toks) > max_len:
+          problems.append(f'{pid}: {len(toks)} tokens, longer than the model\'s {max_len}')
+        elif not first_t or not first_p or first_t == first_p:
+          problems.append(f'{pid}: {pair["target"]!r} and {pair["python"]!r} start with the '
+                          f'same token {first_t}')
+        else:
+          rows.append(toks)
+          ids.append(pid)
+          langs.append(lang)
+          tgt.append(first_t[0])
+          py.append(first_p[0])
+  if not rows:
+    raise ConfigError(f'probe set {path!r} has no usable prompts for languages {languages} '
+                      f'(it covers {sorted(raw["languages"])}); problems: {problems[:5]}')
+  length = max(map(len, rows))
+  tokens = np.zeros((len(rows), length), np.int32)
+  for i, r in enumerate(rows):
+    tokens[i, :len(r)] = r
+  return ProbeSet(ids, langs, tokens, np.array([len(r) - 1 for r in rows], np.int32),
+                  np.array(tgt, np.int32), np.array(py, np.int32), problems)

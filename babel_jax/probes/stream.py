@@ -1,0 +1,283 @@
+"""`--mode probe`: stream a run's checkpoints through the jitted probes, one result per step.
+
+Parameters only are restored (no optimizer state), onto the probing job's mesh, by a background
+thread: restoring checkpoint k+1 overlaps with probing checkpoint k. Every checkpoint goes through
+the same compiled functions. Results land in <workdir>/probes/<step>.json (atomically); steps
+already there are skipped, so the walk resumes after an interruption and can follow a run that
+is still training (`--follow`). Partial or incompatible checkpoints are skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import json
+import math
+import os
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from babel_jax import checkpoints as ckpt_lib
+from babel_jax import config as config_lib
+from babel_jax import data as data_lib
+from babel_jax import model as model_lib
+from babel_jax import sharding
+from babel_jax.data import mixture_spec
+from babel_jax.probes import lens as lens_lib
+from babel_jax.probes import neurons as neurons_lib
+from babel_jax.probes import probe_set as probe_set_lib
+from babel_jax.train import metrics as metrics_lib
+from babel_jax.train import state as state_lib
+
+PROBE_DIR = 'probes'
+
+
+def select_steps(spec: str, available: list[int]) -> list[int]:
+  """'' -> all; 'A:B' -> A <= step <= B; 'A:B:S' -> also every S-th of those."""
+  if not spec:
+    return sorted(available)
+  parts = spec.split(':')
+  try:
+    lo = int(parts[0]) if parts[0] else 0
+    hi = int(parts[1]) if len(parts) > 1 and parts[1] else math.inf
+    stride = int(parts[2]) if len(parts) > 2 else 1
+  except ValueError as e:
+    raise config_lib.ConfigError(f'probe.steps={spec!r} must look like "A:B" or "A:B:S"') from e
+  if len(parts) > 3 or stride < 1:
+    raise config_lib.ConfigError(f'probe.steps={spec!r} must look like "A:B" or "A:B:S", S >= 1')
+  return sorted(s for s in available if lo <= s <= hi)[::stride]
+
+
+def heldout_batches(cfg, workdir: str) -> list[dict[str, np.ndarray]]:
+  """A fixed held-out sample, probe.tokens_per_language tokens of each language."""
+  languages = config_lib.languages(cfg)
+  per_batch = cfg.probe.batch_size * cfg.data.seq_len
+  n = math.ceil(cfg.probe.tokens_per_language * len(languages) / per_batch)
+  uniform = mixture_spec.MixtureSpec({lang: 1 / len(languages) for lang in languages})
+  if cfg.data.source == 'corpus':
+    from babel_jax.data.pipeline import CorpusSource
+    source = CorpusSource(data_lib.corpus_dir(cfg, workdir), data_lib.tokenizer_dir(cfg, workdir),
+                          languages, uniform, cfg.probe.batch_size, cfg.data.seq_len, cfg.seed,
+                          split='validation', read_threads=cfg.data.read_threads, prefetch=0)
+  else:
+    from babel_jax.data.synthetic import SyntheticSource
+    source = SyntheticSource(languages, tuple(uniform.vector(languages)), cfg.model.vocab_size,
+                             cfg.probe.batch_size, cfg.data.seq_len, cfg.data.mean_doc_len,
+                             cfg.seed + 7919)  # another seed than training: held out
+  batches = [next(source) for _ in range(n)]
+  if hasattr(source, 'close'):
+    source.close()
+  return batches
+
+
+class Prober:
+  """The compiled probes and their fixed inputs; `probe(params)` gives one step's results."""
+
+  def __init__(self, cfg, workdir: str, mesh):
+    self.cfg, self.mesh = cfg, mesh
+    self.languages = list(config_lib.languages(cfg))
+    self.primary = self.languages[0]
+    self.model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
+    tx = state_lib.optimizer(cfg.train)
+    abstract, shardings = state_lib.state_shardings(self.model, tx, mesh, cfg.data.seq_len)
+    self.abstract_params, params_sh = abstract.params, shardings.params
+    rep, batch_sh = sharding.replicated(mesh), sharding.batch_sharding(mesh)
+    num_langs = len(self.languages)
+    self.heldout = [sharding.put_batch(mesh, b) for b in heldout_batches(cfg, workdir)]
+    self.ones = jax.device_put(np.ones((cfg.model.num_layers, self._d_ff()), np.float32), rep)
+    stats = functools.partial(neurons_lib.neuron_stats, self.model, num_langs=num_langs)
+    self._stats = jax.jit(lambda p, b, m: _with_rules(stats, p, b, m),
+                          in_shardings=(params_sh, batch_sh, rep), out_shardings=rep)
+    self.lape = neurons_lib.LapeSettings(cfg.probe.filter_rate, cfg.probe.top_rate,
+                                         cfg.probe.activation_bar_ratio)
+    self.probe_set, self._lens = None, None
+    if cfg.data.source == 'corpus':
+      from babel_jax.data import corpus, tokenizer
+      corpus_dir = data_lib.corpus_dir(cfg, workdir)
+      tok, _ = tokenizer.load(data_lib.tokenizer_dir(cfg, workdir),
+                              corpus.load_manifest(corpus_dir))
+      wanted = [lang for lang in self.languages if lang != self.primary]
+      covered = probe_set_lib.load_raw(cfg.probe.probe_set or probe_set_lib.DEFAULT_PATH)
+      wanted = [lang for lang in wanted if lang in covered['languages']]
+      if wanted:
+        self.probe_set = probe_set_lib.build(
+            tok, wanted, cfg.model.max_len, cfg.probe.probe_set or probe_set_lib.DEFAULT_PATH,
+            cfg.probe.max_prompts_per_pair)
+        for problem in self.probe_set.problems[:10]:
+          metrics_lib.log(f'probe set: skipped {problem}')
+        if len(self.probe_set.problems) > 10:
+          metrics_lib.log(f'probe set: ... {len(self.probe_set.problems)} prompts skipped in all')
+        ps = self.probe_set
+        self._lens_inputs = jax.device_put(
+            (ps.batch(), ps.last_P, ps.target_first_P, ps.python_first_P), rep)
+        lens_fn = functools.partial(lens_lib.lens_stats, self.model)
+        self._lens = jax.jit(lambda p, *a: _with_rules(lens_fn, p, *a),
+                             in_shardings=(params_sh, rep, rep, rep, rep), out_shardings=rep)
+    if self._lens is None:
+      metrics_lib.log('logit lens: skipped (needs data.source=corpus and probe-set prompts in '
+                      f'one of {self.languages[1:]})')
+
+  def _d_ff(self) -> int:
+    return model_lib.ModelConfig.from_config(self.cfg.model).d_ff
+
+  def _pass(self, params, mask) -> dict[str, np.ndarray]:
+    outs = [self._stats(params, b, mask) for b in self.heldout]
+    return jax.device_get(jax.tree.map(lambda *x: sum(x), *outs))
+
+  def probe(self, params) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    totals = self._pass(params, self.ones)
+    tokens = np.maximum(totals['tokens_K'], 1)
+    prob_NxFxK = totals['active_NxFxK'] / tokens
+    selection = neurons_lib.lape(prob_NxFxK, self.lape)
+    loss = totals['loss_sum_K'] / np.maximum(totals['loss_tokens_K'], 1)
+    out: dict[str, Any] = {
+        'loss': dict(zip(self.languages, loss.tolist())),
+        'heldout_tokens': dict(zip(self.languages, totals['tokens_K'].astype(int).tolist())),
+        'neurons': neurons_lib.summarise(selection['member_KxNxF'], self.languages, self.primary),
+        'lape': {'filter_value': selection['filter_value'],
+                 'activation_bar': selection['activation_bar'], **self.lape.__dict__},
+    }
+    t_stats = time.perf_counter() - t0
+    if self.cfg.probe.deactivate:
+      out['deactivated_loss'] = {}
+      for i, lang in enumerate(self.languages):
+        member = selection['member_KxNxF'][i]
+        if member.any():
+          t = self._pass(params, jax.device_put(neurons_lib.mask_without(member),
+                                                sharding.replicated(self.mesh)))
+          zeroed = t['loss_sum_K'] / np.maximum(t['loss_tokens_K'], 1)
+          out['deactivated_loss'][lang] = dict(zip(self.languages, zeroed.tolist()))
+    t1 = time.perf_counter()
+    if self._lens is not None:
+      lens_out = jax.device_get(self._lens(params, *self._lens_inputs))
+      out['lens'] = lens_lib.summarise(lens_out, self.probe_set.languages)
+    out['seconds'] = {'stats': t_stats, 'deactivation': t1 - t0 - t_stats,
+                      'lens': time.perf_counter() - t1}
+    return out
+
+
+def _with_rules(fn, *args):
+  import flax.linen as nn
+  with nn.logical_axis_rules(sharding.RULES):
+    return fn(*args)
+
+
+def _partial_saves(ckpt_dir: str) -> list[str]:
+  if not os.path.isdir(ckpt_dir):
+    return []
+  return sorted(n for n in os.listdir(ckpt_dir) if 'orbax-checkpoint-tmp' in n)
+
+
+def _final_step(workdir: str) -> int | None:
+  try:
+    with open(os.path.join(workdir, 'config.json')) as f:
+      return int(json.load(f)['train']['steps'])
+  except (OSError, KeyError, ValueError):
+    return None
+
+
+def walk(cfg, workdir: str, follow: bool = False) -> dict[str, Any]:
+  """Probes every selected checkpoint of the run in workdir that has no result yet."""
+  config_lib.validate(cfg)
+  ckpt_dir = ckpt_lib.checkpoint_dir(os.path.join(workdir))
+  if not os.path.isdir(ckpt_dir):
+    raise config_lib.ConfigError(f'no checkpoints under {workdir!r}; train a run there first')
+  ckpt_lib.check_same_model(ckpt_lib.source_model_config(workdir), cfg.model.to_dict(), workdir)
+  out_dir = os.path.join(workdir, PROBE_DIR)
+  os.makedirs(out_dir, exist_ok=True)
+  mesh = sharding.make_mesh(cfg.mesh)
+  prober = Prober(cfg, workdir, mesh)
+  manager = ckpt_lib.make_manager(ckpt_dir, read_only=True)
+  pool = concurrent.futures.ThreadPoolExecutor(1)
+  warned: set[str] = set()
+  stats = {'probed': [], 'skipped': [], 'restore_s': [], 'wait_s': [], 'probe_s': []}
+  last_new = time.time()
+  final = _final_step(workdir)
+
+  def restore(step):
+    t = time.perf_counter()
+    params = ckpt_lib.restore_params(manager, step, prober.abstract_params)
+    jax.block_until_ready(params)
+    return params, time.perf_counter() - t
+
+  while True:
+    for name in _partial_saves(ckpt_dir):
+      if name not in warned:
+        warned.add(name)
+        metrics_lib.log(f'warning: skipping partial checkpoint {ckpt_dir}/{name} (a save that '
+                        'did not finish)')
+    manager.reload()
+    available = list(manager.all_steps())
+    todo = [s for s in select_steps(cfg.probe.steps, available)
+            if not os.path.exists(os.path.join(out_dir, f'{s}.json'))
+            and s not in stats['skipped']]
+    if todo:
+      last_new = time.time()
+      metrics_lib.log(f'probing {len(todo)} checkpoints of {workdir}: {todo[:8]}'
+                      f'{" ..." if len(todo) > 8 else ""}')
+    pending = pool.submit(restore, todo[0]) if todo else None
+    for i, step in enumerate(todo):
+      t = time.perf_counter()
+      try:
+        params, restore_s = pending.result()
+      except Exception as e:  # a corrupt, partial or incompatible checkpoint: skip it
+        params = None
+        stats['skipped'].append(step)
+        metrics_lib.log(f'warning: skipping checkpoint {ckpt_dir}/{step}: '
+                        f'{type(e).__name__}: {str(e).splitlines()[0][:300]}')
+      wait_s = time.perf_counter() - t
+      if i + 1 < len(todo):
+        pending = pool.submit(restore, todo[i + 1])
+      if params is None:
+        continue
+      t = time.perf_counter()
+      result = {'step': step, **prober.probe(params)}
+      probe_s = time.perf_counter() - t
+      config_lib.atomic_write(os.path.join(out_dir, f'{step}.json'), json.dumps(result))
+      stats['probed'].append(step)
+      stats['restore_s'].append(restore_s)
+      stats['wait_s'].append(wait_s)
+      stats['probe_s'].append(probe_s)
+      metrics_lib.log(_line(step, result, probe_s, restore_s, wait_s, prober.primary))
+    if not follow:
+      break
+    if final is not None and final in available and not todo:
+      metrics_lib.log(f'the run reached its final step {final}; stop following')
+      break
+    if time.time() - last_new > cfg.probe.follow_timeout_s:
+      metrics_lib.log(f'no new checkpoint for {cfg.probe.follow_timeout_s:.0f}s; stop following')
+      break
+    time.sleep(cfg.probe.follow_poll_s)
+  pool.shutdown()
+  manager.close()
+  return stats
+
+
+def _line(step, result, probe_s, restore_s, wait_s, primary) -> str:
+  loss = ' '.join(f'{k}={v:.3f}' for k, v in result['loss'].items())
+  transfer = ' '.join(f'{k}={v["total"]}' for k, v in result['neurons']['transferring'].items())
+  text = f'probe step {step}: loss [{loss}]'
+  if transfer:
+    text += f' transferring neurons [{transfer}]'
+  if 'lens' in result:
+    share = ' '.join(f'{k}={np.mean(v["python_top1"]):.2f}/{np.mean(v["target_top1"]):.2f}'
+                     for k, v in result['lens'].items())
+    text += f' lens {primary}/L top1 [{share}]'
+  return text + f' ({probe_s:.1f}s probe, {restore_s:.1f}s restore, {wait_s:.2f}s waited)'
+
+
+def load_results(workdir: str) -> list[dict[str, Any]]:
+  """Every probes/<step>.json of a run, by step."""
+  out_dir = os.path.join(workdir, PROBE_DIR)
+  if not os.path.isdir(out_dir):
+    return []
+  results = []
+  for name in os.listdir(out_dir):
+    if name.endswith('.json') and name[:-5].isdigit():
+      with open(os.path.join(out_dir, name)) as f:
+        results.append(json.load(f))
+  return sorted(results, key=lambda r: r['step'])

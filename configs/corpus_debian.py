@@ -1,0 +1,26 @@
+"""The paper's languages (Python, PHP, C#, Go, C++) from Debian sources, at research scale.
+
+First `bash launch/fetch_debian_sources.sh` (about 3 minutes, 1.4 GB), then
+  python -m babel_jax.main --config configs/corpus_debian.py --workdir runs/debian --mode corpus
+  python -m babel_jax.main --config configs/corpus_debian.py --workdir runs/debian --mode tokenizer
+The model section is the demo's; point a bigger config's data.corpus_dir at runs/debian/corpus.
+"""
+
+import importlib.util
+import os
+
+
+def get_config():
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'demo.py')
+  spec = importlib.util.spec_from_file_location('demo', path)
+  demo = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(demo)
+  c = demo.get_config()
+  c.corpus.sources = 'debian'
+  c.corpus.languages = 'python,php,csharp,go,cpp'
+  c.corpus.max_bytes_per_language = 40_000_000
+  c.tokenizer.sample_bytes_per_language = 10_000_000
+  c.model.vocab_size = 16384
+  c.data.languages = 'python,php,csharp,go,cpp'
+  c.data.weights = ''
+  return c
