@@ -117,6 +117,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.probe.target_language = ''  # the new language L; '' means the heaviest non-primary one.
   c.probe.smooth_window = 3  # checkpoints in the moving average used by stage detection.
   c.probe.slope_tolerance = 0.1  # |slope| (relative to the curve's mean slope) of 'stable'.
+  c.probe.python_specific = ''  # JSON list of task ids P (Python-only solves) for |P∩C|/|C|.
   c.probe.follow_poll_s = 10.0
   c.probe.follow_timeout_s = 3600.0  # --follow gives up after this long without a new step.
 

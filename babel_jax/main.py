@@ -17,7 +17,8 @@ from babel_jax import config as config_lib
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file in configs/.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (created if missing).')
 _MODE = flags.DEFINE_enum(
-    'mode', 'train', ['corpus', 'tokenizer', 'train', 'probe', 'report', 'bench', 'data_bench'],
+    'mode', 'train',
+    ['corpus', 'tokenizer', 'train', 'probe', 'report', 'bench', 'data_bench', 'probe_bench'],
     'What to run.')
 _FOLLOW = flags.DEFINE_bool('follow', False, '--mode probe: keep probing new checkpoints of a '
                             'run that is still training, until it finishes.')
@@ -75,9 +76,16 @@ def run_data_bench(cfg, workdir: str) -> None:
   print(data_bench.report(cfg, result, train), flush=True)
 
 
+def run_probe_bench(cfg, workdir: str | None) -> None:
+  del workdir
+  from babel_jax.bench import probe_bench
+  print(probe_bench.report(cfg, probe_bench.probe_vs_forward(cfg),
+                           probe_bench.restore_overlap(cfg)), flush=True)
+
+
 MODES = {'corpus': run_corpus, 'tokenizer': run_tokenizer, 'train': run_train,
          'probe': run_probe, 'report': run_report, 'bench': run_bench,
-         'data_bench': run_data_bench}
+         'data_bench': run_data_bench, 'probe_bench': run_probe_bench}
 
 
 def _warn_cpu_allocator() -> None:
@@ -95,11 +103,11 @@ def main(argv) -> None:
     sys.exit('error: --config is required, e.g. --config configs/tiny.py')
   try:
     config_lib.validate(cfg)
-    if _MODE.value not in ('bench', 'data_bench'):
+    if _MODE.value not in ('bench', 'data_bench', 'probe_bench'):
       if not _WORKDIR.value:
         raise config_lib.ConfigError('--workdir is required for --mode ' + _MODE.value)
       config_lib.check_workdir(_WORKDIR.value)
-    if _MODE.value in ('train', 'probe', 'bench'):
+    if _MODE.value in ('train', 'probe', 'bench', 'probe_bench'):
       _warn_cpu_allocator()
     MODES[_MODE.value](cfg, _WORKDIR.value)
   except config_lib.ConfigError as e:

@@ -19,3 +19,7 @@ for cfg in bench_small bench_medium; do
     --mode data_bench --config.data.source=corpus \
     --config.data.languages=python,java,cpp,javascript 2>&1 | grep '^data_bench'
 done
+for cfg in bench_small bench_medium; do
+  .venv/bin/python -m babel_jax.main --config "configs/$cfg.py" --mode probe_bench 2>&1 \
+    | grep '^probe_bench'
+done

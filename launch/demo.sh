@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash launch/setup.sh test
 source launch/cpu_env.sh
 WORKDIR="${1:-runs/demo}"; shift || true
-for mode in corpus tokenizer train; do
+for mode in corpus tokenizer train probe; do
   .venv/bin/python -m babel_jax.main --config configs/demo.py --workdir "$WORKDIR" --mode "$mode" "$@"
 done
-echo "run directory: $WORKDIR (corpus/, metrics.jsonl, tb/, checkpoints/, mixture.json)"
+echo "run directory: $WORKDIR (corpus/, metrics.jsonl, tb/, checkpoints/, probes/, report/index.md)"

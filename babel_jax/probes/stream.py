@@ -166,10 +166,21 @@ def _with_rules(fn, *args):
     return fn(*args)
 
 
-def _partial_saves(ckpt_dir: str) -> list[str]:
+def _partial_saves(ckpt_dir: str, min_age_s: float = 0.0) -> list[str]:
+  """Unfinished saves; with min_age_s, only those untouched that long (not still being written)."""
   if not os.path.isdir(ckpt_dir):
     return []
-  return sorted(n for n in os.listdir(ckpt_dir) if 'orbax-checkpoint-tmp' in n)
+  now = time.time()
+  out = []
+  for name in sorted(os.listdir(ckpt_dir)):
+    if 'orbax-checkpoint-tmp' in name:
+      try:
+        age = now - os.path.getmtime(os.path.join(ckpt_dir, name))
+      except OSError:  # finished and renamed meanwhile
+        continue
+      if age >= min_age_s:
+        out.append(name)
+  return out
 
 
 def _final_step(workdir: str) -> int | None:
@@ -205,7 +216,8 @@ def walk(cfg, workdir: str, follow: bool = False) -> dict[str, Any]:
     return params, time.perf_counter() - t
 
   while True:
-    for name in _partial_saves(ckpt_dir):
+    # While following a live run, a fresh tmp folder is a save in flight, not a partial one.
+    for name in _partial_saves(ckpt_dir, min_age_s=300.0 if follow else 0.0):
       if name not in warned:
         warned.add(name)
         metrics_lib.log(f'warning: skipping partial checkpoint {ckpt_dir}/{name} (a save that '

@@ -1,0 +1,103 @@
+"""Probe throughput: the combined probes against a plain forward pass over the same tokens, and
+how much checkpoint-restore time the streaming walk hides behind probing."""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import time
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from babel_jax import checkpoints as ckpt_lib
+from babel_jax import config as config_lib
+from babel_jax import data as data_lib
+from babel_jax import model as model_lib
+from babel_jax import sharding
+from babel_jax.probes import lens as lens_lib
+from babel_jax.probes import neurons as neurons_lib
+from babel_jax.probes import stream
+from babel_jax.train import state as state_lib
+
+
+def _time(fn, *args, reps: int = 5) -> float:
+  jax.block_until_ready(fn(*args))
+  times = []
+  for _ in range(reps):
+    t = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - t)
+  return sorted(times)[len(times) // 2]
+
+
+def probe_vs_forward(cfg) -> dict[str, float]:
+  """Seconds for neuron statistics + logit lens on one batch each, against two plain forwards."""
+  mesh = sharding.make_mesh(cfg.mesh)
+  model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
+  params = state_lib.init_state(model, state_lib.optimizer(cfg.train), mesh, cfg.seed,
+                                cfg.data.seq_len).params
+  synthetic = cfg.copy_and_resolve_references()
+  synthetic.data.source = 'synthetic'
+  batch = sharding.put_batch(mesh, next(data_lib.make_source(synthetic)))
+  b, length = batch['tokens'].shape
+  n_langs = len(config_lib.languages(cfg))
+  rules = functools.partial(_rules)
+  plain = jax.jit(lambda p, x: rules(lambda: model_lib.forward(model, p, x).sum()))
+  ones = jnp.ones((cfg.model.num_layers, model.cfg.d_ff), jnp.float32)
+  stats = jax.jit(lambda p, x: rules(
+      lambda: neurons_lib.neuron_stats(model, p, x, ones, n_langs)))
+  last = jnp.full((b,), length - 1, jnp.int32)
+  ids = jnp.arange(b, dtype=jnp.int32)
+  lens = jax.jit(lambda p, x: rules(lambda: lens_lib.lens_stats(model, p, x, last, ids, ids + 1)))
+  t_plain = _time(plain, params, batch)
+  t_stats = _time(stats, params, batch)
+  t_lens = _time(lens, params, batch)
+  tokens = 2 * b * length
+  return {'plain_s': 2 * t_plain, 'probe_s': t_stats + t_lens,
+          'probe_tokens_per_s': tokens / (t_stats + t_lens),
+          'plain_tokens_per_s': tokens / (2 * t_plain), 'ratio': (t_stats + t_lens) / (2 * t_plain)}
+
+
+def _rules(fn):
+  with nn.logical_axis_rules(sharding.RULES):
+    return fn()
+
+
+def restore_overlap(cfg, checkpoints: int = 10) -> dict[str, float]:
+  """Streams `checkpoints` saved copies of a model through the probe walk; the share of restore
+  time (after the first, which nothing can hide) the walk did not wait for."""
+  workdir = tempfile.mkdtemp(prefix='probe_bench_')
+  cfg = cfg.copy_and_resolve_references()
+  cfg.data.source = 'synthetic'
+  cfg.probe.deactivate = False
+  mesh = sharding.make_mesh(cfg.mesh)
+  model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
+  tx = state_lib.optimizer(cfg.train)
+  state = state_lib.init_state(model, tx, mesh, cfg.seed, cfg.data.seq_len)
+  cfg.checkpoint.async_save = False
+  cfg.checkpoint.keep_last = checkpoints
+  manager = ckpt_lib.make_manager(os.path.join(workdir, ckpt_lib.CHECKPOINT_DIR), cfg.checkpoint,
+                                  checkpoints)
+  for step in range(1, checkpoints + 1):
+    ckpt_lib.save(manager, state.replace(step=jnp.asarray(step, jnp.int32)), {}, force=True)
+  manager.wait_until_finished()
+  manager.close()
+  config_lib.atomic_write(os.path.join(workdir, 'config.json'), config_lib.to_json(cfg))
+  out = stream.walk(cfg, workdir)
+  restore, wait = sum(out['restore_s'][1:]), sum(out['wait_s'][1:])
+  return {'checkpoints': len(out['probed']), 'restore_s': restore, 'waited_s': wait,
+          'probe_s': sum(out['probe_s']), 'hidden': 1 - wait / max(restore, 1e-9)}
+
+
+def report(cfg, fwd: dict[str, float], overlap: dict[str, float]) -> str:
+  m = cfg.model
+  return (f'probe_bench {m.num_layers}L/{m.d_model}d seq={cfg.data.seq_len} '
+          f'batch={cfg.train.batch_size}: probes {fwd["probe_tokens_per_s"]:,.0f} tokens/s vs '
+          f'plain forward {fwd["plain_tokens_per_s"]:,.0f} tokens/s -> {fwd["ratio"]:.2f}x the '
+          f'forward time; streaming {overlap["checkpoints"]} checkpoints: restore '
+          f'{overlap["restore_s"]:.2f}s, waited {overlap["waited_s"]:.2f}s -> '
+          f'{100 * overlap["hidden"]:.0f}% of restore time hidden')
