@@ -223,6 +223,23 @@ class WalkTest(absltest.TestCase):
     self.assertIn(30, saved)
     self.assertEqual(sorted(out['probed']), saved)
 
+  def test_tiny_synthetic_run(self):
+    """No tokenizer: LAPE, held-out loss and deactivation only; the held-out loss falls."""
+    cfg = testing.load_config()
+    workdir = tempfile.mkdtemp()
+    loop.train(cfg, workdir)
+    out = stream.walk(cfg, workdir)
+    results = stream.load_results(workdir)
+    self.assertEqual([r['step'] for r in results], out['probed'])
+    first, last = results[0], results[-1]
+    self.assertNotIn('lens', last)
+    for lang in ('python', 'php', 'go'):
+      self.assertLess(last['loss'][lang], first['loss'][lang] - 0.5)
+    zeroed = last['deactivated_loss']
+    self.assertNotEmpty(zeroed)
+    for lang, losses in zeroed.items():
+      self.assertNotAlmostEqual(losses[lang], last['loss'][lang], places=5)
+
   def test_step_selection(self):
     avail = [1, 2, 3, 5, 8, 13, 20]
     self.assertEqual(stream.select_steps('', avail), avail)

@@ -14,10 +14,12 @@ import functools
 import json
 import math
 import os
+import threading
 import time
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from babel_jax import checkpoints as ckpt_lib
@@ -66,7 +68,8 @@ def heldout_batches(cfg, workdir: str) -> list[dict[str, np.ndarray]]:
     from babel_jax.data.synthetic import SyntheticSource
     source = SyntheticSource(languages, tuple(uniform.vector(languages)), cfg.model.vocab_size,
                              cfg.probe.batch_size, cfg.data.seq_len, cfg.data.mean_doc_len,
-                             cfg.seed + 7919)  # another seed than training: held out
+                             cfg.seed)
+    source.set_state({'index': 10**9})  # same languages, batches training never reaches
   batches = [next(source) for _ in range(n)]
   if hasattr(source, 'close'):
     source.close()
@@ -76,21 +79,40 @@ def heldout_batches(cfg, workdir: str) -> list[dict[str, np.ndarray]]:
 class Prober:
   """The compiled probes and their fixed inputs; `probe(params)` gives one step's results."""
 
-  def __init__(self, cfg, workdir: str, mesh):
+  def __init__(self, cfg, workdir: str, mesh, dispatch_lock: threading.Lock | None = None):
     self.cfg, self.mesh = cfg, mesh
+    # Multi-device programs launched from two threads can reach the devices in different orders
+    # and deadlock in their collectives; launches (not execution) are serialised with the
+    # restore thread under this lock.
+    self.lock = dispatch_lock or threading.Lock()
     self.languages = list(config_lib.languages(cfg))
     self.primary = self.languages[0]
     self.model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
     tx = state_lib.optimizer(cfg.train)
     abstract, shardings = state_lib.state_shardings(self.model, tx, mesh, cfg.data.seq_len)
     self.abstract_params, params_sh = abstract.params, shardings.params
-    rep, batch_sh = sharding.replicated(mesh), sharding.batch_sharding(mesh)
+    rep = sharding.replicated(mesh)
     num_langs = len(self.languages)
-    self.heldout = [sharding.put_batch(mesh, b) for b in heldout_batches(cfg, workdir)]
+    # The held-out sample is stacked [n, B, L] and scanned inside one program: many collective
+    # programs in flight at once can deadlock XLA:CPU's multi-device runtime.
+    batches = heldout_batches(cfg, workdir)
+    stacked = {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+    stacked_sh = jax.sharding.NamedSharding(
+        mesh, jax.sharding.PartitionSpec(None, *sharding.batch_sharding(mesh).spec))
+    self.heldout = jax.device_put(stacked, stacked_sh)
     self.ones = jax.device_put(np.ones((cfg.model.num_layers, self._d_ff()), np.float32), rep)
     stats = functools.partial(neurons_lib.neuron_stats, self.model, num_langs=num_langs)
-    self._stats = jax.jit(lambda p, b, m: _with_rules(stats, p, b, m),
-                          in_shardings=(params_sh, batch_sh, rep), out_shardings=rep)
+
+    def stats_all(params, stacked, mask):
+      def body(total, batch):
+        out = _with_rules(stats, params, batch, mask)
+        return jax.tree.map(jnp.add, total, out), None
+      zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(
+          lambda: _with_rules(stats, params, jax.tree.map(lambda x: x[0], stacked), mask)))
+      return jax.lax.scan(body, zeros, stacked)[0]
+
+    self._stats = jax.jit(stats_all, in_shardings=(params_sh, stacked_sh, rep),
+                          out_shardings=rep)
     self.lape = neurons_lib.LapeSettings(cfg.probe.filter_rate, cfg.probe.top_rate,
                                          cfg.probe.activation_bar_ratio)
     self.probe_set, self._lens = None, None
@@ -124,8 +146,9 @@ class Prober:
     return model_lib.ModelConfig.from_config(self.cfg.model).d_ff
 
   def _pass(self, params, mask) -> dict[str, np.ndarray]:
-    outs = [self._stats(params, b, mask) for b in self.heldout]
-    return jax.device_get(jax.tree.map(lambda *x: sum(x), *outs))
+    with self.lock:
+      total = self._stats(params, self.heldout, mask)
+    return jax.device_get(total)
 
   def probe(self, params) -> dict[str, Any]:
     t0 = time.perf_counter()
@@ -147,13 +170,16 @@ class Prober:
       for i, lang in enumerate(self.languages):
         member = selection['member_KxNxF'][i]
         if member.any():
-          t = self._pass(params, jax.device_put(neurons_lib.mask_without(member),
-                                                sharding.replicated(self.mesh)))
+          with self.lock:
+            mask = jax.device_put(neurons_lib.mask_without(member), sharding.replicated(self.mesh))
+          t = self._pass(params, mask)
           zeroed = t['loss_sum_K'] / np.maximum(t['loss_tokens_K'], 1)
           out['deactivated_loss'][lang] = dict(zip(self.languages, zeroed.tolist()))
     t1 = time.perf_counter()
     if self._lens is not None:
-      lens_out = jax.device_get(self._lens(params, *self._lens_inputs))
+      with self.lock:
+        lens_out = self._lens(params, *self._lens_inputs)
+      lens_out = jax.device_get(lens_out)
       out['lens'] = lens_lib.summarise(lens_out, self.probe_set.languages)
     out['seconds'] = {'stats': t_stats, 'deactivation': t1 - t0 - t_stats,
                       'lens': time.perf_counter() - t1}
@@ -201,7 +227,8 @@ def walk(cfg, workdir: str, follow: bool = False) -> dict[str, Any]:
   out_dir = os.path.join(workdir, PROBE_DIR)
   os.makedirs(out_dir, exist_ok=True)
   mesh = sharding.make_mesh(cfg.mesh)
-  prober = Prober(cfg, workdir, mesh)
+  lock = threading.Lock()
+  prober = Prober(cfg, workdir, mesh, lock)
   manager = ckpt_lib.make_manager(ckpt_dir, read_only=True)
   pool = concurrent.futures.ThreadPoolExecutor(1)
   warned: set[str] = set()
@@ -211,7 +238,8 @@ def walk(cfg, workdir: str, follow: bool = False) -> dict[str, Any]:
 
   def restore(step):
     t = time.perf_counter()
-    params = ckpt_lib.restore_params(manager, step, prober.abstract_params)
+    with lock:
+      params = ckpt_lib.restore_params(manager, step, prober.abstract_params)
     jax.block_until_ready(params)
     return params, time.perf_counter() - t
 
