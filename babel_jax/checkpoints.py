@@ -1,8 +1,9 @@
 """Orbax checkpointing: dense-early save schedule, permanent retention, resume and streaming.
 
-A checkpoint holds three items: 'params' and 'opt_state' (sharded arrays, restorable onto any
-mesh by passing abstract arrays that carry the new shardings) and 'meta' (JSON: step, RNG key,
-data-iterator state). Keeping params separate lets probes and evaluation restore only them.
+A checkpoint holds four items: 'params' and 'opt_state' (sharded arrays, restorable onto any
+mesh by passing abstract arrays that carry the new shardings), 'meta' (JSON: step, RNG key) and
+'data' (each host's data-iterator state, `process_<i>-of-<n>.json`, written by grain's orbax
+handler). Keeping params separate lets probes and evaluation restore only them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 from typing import Any
 
+import grain.checkpoint
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
@@ -50,18 +52,47 @@ def make_manager(directory: str, ckpt_cfg=None, total_steps: int = 0,
             policies.LatestN(n=max(ckpt_cfg.keep_last, 1))]),
         enable_async_checkpointing=ckpt_cfg.async_save,
         cleanup_tmp_directories=True)
-  return ocp.CheckpointManager(directory, item_names=('params', 'opt_state', 'meta'),
+  return ocp.CheckpointManager(directory, item_names=('params', 'opt_state', 'meta', 'data'),
                                options=options)
 
 
-def save(manager: ocp.CheckpointManager, state, meta: dict[str, Any], force: bool = False) -> bool:
+class _DataState:
+  """Adapts a data source (JSON-able get_state/set_state) to grain's orbax handler."""
+
+  def __init__(self, source):
+    self.source = source
+
+  def get_state(self) -> bytes:
+    return json.dumps(self.source.get_state()).encode()
+
+  def set_state(self, state: bytes) -> None:
+    self.source.set_state(json.loads(state))
+
+  def start_prefetch(self) -> None:
+    pass
+
+
+def save(manager: ocp.CheckpointManager, state, meta: dict[str, Any], source=None,
+         force: bool = False) -> bool:
   """Saves if the schedule asks for this step (or `force`); returns whether a save started."""
   step = int(state.step)
   meta = {**meta, 'step': step, 'rng': np.asarray(state.rng).tolist()}
-  return manager.save(step, force=force, args=ocp.args.Composite(
-      params=ocp.args.StandardSave(state.params),
-      opt_state=ocp.args.StandardSave(state.opt_state),
-      meta=ocp.args.JsonSave(meta)))
+  items = dict(params=ocp.args.StandardSave(state.params),
+               opt_state=ocp.args.StandardSave(state.opt_state), meta=ocp.args.JsonSave(meta))
+  if source is not None:
+    items['data'] = grain.checkpoint.CheckpointSave(_DataState(source))
+  return manager.save(step, force=force, args=ocp.args.Composite(**items))
+
+
+def restore_data_state(manager: ocp.CheckpointManager, step: int, source) -> bool:
+  """This host's data-iterator state into `source`; False when the checkpoint has none for this
+  host count (it was written by a different number of hosts)."""
+  try:
+    manager.restore(step, args=ocp.args.Composite(
+        data=grain.checkpoint.CheckpointRestore(_DataState(source))))
+  except (ValueError, KeyError, FileNotFoundError):
+    return False
+  return True
 
 
 def restore(manager: ocp.CheckpointManager, step: int, abstract_state):

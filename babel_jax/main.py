@@ -18,8 +18,18 @@ _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (created if missing).')
 _MODE = flags.DEFINE_enum(
     'mode', 'train',
-    ['corpus', 'tokenizer', 'train', 'probe', 'report', 'bench', 'data_bench', 'probe_bench'],
+    ['corpus', 'tokenizer', 'train', 'probe', 'report', 'plan', 'bench', 'data_bench',
+     'probe_bench'],
     'What to run.')
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', None, 'Multi-host: host:port of process 0 (jax.distributed); also '
+    'from JAX_COORDINATOR_ADDRESS. On TPU VMs and SLURM use --distributed to auto-detect.')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Multi-host: number of processes '
+                                      '(or JAX_NUM_PROCESSES).')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'Multi-host: this process (or '
+                                   'JAX_PROCESS_ID).')
+_DISTRIBUTED = flags.DEFINE_bool('distributed', False, 'Call jax.distributed.initialize() '
+                                 '(implied by --coordinator_address).')
 _FOLLOW = flags.DEFINE_bool('follow', False, '--mode probe: keep probing new checkpoints of a '
                             'run that is still training, until it finishes.')
 _BENCH_STEPS = flags.DEFINE_integer(
@@ -83,8 +93,14 @@ def run_probe_bench(cfg, workdir: str | None) -> None:
                            probe_bench.restore_overlap(cfg)), flush=True)
 
 
+def run_plan(cfg, workdir: str | None) -> None:
+  del workdir
+  from babel_jax import plan
+  print(plan.report(plan.plan(cfg)), flush=True)
+
+
 MODES = {'corpus': run_corpus, 'tokenizer': run_tokenizer, 'train': run_train,
-         'probe': run_probe, 'report': run_report, 'bench': run_bench,
+         'probe': run_probe, 'report': run_report, 'plan': run_plan, 'bench': run_bench,
          'data_bench': run_data_bench, 'probe_bench': run_probe_bench}
 
 
@@ -96,14 +112,31 @@ def _warn_cpu_allocator() -> None:
                     'or `source launch/cpu_env.sh` first (needs libtcmalloc-minimal4).')
 
 
+def init_distributed() -> None:
+  """jax.distributed.initialize from flags, JAX_* variables, or the cluster's auto-detection."""
+  address = _COORDINATOR.value or os.environ.get('JAX_COORDINATOR_ADDRESS')
+  if not (address or _DISTRIBUTED.value):
+    return
+  env_int = lambda name: int(os.environ[name]) if name in os.environ else None
+  num = _NUM_PROCESSES.value if _NUM_PROCESSES.value is not None else env_int('JAX_NUM_PROCESSES')
+  pid = _PROCESS_ID.value if _PROCESS_ID.value is not None else env_int('JAX_PROCESS_ID')
+  import jax
+  if 'cpu' in os.environ.get('JAX_PLATFORMS', ''):
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # CPU-only multi-process
+  jax.distributed.initialize(coordinator_address=address, num_processes=num, process_id=pid)
+  logging.info('process %d of %d, %d local / %d global devices', jax.process_index(),
+               jax.process_count(), jax.local_device_count(), jax.device_count())
+
+
 def main(argv) -> None:
   del argv
+  init_distributed()
   cfg = _CONFIG.value
   if cfg is None:
     sys.exit('error: --config is required, e.g. --config configs/tiny.py')
   try:
     config_lib.validate(cfg)
-    if _MODE.value not in ('bench', 'data_bench', 'probe_bench'):
+    if _MODE.value not in ('plan', 'bench', 'data_bench', 'probe_bench'):
       if not _WORKDIR.value:
         raise config_lib.ConfigError('--workdir is required for --mode ' + _MODE.value)
       config_lib.check_workdir(_WORKDIR.value)

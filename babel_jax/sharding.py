@@ -35,8 +35,37 @@ RULES: tuple[tuple[str, Any], ...] = (
 )
 
 
+# Common slices: devices (chips JAX sees), the mesh over them, HBM per device, bf16 peak per
+# device. TPU v4 / v5p chips are one JAX device each (v5p-64 = 64 TensorCores = 32 chips).
+PRESETS: dict[str, dict[str, Any]] = {
+    'v4-32': {'devices': 16, 'data': 1, 'fsdp': 16, 'tensor': 1, 'device_memory_gb': 32,
+              'peak_tflops': 275},
+    'v5p-64': {'devices': 32, 'data': 1, 'fsdp': 32, 'tensor': 1, 'device_memory_gb': 95,
+               'peak_tflops': 459},
+    'v5e-256': {'devices': 256, 'data': 16, 'fsdp': 16, 'tensor': 1, 'device_memory_gb': 16,
+                'peak_tflops': 197},
+    '8xh100': {'devices': 8, 'data': 1, 'fsdp': 8, 'tensor': 1, 'device_memory_gb': 80,
+               'peak_tflops': 989},
+}
+
+
+def preset(mesh_cfg) -> dict[str, Any] | None:
+  """The `mesh.preset` entry, or None."""
+  if not mesh_cfg.preset:
+    return None
+  if mesh_cfg.preset not in PRESETS:
+    raise ConfigError(f'mesh.preset={mesh_cfg.preset!r} is not known; known: {sorted(PRESETS)}')
+  return PRESETS[mesh_cfg.preset]
+
+
 def mesh_shape(mesh_cfg, num_devices: int) -> dict[str, int]:
   """Resolves the configured mesh (with -1 meaning 'the rest') against the device count."""
+  p = preset(mesh_cfg)
+  if p:
+    if num_devices != p['devices']:
+      raise ConfigError(f'mesh.preset={mesh_cfg.preset!r} is for {p["devices"]} devices, but '
+                        f'{num_devices} devices are available')
+    return {a: p[a] for a in ('data', 'fsdp', 'tensor')}
   fixed = mesh_cfg.fsdp * mesh_cfg.tensor
   if fixed <= 0:
     raise ConfigError(f'mesh.fsdp and mesh.tensor must be >= 1, got {mesh_cfg.fsdp}, '

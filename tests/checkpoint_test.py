@@ -15,6 +15,7 @@ import numpy as np
 from absl.testing import absltest
 
 from babel_jax import checkpoints as ckpt_lib
+from babel_jax import data as data_lib
 from babel_jax import config as config_lib
 from babel_jax import model as model_lib
 from babel_jax import sharding
@@ -71,7 +72,12 @@ class CheckpointTest(absltest.TestCase):
     _assert_trees_equal(state.opt_state, out['state'].opt_state)
     np.testing.assert_array_equal(state.rng, out['state'].rng)
     self.assertEqual(int(state.step), 10)
-    self.assertEqual(meta['data_state'], {'index': 10})
+    self.assertEqual(meta['step'], 10)
+    source = data_lib.make_source(cfg)
+    self.assertTrue(ckpt_lib.restore_data_state(manager, 10, source))
+    self.assertEqual(source.get_state(), {'index': 10})
+    with open(os.path.join(workdir, 'checkpoints', '10', 'data', 'process_0-of-1.json')) as f:
+      self.assertEqual(json.load(f), {'index': 10})
     # Saved on data=8; restore onto fsdp=4 x tensor=2: same values, new layout.
     other = tiny(**{'mesh.data': 1, 'mesh.fsdp': 4, 'mesh.tensor': 2})
     params = ckpt_lib.restore_params(manager, 10, _abstract(other).params)

@@ -88,7 +88,10 @@ def _init_or_resume(cfg, workdir, model, tx, mesh, manager, source):
   latest = manager.latest_step()
   if latest is not None:
     state, meta = ckpt_lib.restore(manager, latest, abstract)
-    source.set_state(meta['data_state'])
+    if not ckpt_lib.restore_data_state(manager, latest, source):
+      metrics_lib.log(f'warning: checkpoint {latest} has no data state for '
+                      f'{jax.process_count()} hosts (written by another host count); the data '
+                      'stream restarts from its beginning')
     metrics_lib.log(f'resumed from {workdir}/checkpoints/{latest}')
     return state, latest, {'resumed_from_step': latest}
   if cfg.train.init_from:
@@ -197,7 +200,7 @@ def train(cfg, workdir: str) -> dict[str, Any]:
       if halt or step == total or manager.should_save(step):
         settle(*pending)
         pending = None
-        ckpt_lib.save(manager, state, {'data_state': source.get_state()},
+        ckpt_lib.save(manager, state, {}, source,
                       force=bool(halt) or step == total)
       if halt:
         stopped = 'signal' if stop.set else 'stop_after'
