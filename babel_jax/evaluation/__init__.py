@@ -1,0 +1,1 @@
+"""Functional-correctness evaluation: HumanEval translated to the studied languages, and runners."""
