@@ -91,3 +91,19 @@ def attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, segment_ids_BxL, impl: str = 'aut
   return jax.nn.dot_product_attention(
       q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, mask=same_BxLxL[:, None], is_causal=True,
       implementation=None if impl == 'xla' else impl)
+
+
+def cached_attention(q_BxTxHxK, k_cache_BxSxHxK, v_cache_BxSxHxK, seg_cache_BxS, seg_BxT,
+                     start: jax.Array):
+  """Attention of T new queries (cache slots start .. start+T-1) over the key-value cache:
+  keys in earlier or the same slots, in the same (non-zero) segment. Used for sampling."""
+  t, s = q_BxTxHxK.shape[1], k_cache_BxSxHxK.shape[1]
+  scores = jnp.einsum('bthk,bshk->bhts', q_BxTxHxK * q_BxTxHxK.shape[-1] ** -0.5,
+                      k_cache_BxSxHxK, preferred_element_type=jnp.float32)
+  slot_T, slot_S = start + jnp.arange(t), jnp.arange(s)
+  mask_BxTxS = ((slot_S[None, None, :] <= slot_T[None, :, None])
+                & (seg_cache_BxS[:, None, :] == seg_BxT[:, :, None])
+                & (seg_BxT[:, :, None] > 0))
+  scores = jnp.where(mask_BxTxS[:, None], scores, _NEG)
+  probs = jax.nn.softmax(scores, axis=-1).astype(v_cache_BxSxHxK.dtype)
+  return jnp.einsum('bhts,bshk->bthk', probs, v_cache_BxSxHxK).astype(q_BxTxHxK.dtype)

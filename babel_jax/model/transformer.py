@@ -149,13 +149,35 @@ class Attention(nn.Module):
       q_BxLxHxK = rotary(q_BxLxHxK, positions_BxL, cfg.rope_base)
       k_BxLxHxK = rotary(k_BxLxHxK, positions_BxL, cfg.rope_base)
     q_BxLxHxK = nn.with_logical_constraint(q_BxLxHxK, ('batch', 'length', 'act_heads', 'kv'))
-    # Packed documents must not see each other: same segment and causal.
-    out_BxLxHxK = attention_lib.attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, segment_ids_BxL,
-                                          cfg.attention_impl, cfg.attention_chunk)
+    if self.is_mutable_collection('cache'):
+      out_BxLxHxK = self._cached(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, segment_ids_BxL)
+    else:
+      # Packed documents must not see each other: same segment and causal.
+      out_BxLxHxK = attention_lib.attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, segment_ids_BxL,
+                                            cfg.attention_impl, cfg.attention_chunk)
     # Residual-branch projections get the GPT-2 1/sqrt(2N) init scale.
     out_scale = (2 * cfg.num_layers) ** -0.5
     return Dense((cfg.d_model,), ('heads', 'kv', 'embed'), cfg, in_dims=2, scale=out_scale,
                  name='out')(out_BxLxHxK)
+
+
+  def _cached(self, q_BxTxHxK, k_BxTxHxK, v_BxTxHxK, segment_ids_BxT):
+    """Sampling: appends this call's keys and values to a max_len cache ('cache' collection,
+    created on the first call) and attends over it."""
+    b, t, h, k = k_BxTxHxK.shape
+    size = (b, self.cfg.max_len, h, k)
+    key = self.variable('cache', 'cached_key', jnp.zeros, size, k_BxTxHxK.dtype)
+    value = self.variable('cache', 'cached_value', jnp.zeros, size, v_BxTxHxK.dtype)
+    seg = self.variable('cache', 'cached_segment', jnp.zeros, (b, self.cfg.max_len), jnp.int32)
+    index = self.variable('cache', 'cache_index', lambda: jnp.zeros((), jnp.int32))
+    start = index.value
+    key.value = jax.lax.dynamic_update_slice(key.value, k_BxTxHxK, (0, start, 0, 0))
+    value.value = jax.lax.dynamic_update_slice(value.value, v_BxTxHxK, (0, start, 0, 0))
+    seg.value = jax.lax.dynamic_update_slice(seg.value, segment_ids_BxT.astype(jnp.int32),
+                                             (0, start))
+    index.value = start + t
+    return attention_lib.cached_attention(q_BxTxHxK, key.value, value.value, seg.value,
+                                          segment_ids_BxT, start)
 
 
 class Mlp(nn.Module):
@@ -244,7 +266,7 @@ class Transformer(nn.Module):
       block = nn.remat(block, policy=_REMAT_POLICIES[cfg.remat], prevent_cse=not cfg.scan_layers)
     if cfg.scan_layers:
       self.layers = nn.scan(
-          block, variable_axes={'params': 0, 'intermediates': 0},
+          block, variable_axes={'params': 0, 'intermediates': 0, 'cache': 0},
           split_rngs={'params': True}, in_axes=(nn.broadcast, nn.broadcast, 0),
           length=cfg.num_layers, metadata_params={nn.PARTITION_NAME: 'layers'})(cfg, name='layers')
     else:

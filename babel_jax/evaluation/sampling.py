@@ -1,0 +1,136 @@
+"""Batched autoregressive sampling with a key-value cache: greedy or temperature / top-p.
+
+Prompts are left-padded to a bucketed length (so shapes, and compilations, repeat), run through
+the model once to fill the cache (prefill), then decoded `chunk` tokens per jitted call; between
+calls the host checks stop conditions (stop sequences are text, so `stop_fn` sees decoded rows)
+and ends early once every row is done. Works on sharded parameters: the jitted functions take
+the parameter pytree as it is placed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from babel_jax import sharding
+from babel_jax.model import Transformer
+
+PAD = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleSettings:
+  max_new_tokens: int = 256
+  temperature: float = 0.0  # 0 is greedy
+  top_p: float = 1.0
+  chunk: int = 32  # tokens decoded per jitted call between host-side stop checks
+  bucket: int = 64  # prompt lengths are padded up to a multiple of this
+
+
+def sample_token(logits_BxV: jax.Array, rng: jax.Array, temperature: jax.Array,
+                 top_p: jax.Array) -> jax.Array:
+  """Greedy when temperature == 0, else nucleus sampling over the smallest set of tokens whose
+  probability reaches top_p (the most likely token is always kept)."""
+  greedy = jnp.argmax(logits_BxV, axis=-1)
+  scaled = logits_BxV / jnp.maximum(temperature, 1e-6)
+  order = jnp.argsort(-scaled, axis=-1)
+  sorted_logits = jnp.take_along_axis(scaled, order, axis=-1)
+  probs = jax.nn.softmax(sorted_logits, axis=-1)
+  before = jnp.cumsum(probs, axis=-1) - probs  # mass of the tokens ranked above
+  sorted_logits = jnp.where(before < top_p, sorted_logits, -jnp.inf)
+  choice = jax.random.categorical(rng, sorted_logits, axis=-1)
+  sampled = jnp.take_along_axis(order, choice[:, None], axis=-1)[:, 0]
+  return jnp.where(temperature > 0, sampled, greedy).astype(jnp.int32)
+
+
+class Sampler:
+  """Compiled prefill and decode for one model; reuse it across checkpoints of that model."""
+
+  def __init__(self, model: Transformer, eos_id: int, vocab_limit: int | None = None):
+    self.model, self.eos_id = model, eos_id
+    self.max_len = model.cfg.max_len
+    vocab = model.cfg.vocab_size
+    # Never emit padding (id 0 means 'no token') or ids past the tokenizer's vocabulary.
+    allowed = np.arange(vocab) < (vocab_limit or vocab)
+    allowed[PAD] = False
+    self._bias = jnp.where(jnp.asarray(allowed), 0.0, -jnp.inf)
+    self._prefill = jax.jit(self._prefill_fn)
+    self._decode = jax.jit(self._decode_fn, static_argnames='steps')
+
+  def _apply(self, params, cache, tokens, positions, segments):
+    variables = {'params': params} if cache is None else {'params': params, 'cache': cache}
+    with nn.logical_axis_rules(sharding.RULES):
+      logits, state = self.model.apply(variables, tokens, positions, segments, mutable=['cache'])
+    return logits[:, -1] + self._bias, state['cache']
+
+  def _prefill_fn(self, params, tokens_BxP, positions_BxP, segments_BxP):
+    return self._apply(params, None, tokens_BxP, positions_BxP, segments_BxP)
+
+  def _decode_fn(self, params, cache, logits_BxV, positions_B, done_B, rng, temperature, top_p,
+                 steps: int):
+    def body(carry, _):
+      cache, logits, pos, done, rng = carry
+      rng, sub = jax.random.split(rng)
+      tok = jnp.where(done, PAD, sample_token(logits, sub, temperature, top_p))
+      ones = jnp.ones_like(tok)[:, None]
+      logits, cache = self._apply(params, cache, tok[:, None], pos[:, None], ones)
+      return (cache, logits, pos + 1, done | (tok == self.eos_id), rng), tok
+    carry, toks_SxB = jax.lax.scan(body, (cache, logits_BxV, positions_B, done_B, rng), None,
+                                   length=steps)
+    return carry, toks_SxB.T
+
+  def generate(self, params: Any, prompts: Sequence[Sequence[int]], settings: SampleSettings,
+               rng: jax.Array, stop_fn: Callable[[list[int]], bool] | None = None
+               ) -> list[list[int]]:
+    """New tokens for every prompt (the EOS token and anything after it dropped)."""
+    longest = max(map(len, prompts))
+    padded = -(-longest // settings.bucket) * settings.bucket
+    steps = -(-settings.max_new_tokens // settings.chunk) * settings.chunk
+    length = min(padded, self.max_len - steps)
+    if longest > length:
+      raise ValueError(f'a prompt of {longest} tokens plus {steps} new ones exceeds the '
+                       f'model\'s max_len {self.max_len}')
+    b = len(prompts)
+    tokens = np.zeros((b, length), np.int32)
+    segments = np.zeros((b, length), np.int32)
+    positions = np.zeros((b, length), np.int32)
+    for i, p in enumerate(prompts):
+      tokens[i, length - len(p):] = p
+      segments[i, length - len(p):] = 1
+      positions[i, length - len(p):] = np.arange(len(p))
+    logits, cache = self._prefill(params, tokens, positions, segments)
+    pos = jnp.asarray([len(p) for p in prompts], jnp.int32)
+    done = jnp.zeros((b,), bool)
+    temperature = jnp.float32(settings.temperature)
+    top_p = jnp.float32(settings.top_p)
+    out: list[list[int]] = [[] for _ in prompts]
+    finished = np.zeros(b, bool)
+    for _ in range(steps // settings.chunk):
+      rng, sub = jax.random.split(rng)
+      (cache, logits, pos, done, _), toks = self._decode(
+          params, cache, logits, pos, done, sub, temperature, top_p, steps=settings.chunk)
+      toks = np.asarray(toks)
+      for i in range(b):
+        if finished[i]:
+          continue
+        row = toks[i].tolist()
+        if self.eos_id in row:
+          out[i] += row[:row.index(self.eos_id)]
+          finished[i] = True
+        else:
+          out[i] += row
+        if len(out[i]) >= settings.max_new_tokens:
+          out[i] = out[i][:settings.max_new_tokens]
+          finished[i] = True
+        if not finished[i] and stop_fn is not None and stop_fn(out[i]):
+          finished[i] = True
+      if finished.all():
+        break
+      done = done | jnp.asarray(finished)
+    return out
