@@ -121,6 +121,21 @@ def default_config() -> ml_collections.ConfigDict:
   c.probe.follow_poll_s = 10.0
   c.probe.follow_timeout_s = 3600.0  # --follow gives up after this long without a new step.
 
+  c.eval = ml_collections.ConfigDict()
+  c.eval.languages = ''  # '' means the run's data.languages that have a translation.
+  c.eval.steps = ''  # checkpoints, as probe.steps.
+  c.eval.problems = 0  # the first N problems; 0 means all 164.
+  c.eval.samples = 1  # completions per problem (pass@k needs k of them).
+  c.eval.temperature = 0.0  # 0 is greedy (paper-style pass@1).
+  c.eval.top_p = 0.95
+  c.eval.max_new_tokens = 256
+  c.eval.batch_size = 16
+  c.eval.k = '1'  # comma-separated k of pass@k (reported where every problem has k samples).
+  c.eval.workers = 2  # programs executed in parallel, each in its own sandbox.
+  c.eval.compile_timeout_s = 60.0
+  c.eval.run_timeout_s = 10.0
+  c.eval.memory_mb = 2048  # sandbox address space (JVM, mono and Go need about 2 GB).
+
   c.mesh = ml_collections.ConfigDict()
   c.mesh.data = -1  # -1 takes all devices left after the other axes.
   c.mesh.fsdp = 1
@@ -200,7 +215,9 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             allow_zero=True)
   _positive(cfg, 'corpus.max_file_bytes', 'corpus.max_line_length', 'corpus.minhash_perms',
             'corpus.shard_mb', 'tokenizer.sample_bytes_per_language', 'tokenizer.max_piece_length')
-  _positive(cfg, 'probe.tokens_per_language', 'probe.batch_size', 'probe.smooth_window')
+  _positive(cfg, 'probe.tokens_per_language', 'probe.batch_size', 'probe.smooth_window',
+            'eval.samples', 'eval.max_new_tokens', 'eval.batch_size', 'eval.workers',
+            'eval.compile_timeout_s', 'eval.run_timeout_s', 'eval.memory_mb')
   _positive(cfg, 'probe.max_prompts_per_pair', 'probe.slope_tolerance', 'probe.follow_poll_s',
             'probe.follow_timeout_s', allow_zero=True)
   for field in ('filter_rate', 'top_rate', 'activation_bar_ratio'):

@@ -18,7 +18,7 @@ _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (created if missing).')
 _MODE = flags.DEFINE_enum(
     'mode', 'train',
-    ['corpus', 'tokenizer', 'train', 'probe', 'report', 'plan', 'bench', 'data_bench',
+    ['corpus', 'tokenizer', 'train', 'probe', 'report', 'eval', 'plan', 'bench', 'data_bench',
      'probe_bench'],
     'What to run.')
 _COORDINATOR = flags.DEFINE_string(
@@ -99,8 +99,13 @@ def run_plan(cfg, workdir: str | None) -> None:
   print(plan.report(plan.plan(cfg)), flush=True)
 
 
+def run_eval(cfg, workdir: str) -> None:
+  from babel_jax.evaluation import evaluate
+  evaluate.walk(cfg, workdir)
+
+
 MODES = {'corpus': run_corpus, 'tokenizer': run_tokenizer, 'train': run_train,
-         'probe': run_probe, 'report': run_report, 'plan': run_plan, 'bench': run_bench,
+         'probe': run_probe, 'report': run_report, 'eval': run_eval, 'plan': run_plan, 'bench': run_bench,
          'data_bench': run_data_bench, 'probe_bench': run_probe_bench}
 
 

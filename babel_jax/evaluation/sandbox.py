@@ -10,20 +10,19 @@ Without root only the rlimits, the process group and the timeouts apply (`isolat
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
+import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
+import sys
 import time
 from typing import Sequence
 
-CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
-MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _BASE_UID = 61000  # sandbox uids: _BASE_UID + slot (no passwd entry needed)
 SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
@@ -56,33 +55,9 @@ class Result:
   seconds: float
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
 def isolation() -> str:
-  """'full' (uid, network and mount namespaces) when root on Linux, else 'rlimits'."""
-  return 'full' if os.geteuid() == 0 and hasattr(_libc, 'unshare') else 'rlimits'
-
-
-def _preexec(limits: Limits, uid: int | None, workdir: str):
-  def fn():
-    os.setsid()
-    if uid is not None:
-      if _libc.unshare(CLONE_NEWNET | CLONE_NEWNS) == 0:
-        _libc.mount(b'none', b'/', None, MS_REC | MS_PRIVATE, None)
-        for d in (b'/tmp', b'/var/tmp', b'/dev/shm'):
-          _libc.mount(b'tmpfs', d, b'tmpfs', 0, b'size=64m,mode=1777')
-      os.setgroups([])
-      os.setgid(uid)
-      os.setuid(uid)
-    mb = 1 << 20
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb,) * 2)
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb,) * 2)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    os.chdir(workdir)
-  return fn
+  """'full' (own uid, network and mount namespaces) when root on Linux, else 'rlimits'."""
+  return 'full' if os.geteuid() == 0 and sys.platform.startswith('linux') else 'rlimits'
 
 
 def _uid_processes(uid: int) -> list[int]:
@@ -105,17 +80,15 @@ def _kill_uid(uid: int, patience_s: float = 5.0) -> None:
   """Kills every process running as `uid` (escaped children included), until none is left."""
   deadline = time.time() + patience_s
   while True:
-    pid = os.fork()
-    if pid == 0:
-      try:
-        os.setuid(uid)
-        os.kill(-1, signal.SIGKILL)
-      finally:
-        os._exit(0)
-    os.waitpid(pid, 0)
-    if not _uid_processes(uid) or time.time() > deadline:
+    pids = _uid_processes(uid)
+    if not pids or time.time() > deadline:
       return
-    time.sleep(0.05)
+    for pid in pids:
+      try:
+        os.kill(pid, signal.SIGKILL)
+      except ProcessLookupError:
+        pass
+    time.sleep(0.02)
 
 
 def _read_capped(stream, cap: int, out: list, over: threading.Event) -> None:
@@ -145,8 +118,12 @@ class Sandbox:
 
   def run(self, files: dict[str, str], steps: Sequence[Step],
           env: dict[str, str] | None = None) -> Result:
-    """Writes `files` to a fresh directory and runs `steps` there in order."""
+    """Writes `files` to a fresh directory and runs `steps` there in order; '{dir}' in a
+    step's argv or in `env` values stands for that directory."""
     workdir = tempfile.mkdtemp(prefix='sandbox_', dir=self.root)
+    fill = lambda text: text.replace('{dir}', workdir)  # noqa: E731
+    steps = [dataclasses.replace(st, argv=[fill(a) for a in st.argv]) for st in steps]
+    env = {k: fill(v) for k, v in (env or {}).items()}
     try:
       for name, text in files.items():
         with open(os.path.join(workdir, name), 'w') as f:
@@ -159,7 +136,7 @@ class Sandbox:
       # sandbox uid.
       path = SYSTEM_PATH if self.full else os.environ.get('PATH', SYSTEM_PATH)
       base_env = {'PATH': path, 'HOME': workdir,
-                  'TMPDIR': workdir, 'LANG': 'C.UTF-8', **(env or {})}
+                  'TMPDIR': workdir, 'LANG': 'C.UTF-8', **env}
       t0 = time.perf_counter()
       for step in steps:
         result = self._step(step, workdir, base_env)
@@ -175,9 +152,14 @@ class Sandbox:
   def _step(self, step: Step, workdir: str, env: dict[str, str]) -> Result:
     stage = 'compile' if step.compile else 'run'
     t = time.perf_counter()
-    proc = subprocess.Popen(list(step.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env,
-                            preexec_fn=_preexec(self.limits, self.uid, workdir))
+    # The confinement happens in a fresh launcher process (jail.py), not between fork and exec
+    # of this (multithreaded) process.
+    launcher = [sys.executable, '-m', 'babel_jax.evaluation.jail',
+                json.dumps(dataclasses.asdict(self.limits)),
+                str(-1 if self.uid is None else self.uid), workdir, '--', *step.argv]
+    proc = subprocess.Popen(launcher, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**env, 'PYTHONPATH': _PACKAGE_ROOT},
+                            start_new_session=True)
     out, err, over = [], [], threading.Event()
     readers = [threading.Thread(target=_read_capped, args=(s, self.limits.output_bytes, buf, over),
                                 daemon=True) for s, buf in ((proc.stdout, out), (proc.stderr, err))]

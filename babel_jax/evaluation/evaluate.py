@@ -1,0 +1,223 @@
+"""`--mode eval`: multilingual HumanEval on a run's checkpoints: sample, execute, score.
+
+Per checkpoint (parameters only, like the probes): for each language, the translated prompts are
+sampled `eval.samples` times (greedy when eval.temperature is 0), cut at the language's stop
+sequences, assembled with the tests and executed in the sandbox by `eval.workers` parallel
+workers. Output, written atomically under <workdir>/eval/<step>/: completions.jsonl (one line per
+sample), results.json (pass@k, greedy pass@1, outcome counts, per-problem results, programs per
+second) and per_problem.json ({language: {task: solved}}, read by the probe report for |P∩C|/|C|).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import queue
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from babel_jax import checkpoints as ckpt_lib
+from babel_jax import config as config_lib
+from babel_jax import data as data_lib
+from babel_jax import model as model_lib
+from babel_jax import sharding
+from babel_jax.evaluation import passk, sampling, sandbox
+from babel_jax.evaluation.harness import FAILED_EXIT_CODE
+from babel_jax.evaluation.languages import LANGUAGES, Language, program, truncate
+from babel_jax.train import metrics as metrics_lib
+from babel_jax.train import state as state_lib
+
+DATA_DIR = os.path.join(os.path.dirname(__file__), 'data')
+EVAL_DIR = 'eval'
+# JVMs reserve more address space than the sandbox allows unless told to keep it small.
+JAVA_OPTIONS = ('-Xmx256m -Xss16m -XX:CompressedClassSpaceSize=64m -XX:ReservedCodeCacheSize=64m '
+                '-XX:+UseSerialGC -XX:TieredStopAtLevel=1')
+
+
+def load_records(language: str, problems: int = 0) -> list[dict[str, Any]]:
+  """The generated problems of one language (translated or not), in task order."""
+  path = os.path.join(DATA_DIR, f'humaneval_{language}.jsonl')
+  if not os.path.exists(path):
+    raise config_lib.ConfigError(f'no HumanEval translation for {language!r} ({path}); '
+                                 f'have {sorted(LANGUAGES)}')
+  with open(path) as f:
+    records = [json.loads(line) for line in f]
+  return records[:problems or None]
+
+
+class Executor:
+  """Runs assembled programs in sandboxes, `workers` at a time (one sandbox uid per worker)."""
+
+  def __init__(self, workers: int, limits: sandbox.Limits, compile_timeout_s: float,
+               run_timeout_s: float):
+    self.slots: queue.Queue = queue.Queue()
+    for i in range(workers):
+      self.slots.put(sandbox.Sandbox(limits, slot=i))
+    self.pool = concurrent.futures.ThreadPoolExecutor(workers)
+    self.compile_s, self.run_s = compile_timeout_s, run_timeout_s
+
+  def _one(self, lang: Language, source: str) -> tuple[str, str]:
+    fill = lambda a: a.replace('{file}', '{dir}/' + lang.file_name)  # noqa: E731
+    steps = []
+    if lang.compile:
+      steps.append(sandbox.Step([fill(a) for a in lang.compile], self.compile_s, compile=True))
+    steps.append(sandbox.Step([fill(a) for a in lang.run], self.run_s))
+    env = {k: fill(v) for k, v in lang.env}
+    env['JAVA_TOOL_OPTIONS'] = JAVA_OPTIONS
+    box = self.slots.get()
+    try:
+      r = box.run({lang.file_name: source}, steps, env)
+    finally:
+      self.slots.put(box)
+    outcome = r.outcome
+    if outcome == 'failed' and r.returncode != FAILED_EXIT_CODE and not (
+        lang.failure_marker and lang.failure_marker in r.stdout + r.stderr):
+      outcome = 'runtime_error'  # a crash, not a failed check
+    return outcome, (r.stdout + r.stderr)[-1000:]
+
+  def run(self, lang: Language, sources: list[str]) -> list[tuple[str, str]]:
+    return list(self.pool.map(lambda s: self._one(lang, s), sources))
+
+
+def score(language: str, records: list[dict], outcomes: dict[str, list[str]], ks: list[int],
+          seconds: float, programs: int) -> dict[str, Any]:
+  """pass@k (only k every problem supports), outcome counts and per-problem results."""
+  counts = {o: 0 for o in (*sandbox.OUTCOMES, 'untranslated', 'prompt_too_long')}
+  per_problem = {}
+  for rec in records:
+    got = outcomes.get(rec['task_id'], [])
+    for o in got:
+      counts[o] += 1
+    per_problem[rec['task_id']] = {'n': len(got), 'passed': got.count('passed'),
+                                   'outcomes': got}
+  samples = {t: (p['n'], p['passed']) for t, p in per_problem.items() if p['n']}
+  # Untranslated problems count as unsolved: pass@k is over every problem of the benchmark.
+  for t, p in per_problem.items():
+    if not p['n']:
+      samples[t] = (max(ks), 0)
+  return {'language': language, 'problems': len(records),
+          'translated': sum(1 for r in records if r.get('translated')),
+          'pass_at_k': {f'pass@{k}': passk.mean_pass_at_k(samples, k) for k in ks},
+          'outcomes': counts, 'per_problem': per_problem,
+          'programs_per_s': programs / max(seconds, 1e-9), 'execute_s': seconds}
+
+
+def evaluate(cfg, params, sampler: sampling.Sampler, tokenizer, executor: Executor,
+             languages: list[str], rng: jax.Array) -> tuple[dict, list[dict]]:
+  """Samples and executes every language's problems with these parameters."""
+  from babel_jax.data.tokenizer import BOS
+  e = cfg.eval
+  settings = sampling.SampleSettings(max_new_tokens=e.max_new_tokens, temperature=e.temperature,
+                                     top_p=e.top_p, chunk=min(32, e.max_new_tokens))
+  ks = sorted({int(k) for k in e.k.split(',') if k.strip()})
+  results, completions = {}, []
+  for lang_name in languages:
+    lang = LANGUAGES[lang_name]
+    records = load_records(lang_name, e.problems)
+    outcomes: dict[str, list[str]] = {}
+    todo = [r for r in records if r.get('translated')]
+    limit = cfg.model.max_len - e.max_new_tokens
+    runnable, sources, meta = [], [], []
+    for rec in todo:
+      ids = [BOS, *tokenizer.encode(rec['prompt'])]
+      if len(ids) > limit:
+        outcomes[rec['task_id']] = ['prompt_too_long'] * e.samples
+        continue
+      runnable.append((rec, ids))
+    stop_fn = lambda stops: (lambda row: any(s in tokenizer.decode(row) for s in stops))  # noqa
+    for start in range(0, len(runnable), e.batch_size):
+      batch = runnable[start:start + e.batch_size]
+      for sample in range(e.samples):
+        rng, sub = jax.random.split(rng)
+        rows = sampler.generate(params, [ids for _, ids in batch], settings, sub,
+                                stop_fn=stop_fn(lang.stop))
+        for (rec, _), row in zip(batch, rows):
+          text = truncate(tokenizer.decode(row), lang.stop)
+          sources.append(program(rec, text))
+          meta.append((rec['task_id'], sample, text))
+    t = time.perf_counter()
+    ran = executor.run(lang, sources)
+    seconds = time.perf_counter() - t
+    for (task, sample, text), (outcome, tail) in zip(meta, ran):
+      outcomes.setdefault(task, []).append(outcome)
+      completions.append({'language': lang_name, 'task_id': task, 'sample': sample,
+                          'completion': text, 'outcome': outcome, 'output_tail': tail})
+    results[lang_name] = score(lang_name, records, outcomes, ks, seconds, len(sources))
+    r = results[lang_name]
+    metrics_lib.log(f'eval {lang_name}: ' + ', '.join(
+        f'{k} {v:.3f}' if v is not None else f'{k} n/a' for k, v in r['pass_at_k'].items()) +
+        f'; {r["translated"]}/{r["problems"]} translated; outcomes '
+        + ', '.join(f'{k} {v}' for k, v in r['outcomes'].items() if v) +
+        f'; {r["programs_per_s"]:.1f} programs/s')
+  return results, completions
+
+
+def eval_languages(cfg) -> list[str]:
+  wanted = [s.strip() for s in cfg.eval.languages.split(',') if s.strip()]
+  wanted = wanted or [lang for lang in config_lib.languages(cfg) if lang in LANGUAGES]
+  out = []
+  for lang in wanted:
+    if lang not in LANGUAGES:
+      raise config_lib.ConfigError(f'eval.languages names {lang!r}; have {sorted(LANGUAGES)}')
+    missing = LANGUAGES[lang].missing_tools()
+    if missing:
+      metrics_lib.log(f'eval: skipping {lang}: toolchain {missing} not installed '
+                      '(launch/setup.sh installs it as root)')
+      continue
+    out.append(lang)
+  if not out:
+    raise config_lib.ConfigError(f'no language to evaluate (eval.languages={cfg.eval.languages!r},'
+                                 f' data.languages={cfg.data.languages!r})')
+  return out
+
+
+def walk(cfg, workdir: str) -> list[int]:
+  """Evaluates every selected checkpoint that has no results yet; returns the steps done."""
+  from babel_jax.data import corpus, tokenizer as tok_lib
+  from babel_jax.probes.stream import select_steps
+  config_lib.validate(cfg)
+  if cfg.data.source != 'corpus':
+    raise config_lib.ConfigError('--mode eval needs a tokenizer: data.source must be corpus')
+  languages = eval_languages(cfg)
+  tok, _ = tok_lib.load(data_lib.tokenizer_dir(cfg, workdir),
+                        corpus.load_manifest(data_lib.corpus_dir(cfg, workdir)))
+  mesh = sharding.make_mesh(cfg.mesh)
+  model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
+  abstract, _ = state_lib.state_shardings(model, state_lib.optimizer(cfg.train), mesh,
+                                          cfg.data.seq_len)
+  ckpt_lib.check_same_model(ckpt_lib.source_model_config(workdir), cfg.model.to_dict(), workdir)
+  manager = ckpt_lib.make_manager(ckpt_lib.checkpoint_dir(workdir), read_only=True)
+  sampler = sampling.Sampler(model, tok_lib.EOS, vocab_limit=tok.vocab_size)
+  e = cfg.eval
+  executor = Executor(e.workers, sandbox.Limits(cpu_s=int(e.run_timeout_s) + 1,
+                                                memory_mb=e.memory_mb),
+                      e.compile_timeout_s, e.run_timeout_s)
+  done = []
+  for step in select_steps(e.steps, list(manager.all_steps())):
+    out_dir = os.path.join(workdir, EVAL_DIR, str(step))
+    if os.path.exists(os.path.join(out_dir, 'results.json')):
+      continue
+    try:
+      params = ckpt_lib.restore_params(manager, step, abstract.params)
+    except Exception as err:  # a partial or broken checkpoint: skip it, like the probes
+      metrics_lib.log(f'warning: skipping checkpoint {step}: {type(err).__name__}: {err}'[:400])
+      continue
+    t = time.perf_counter()
+    results, completions = evaluate(cfg, params, sampler, tok, executor, languages,
+                                    jax.random.PRNGKey(cfg.seed + step))
+    os.makedirs(out_dir, exist_ok=True)
+    config_lib.atomic_write(os.path.join(out_dir, 'completions.jsonl'),
+                            ''.join(json.dumps(c) + '\n' for c in completions))
+    solved = {lang: {task: p['passed'] > 0 for task, p in r['per_problem'].items()}
+              for lang, r in results.items()}
+    config_lib.atomic_write(os.path.join(out_dir, 'per_problem.json'), json.dumps(solved))
+    config_lib.atomic_write(os.path.join(out_dir, 'results.json'), json.dumps(
+        {'step': step, 'seconds': time.perf_counter() - t, 'settings': e.to_dict(),
+         'results': results}, indent=1))
+    done.append(step)
+  manager.close()
+  return done
