@@ -9,12 +9,20 @@ if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
   echo "installing python3-venv (apt)"; apt-get update -qq && apt-get install -y -qq python3-venv
 fi
 # System packages, installed with apt when missing (as root): tcmalloc makes CPU training steps
-# faster (launch/cpu_env.sh); the demo corpus reads the JDK's src.zip, the C++ headers and npm.
+# faster (launch/cpu_env.sh); the demo corpus reads the JDK's src.zip, the C++ headers and npm;
+# evaluation runs PHP, Go, C# (mono), C++, Java and JavaScript programs.
 apt_missing=()
 ls /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4 >/dev/null 2>&1 || apt_missing+=(libtcmalloc-minimal4)
 ls /usr/lib/jvm/*/lib/src.zip >/dev/null 2>&1 || apt_missing+=(openjdk-17-jdk-headless)
 ls -d /usr/include/c++/* >/dev/null 2>&1 || apt_missing+=(libstdc++-12-dev)
 [ -d /usr/lib/node_modules/npm ] || [ -d /usr/share/nodejs/npm ] || apt_missing+=(nodejs npm)
+# Toolchains that run generated programs in --mode eval (a missing one skips its language).
+command -v php >/dev/null || apt_missing+=(php-cli)
+command -v go >/dev/null || apt_missing+=(golang-go)
+command -v mcs >/dev/null || apt_missing+=(mono-mcs mono-runtime)
+command -v g++ >/dev/null || apt_missing+=(g++)
+command -v javac >/dev/null || apt_missing+=(openjdk-17-jdk-headless)
+command -v node >/dev/null || apt_missing+=(nodejs)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${apt_missing[*]} (apt)"
