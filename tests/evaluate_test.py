@@ -2,6 +2,8 @@
 
 from tests import testing  # noqa: F401  (first: fake devices)
 
+import contextlib
+import io
 import json
 import os
 import tempfile
@@ -56,6 +58,29 @@ class ExecuteTest(absltest.TestCase):
     self.assertEqual(r['outcomes']['timeout'], 1)
     self.assertEqual(r['translated'], 2)
     self.assertEqual(r['programs_per_s'], 2.0)
+
+
+class TransferTest(absltest.TestCase):
+
+  def test_python_specific_set_and_ratio(self):
+    tmp = tempfile.mkdtemp()
+    files = {'py.json': {'python': {'a': True, 'b': True, 'c': False, 'd': True}},
+             'php.json': {'php': {'a': True, 'b': False, 'c': False, 'd': False}},
+             'ckpt.json': {'php': {'a': True, 'b': True, 'c': True, 'd': False}}}
+    for name, content in files.items():
+      with open(os.path.join(tmp, name), 'w') as f:
+        json.dump(content, f)
+    self.assertEqual(evaluate.python_specific(files['py.json']['python'],
+                                              files['php.json']['php']), ['b', 'd'])
+    out = os.path.join(tmp, 'p.json')
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+      evaluate.transfer_main(['--python', os.path.join(tmp, 'py.json'), '--target',
+                              os.path.join(tmp, 'php.json'), '--language', 'php', '--out', out,
+                              '--checkpoint', os.path.join(tmp, 'ckpt.json')])
+    with open(out) as f:
+      self.assertEqual(json.load(f), ['b', 'd'])
+    self.assertIn('|P∩C|/|C| = 0.333', buf.getvalue())  # C = {a, b, c}; P∩C = {b}
 
 
 class EvalModeTest(absltest.TestCase):

@@ -71,6 +71,8 @@ class Executor:
     box = self.slots.get()
     try:
       r = box.run({lang.file_name: source}, steps, env)
+    except Exception as e:  # the harness itself must survive anything one program does
+      return 'runtime_error', f'[sandbox error: {type(e).__name__}: {e}]'
     finally:
       self.slots.put(box)
     outcome = r.outcome
@@ -156,6 +158,34 @@ def evaluate(cfg, params, sampler: sampling.Sampler, tokenizer, executor: Execut
   return results, completions
 
 
+def python_specific(python_solved: dict[str, bool], target_solved: dict[str, bool]) -> list[str]:
+  """P of PAPER.md: problems the Python-only model solves (in Python) that the L-only model
+  fails (in L); inputs are the per_problem.json entries of the two runs."""
+  return sorted(t for t, ok in python_solved.items() if ok and not target_solved.get(t, False))
+
+
+def transfer_main(argv: list[str] | None = None) -> None:
+  """`python -m babel_jax.evaluation.evaluate --python A/per_problem.json --target
+  B/per_problem.json --language php --out P.json [--checkpoint C/per_problem.json]`: writes P
+  (for probe.python_specific) and, given a checkpoint's results, prints |P∩C|/|C|."""
+  import argparse
+  from babel_jax.probes import stages
+  ap = argparse.ArgumentParser(description=transfer_main.__doc__)
+  ap.add_argument('--python', required=True)
+  ap.add_argument('--target', required=True)
+  ap.add_argument('--language', required=True)
+  ap.add_argument('--out', required=True)
+  ap.add_argument('--checkpoint')
+  args = ap.parse_args(argv)
+  load = lambda path: json.load(open(path))  # noqa: E731
+  p = python_specific(load(args.python)['python'], load(args.target)[args.language])
+  config_lib.atomic_write(args.out, json.dumps(p, indent=1))
+  print(f'P: {len(p)} Python-specific problems -> {args.out}')
+  if args.checkpoint:
+    solved = {t for t, ok in load(args.checkpoint)[args.language].items() if ok}
+    print(f'|P∩C|/|C| = {stages.knowledge_transfer(set(p), solved)} (|C| = {len(solved)})')
+
+
 def eval_languages(cfg) -> list[str]:
   wanted = [s.strip() for s in cfg.eval.languages.split(',') if s.strip()]
   wanted = wanted or [lang for lang in config_lib.languages(cfg) if lang in LANGUAGES]
@@ -221,3 +251,7 @@ def walk(cfg, workdir: str) -> list[int]:
     done.append(step)
   manager.close()
   return done
+
+
+if __name__ == '__main__':
+  transfer_main()
