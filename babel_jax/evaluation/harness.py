@@ -57,7 +57,7 @@ function babelEqual(actual, expected) {
     }
     const keys = Object.keys(expected);
     return keys.length === Object.keys(actual).length && keys.every((key) =>
-        Object.prototype.hasOwnProperty.call(actual, key) && babelEqual(actual[key], expected[key]));
+        Object.hasOwn(actual, key) && babelEqual(actual[key], expected[key]));
   }
   return actual === expected;
 }
@@ -125,7 +125,8 @@ CPP = '''
 template <typename T> bool babel_equal(const T& a, const T& b);
 bool babel_equal(const double& a, const double& b);
 template <typename T> bool babel_equal(const std::vector<T>& a, const std::vector<T>& b);
-template <typename K, typename V> bool babel_equal(const std::map<K, V>& a, const std::map<K, V>& b);
+template <typename K, typename V>
+bool babel_equal(const std::map<K, V>& a, const std::map<K, V>& b);
 template <typename T> bool babel_equal(const std::optional<T>& a, const std::optional<T>& b);
 template <typename... T> bool babel_equal(const std::tuple<T...>& a, const std::tuple<T...>& b);
 
@@ -141,7 +142,8 @@ template <typename T> bool babel_equal(const std::vector<T>& a, const std::vecto
     return true;
 }
 
-template <typename K, typename V> bool babel_equal(const std::map<K, V>& a, const std::map<K, V>& b) {
+template <typename K, typename V>
+bool babel_equal(const std::map<K, V>& a, const std::map<K, V>& b) {
     if (a.size() != b.size()) return false;
     for (const auto& [key, value] : b) {
         auto it = a.find(key);
@@ -186,7 +188,8 @@ CSHARP = '''
         if (ad != null || bd != null) {
             if (ad == null || bd == null || ad.Count != bd.Count) return false;
             foreach (System.Collections.DictionaryEntry entry in bd) {
-                if (!ad.Contains(entry.Key) || !BabelEqual(ad[entry.Key], entry.Value)) return false;
+                if (!ad.Contains(entry.Key)) return false;
+                if (!BabelEqual(ad[entry.Key], entry.Value)) return false;
             }
             return true;
         }
@@ -241,7 +244,8 @@ JAVA = '''
             Map<?, ?> x = (Map<?, ?>) a, y = (Map<?, ?>) b;
             if (x.size() != y.size()) return false;
             for (Map.Entry<?, ?> entry : y.entrySet()) {
-                if (!x.containsKey(entry.getKey()) || !babelEqual(x.get(entry.getKey()), entry.getValue())) return false;
+                if (!x.containsKey(entry.getKey())) return false;
+                if (!babelEqual(x.get(entry.getKey()), entry.getValue())) return false;
             }
             return true;
         }
@@ -253,7 +257,8 @@ JAVA = '''
         if (a instanceof Record && a.getClass() == b.getClass()) {
             try {
                 for (java.lang.reflect.RecordComponent c : a.getClass().getRecordComponents()) {
-                    if (!babelEqual(c.getAccessor().invoke(a), c.getAccessor().invoke(b))) return false;
+                    Object x = c.getAccessor().invoke(a), y = c.getAccessor().invoke(b);
+                    if (!babelEqual(x, y)) return false;
                 }
                 return true;
             } catch (ReflectiveOperationException e) {

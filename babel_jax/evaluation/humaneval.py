@@ -20,7 +20,7 @@ import random
 
 
 class Untranslatable(Exception):
-  """A problem, or one language's rendering of it, that cannot be translated; str() is the reason."""
+  """A problem, or one language's rendering of it, that cannot be translated; str() says why."""
 
 
 def data_file() -> str:
@@ -30,7 +30,7 @@ def data_file() -> str:
 
 
 def load_problems(path: str | None = None) -> list[dict]:
-  """All problems, ordered by task number: task_id, prompt, entry_point, canonical_solution, test."""
+  """All problems by task number: task_id, prompt, entry_point, canonical_solution, test."""
   with gzip.open(path or data_file(), 'rt', encoding='utf-8') as f:
     problems = [json.loads(line) for line in f if line.strip()]
   return sorted(problems, key=lambda p: int(p['task_id'].split('/')[1]))
@@ -122,8 +122,8 @@ def check_test_form(problem: dict) -> None:
 
 def _solution_namespace(problem: dict) -> dict:
   namespace: dict = {}
-  exec(compile(problem['prompt'] + problem['canonical_solution'], problem['task_id'], 'exec'),  # pylint: disable=exec-used
-       namespace)
+  source = problem['prompt'] + problem['canonical_solution']
+  exec(compile(source, problem['task_id'], 'exec'), namespace)  # pylint: disable=exec-used
   return namespace
 
 
@@ -148,7 +148,8 @@ def record_test_cases(problem: dict, seed: int = 0) -> list[tuple[tuple, object]
     return result
 
   test_ns = dict(solution_ns)  # tests may call the entry point by name, as in HumanEval
-  exec(compile(problem['test'], problem['task_id'] + ':test', 'exec'), test_ns)  # pylint: disable=exec-used
+  test = compile(problem['test'], problem['task_id'] + ':test', 'exec')
+  exec(test, test_ns)  # pylint: disable=exec-used
   state = random.getstate()
   random.seed(seed)  # a few tests draw random inputs from the global generator
   try:

@@ -27,6 +27,7 @@ from babel_jax.evaluation.languages import LANGUAGES
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')
 LANGUAGE_ORDER = ('python', 'php', 'javascript', 'go', 'cpp', 'csharp', 'java')
+MAX_DROPPED_FRACTION = 0.25  # of a problem's test cases, else the problem is not translated
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,9 +38,6 @@ class Analysis:
   return_type: tt.Type
   cases: list[tuple[tuple, object]]  # (arguments, expected result)
   type_problem: str | None  # why a statically typed language cannot type the function
-
-
-MAX_DROPPED_FRACTION = 0.25  # of a problem's test cases, else the problem is not translated
 
 
 def analyze(problem: dict) -> Analysis:
@@ -60,7 +58,7 @@ def analyze(problem: dict) -> Analysis:
     try:
       cases = _same_typed_cases(signature, all_cases)
       if cases is None:
-        raise
+        raise e
       params, returns = _infer_types(signature, cases)
     except Untranslatable:
       cases, type_problem = all_cases, str(e)
@@ -260,7 +258,8 @@ class PhpTarget(Target):
     return super().comment(line.replace('?>', '? >'))  # `?>` would leave PHP mode
 
   def signature(self, a):
-    return f'function {self.function_name(a.signature.name)}({self.params(a, lambda n, t: "$" + n)}) {{'
+    params = self.params(a, lambda n, t: '$' + n)
+    return f'function {self.function_name(a.signature.name)}({params}) {{'
 
   def tests(self, a):
     lines = [f'babel_check({i}, {call}, {expected});' for i, call, expected in self.checks(a)]
@@ -276,7 +275,7 @@ class JavaScriptTarget(Target):
                        'true try typeof var void while with yield'.split())
 
   def signature(self, a):
-    return f'function {a.signature.name}({self.params(a, lambda n, t: n)}) {{'
+    return f'function {self.function_name(a.signature.name)}({self.params(a, lambda n, t: n)}) {{'
 
   def tests(self, a):
     lines = [f'babelCheck({i}, {call}, {expected});' for i, call, expected in self.checks(a)]
@@ -317,10 +316,10 @@ class GoTarget(Target):
     return f'func(a, b {name}) bool {{ return {body.format(*inner)} }}'
 
   def tests(self, a):
-    lines = [f'\tif actual := {call}; !equal(actual, {expected}) {{\n\t\tbabelFail({i}, actual)\n\t}}'
-             for i, call, expected in self.checks(a)]
-    return ('\n}\n\n' + harness.GO + f'\nfunc main() {{\n\tequal := {self.equality(a.return_type)}\n'
-            + '\n'.join(lines) + '\n}\n')
+    lines = [f'\tif actual := {call}; !equal(actual, {expected}) {{\n'
+             f'\t\tbabelFail({i}, actual)\n\t}}' for i, call, expected in self.checks(a)]
+    main = f'func main() {{\n\tequal := {self.equality(a.return_type)}\n'
+    return '\n}\n\n' + harness.GO + '\n' + main + '\n'.join(lines) + '\n}\n'
 
 
 class CppTarget(Target):
@@ -372,7 +371,8 @@ class CSharpTarget(Target):
             f'{self.function_name(a.signature.name)}({params}) {{')
 
   def tests(self, a):
-    lines = [f'        BabelCheck({i}, {call}, {expected});' for i, call, expected in self.checks(a)]
+    lines = [f'        BabelCheck({i}, {call}, {expected});'
+             for i, call, expected in self.checks(a)]
     return ('\n    }\n' + harness.CSHARP + '\n    public static void Main(string[] args) {\n'
             + '\n'.join(lines) + '\n    }\n}\n')
 
@@ -405,7 +405,8 @@ class JavaTarget(Target):
             f'{self.function_name(a.signature.name)}({params}) {{')
 
   def tests(self, a):
-    lines = [f'        babelCheck({i}, {call}, {expected});' for i, call, expected in self.checks(a)]
+    lines = [f'        babelCheck({i}, {call}, {expected});'
+             for i, call, expected in self.checks(a)]
     return ('\n    }\n' + harness.JAVA + '\n    public static void main(String[] args) {\n'
             + '\n'.join(lines) + '\n    }\n}\n')
 
@@ -452,7 +453,7 @@ def write(records: dict[str, list[dict]], out_dir: str) -> None:
   for lang, rows in records.items():
     with open(data_path(out_dir, lang), 'w', encoding='utf-8', newline='\n') as f:
       for row in rows:
-        f.write(json.dumps(row, sort_keys=False) + '\n')
+        f.write(json.dumps(row) + '\n')
 
 
 def load(language: str, data_dir: str = DATA_DIR) -> list[dict]:

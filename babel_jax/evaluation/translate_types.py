@@ -35,7 +35,6 @@ class Type:
 
 INT, FLOAT, BOOL, STR = Type('int'), Type('float'), Type('bool'), Type('str')
 NONE, ANY, UNKNOWN = Type('none'), Type('any'), Type('unknown')
-SCALARS = (INT, FLOAT, BOOL, STR)
 
 
 def list_of(t: Type) -> Type:
