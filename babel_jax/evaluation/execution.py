@@ -43,7 +43,10 @@ def run_program(language: str, source: str, timeout_s: float = 10.0,
     with open(path, 'w', encoding='utf-8') as f:
       f.write(source)
     fill = lambda arg: arg.replace('{dir}', tmp).replace('{file}', path)  # noqa: E731
-    env = dict(os.environ, **{key: fill(value) for key, value in lang.env})
+    # No LD_PRELOAD: the launch scripts preload tcmalloc for JAX, and toolchains such as php
+    # can crash with an allocator they were not built for.
+    base = {k: v for k, v in os.environ.items() if k != 'LD_PRELOAD'}
+    env = dict(base, **{key: fill(value) for key, value in lang.env})
     if lang.compile:
       code, out = _run([fill(a) for a in lang.compile], tmp, env, compile_timeout_s)
       if code is None:
