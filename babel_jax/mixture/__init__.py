@@ -1,0 +1,1 @@
+"""Language mixtures: strategies that turn corpus sizes and measured dynamics into a MixtureSpec."""
