@@ -13,29 +13,23 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import queue
 import time
 from typing import Any
 
 import jax
-import numpy as np
 
 from babel_jax import checkpoints as ckpt_lib
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
 from babel_jax import model as model_lib
 from babel_jax import sharding
-from babel_jax.evaluation import passk, sampling, sandbox
-from babel_jax.evaluation.harness import FAILED_EXIT_CODE
+from babel_jax.evaluation import execution, passk, sampling, sandbox
 from babel_jax.evaluation.languages import LANGUAGES, Language, program, truncate
 from babel_jax.train import metrics as metrics_lib
 from babel_jax.train import state as state_lib
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), 'data')
 EVAL_DIR = 'eval'
-# JVMs reserve more address space than the sandbox allows unless told to keep it small.
-JAVA_OPTIONS = ('-Xmx256m -Xss16m -XX:CompressedClassSpaceSize=64m -XX:ReservedCodeCacheSize=64m '
-                '-XX:+UseSerialGC -XX:TieredStopAtLevel=1')
 
 
 def load_records(language: str, problems: int = 0) -> list[dict[str, Any]]:
@@ -50,39 +44,19 @@ def load_records(language: str, problems: int = 0) -> list[dict[str, Any]]:
 
 
 class Executor:
-  """Runs assembled programs in sandboxes, `workers` at a time (one sandbox uid per worker)."""
+  """Runs assembled programs in sandboxes, `workers` at a time."""
 
   def __init__(self, workers: int, limits: sandbox.Limits, compile_timeout_s: float,
                run_timeout_s: float):
-    self.slots: queue.Queue = queue.Queue()
-    for i in range(workers):
-      self.slots.put(sandbox.Sandbox(limits, slot=i))
     self.pool = concurrent.futures.ThreadPoolExecutor(workers)
-    self.compile_s, self.run_s = compile_timeout_s, run_timeout_s
-
-  def _one(self, lang: Language, source: str) -> tuple[str, str]:
-    fill = lambda a: a.replace('{file}', '{dir}/' + lang.file_name)  # noqa: E731
-    steps = []
-    if lang.compile:
-      steps.append(sandbox.Step([fill(a) for a in lang.compile], self.compile_s, compile=True))
-    steps.append(sandbox.Step([fill(a) for a in lang.run], self.run_s))
-    env = {k: fill(v) for k, v in lang.env}
-    env['JAVA_TOOL_OPTIONS'] = JAVA_OPTIONS
-    box = self.slots.get()
-    try:
-      r = box.run({lang.file_name: source}, steps, env)
-    except Exception as e:  # the harness itself must survive anything one program does
-      return 'runtime_error', f'[sandbox error: {type(e).__name__}: {e}]'
-    finally:
-      self.slots.put(box)
-    outcome = r.outcome
-    if outcome == 'failed' and r.returncode != FAILED_EXIT_CODE and not (
-        lang.failure_marker and lang.failure_marker in r.stdout + r.stderr):
-      outcome = 'runtime_error'  # a crash, not a failed check
-    return outcome, (r.stdout + r.stderr)[-1000:]
+    self.limits, self.compile_s, self.run_s = limits, compile_timeout_s, run_timeout_s
 
   def run(self, lang: Language, sources: list[str]) -> list[tuple[str, str]]:
-    return list(self.pool.map(lambda s: self._one(lang, s), sources))
+    def one(source):
+      outcome, tail = execution.run_program(lang.name, source, self.run_s, self.compile_s,
+                                            self.limits)
+      return outcome, tail[-1000:]
+    return list(self.pool.map(one, sources))
 
 
 def score(language: str, records: list[dict], outcomes: dict[str, list[str]], ks: list[int],

@@ -1,63 +1,56 @@
-"""Runs one assembled program with plain subprocesses and timeouts (no sandbox: trusted code only).
+"""Runs one assembled program of an evaluation language in the sandbox and classifies it.
 
-`run_program` is the single entry point, kept small so a sandboxed runner can replace it.
+The one place that turns a Language's commands into sandbox steps and an exit into an outcome;
+both evaluation of model output (`evaluate.Executor`) and validation of the hand-written
+solutions (`validate.py`) go through it.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import tempfile
+import queue
 
+from babel_jax.evaluation import sandbox
 from babel_jax.evaluation.harness import FAILED_EXIT_CODE
 from babel_jax.evaluation.languages import LANGUAGES
 
-OUTCOMES = ('passed', 'failed', 'compile_error', 'timeout', 'runtime_error')
+OUTCOMES = sandbox.OUTCOMES
 TAIL_CHARS = 2000
-
-
-def _run(argv: list[str], cwd: str, env: dict, timeout_s: float):
-  """(returncode or None on timeout, combined output); a timeout kills the whole process group."""
-  proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          start_new_session=True)
-  try:
-    out, _ = proc.communicate(timeout=timeout_s)
-    return proc.returncode, out.decode('utf-8', 'replace')
-  except subprocess.TimeoutExpired:
-    os.killpg(proc.pid, signal.SIGKILL)
-    out, _ = proc.communicate()
-    return None, out.decode('utf-8', 'replace')
+# JVMs reserve more address space than the sandbox allows unless told to keep it small.
+JAVA_OPTIONS = ('-Xmx256m -Xss16m -XX:CompressedClassSpaceSize=64m -XX:ReservedCodeCacheSize=64m '
+                '-XX:+UseSerialGC -XX:TieredStopAtLevel=1')
+# Sandbox uids in use: programs running at the same time must not share one, since the end of
+# each run kills every process of its uid.
+_MAX_PARALLEL = 64
+_SLOTS: queue.Queue = queue.Queue()
+for _slot in range(_MAX_PARALLEL):
+  _SLOTS.put(_slot)
 
 
 def run_program(language: str, source: str, timeout_s: float = 10.0,
-                compile_timeout_s: float = 60.0) -> tuple[str, str]:
+                compile_timeout_s: float = 60.0,
+                limits: sandbox.Limits | None = None) -> tuple[str, str]:
   """Compiles (where needed) and runs `source`: (outcome, tail of stdout+stderr).
 
   outcome: passed, failed (a test check failed), compile_error, timeout, runtime_error.
   """
   lang = LANGUAGES[language]
-  with tempfile.TemporaryDirectory(prefix=f'babel_{language}_') as tmp:
-    path = os.path.join(tmp, lang.file_name)
-    with open(path, 'w', encoding='utf-8') as f:
-      f.write(source)
-    fill = lambda arg: arg.replace('{dir}', tmp).replace('{file}', path)  # noqa: E731
-    # No LD_PRELOAD: the launch scripts preload tcmalloc for JAX, and toolchains such as php
-    # can crash with an allocator they were not built for.
-    base = {k: v for k, v in os.environ.items() if k != 'LD_PRELOAD'}
-    env = dict(base, **{key: fill(value) for key, value in lang.env})
-    if lang.compile:
-      code, out = _run([fill(a) for a in lang.compile], tmp, env, compile_timeout_s)
-      if code is None:
-        return 'timeout', out[-TAIL_CHARS:]
-      if code != 0:
-        return 'compile_error', out[-TAIL_CHARS:]
-    code, out = _run([fill(a) for a in lang.run], tmp, env, timeout_s)
-  if code is None:
-    return 'timeout', out[-TAIL_CHARS:]
-  if code == 0:
-    return 'passed', out[-TAIL_CHARS:]
-  if code == FAILED_EXIT_CODE or (lang.failure_marker and lang.failure_marker in out):
-    return 'failed', out[-TAIL_CHARS:]
-  return 'runtime_error', out[-TAIL_CHARS:]
+  limits = limits or sandbox.Limits(cpu_s=int(timeout_s) + 1)
+  fill = lambda a: a.replace('{file}', '{dir}/' + lang.file_name)  # noqa: E731
+  steps = []
+  if lang.compile:
+    steps.append(sandbox.Step([fill(a) for a in lang.compile], compile_timeout_s, compile=True))
+  steps.append(sandbox.Step([fill(a) for a in lang.run], timeout_s))
+  env = {k: fill(v) for k, v in lang.env}
+  env['JAVA_TOOL_OPTIONS'] = JAVA_OPTIONS
+  slot = _SLOTS.get()
+  try:
+    r = sandbox.Sandbox(limits, slot=slot).run({lang.file_name: source}, steps, env)
+  except Exception as e:  # the harness itself must survive anything one program does
+    return 'runtime_error', f'[sandbox error: {type(e).__name__}: {e}]'
+  finally:
+    _SLOTS.put(slot)
+  out = (r.stdout + r.stderr)[-TAIL_CHARS:]
+  if r.outcome == 'failed' and r.returncode != FAILED_EXIT_CODE and not (
+      lang.failure_marker and lang.failure_marker in r.stdout + r.stderr):
+    return 'runtime_error', out  # a crash, not a failed check
+  return r.outcome, out
