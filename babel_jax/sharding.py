@@ -103,6 +103,14 @@ def logical_sharding(mesh: Mesh, logical_specs: Any) -> Any:
   return nn.logical_to_mesh_sharding(logical_specs, mesh, RULES)
 
 
+def with_rules(fn):
+  """`fn` run under the logical-axis rules, so the model's logical names resolve to the mesh."""
+  def wrapped(*args, **kwargs):
+    with nn.logical_axis_rules(RULES):
+      return fn(*args, **kwargs)
+  return wrapped
+
+
 def batch_sharding(mesh: Mesh) -> NamedSharding:
   """Sharding of [batch, length] input arrays: batch over data and fsdp."""
   return NamedSharding(mesh, nn.logical_to_mesh_axes(('batch', 'length'), RULES))

@@ -3,15 +3,12 @@ how much checkpoint-restore time the streaming walk hides behind probing."""
 
 from __future__ import annotations
 
-import functools
 import os
 import tempfile
 import time
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from babel_jax import checkpoints as ckpt_lib
 from babel_jax import config as config_lib
@@ -45,14 +42,14 @@ def probe_vs_forward(cfg) -> dict[str, float]:
   batch = sharding.put_batch(mesh, next(data_lib.make_source(synthetic)))
   b, length = batch['tokens'].shape
   n_langs = len(config_lib.languages(cfg))
-  rules = functools.partial(_rules)
-  plain = jax.jit(lambda p, x: rules(lambda: model_lib.forward(model, p, x).sum()))
+  plain = jax.jit(sharding.with_rules(lambda p, x: model_lib.forward(model, p, x).sum()))
   ones = jnp.ones((cfg.model.num_layers, model.cfg.d_ff), jnp.float32)
-  stats = jax.jit(lambda p, x: rules(
-      lambda: neurons_lib.neuron_stats(model, p, x, ones, n_langs)))
+  stats = jax.jit(sharding.with_rules(
+      lambda p, x: neurons_lib.neuron_stats(model, p, x, ones, n_langs)))
   last = jnp.full((b,), length - 1, jnp.int32)
   ids = jnp.arange(b, dtype=jnp.int32)
-  lens = jax.jit(lambda p, x: rules(lambda: lens_lib.lens_stats(model, p, x, last, ids, ids + 1)))
+  lens = jax.jit(sharding.with_rules(
+      lambda p, x: lens_lib.lens_stats(model, p, x, last, ids, ids + 1)))
   t_plain = _time(plain, params, batch)
   t_stats = _time(stats, params, batch)
   t_lens = _time(lens, params, batch)
@@ -60,11 +57,6 @@ def probe_vs_forward(cfg) -> dict[str, float]:
   return {'plain_s': 2 * t_plain, 'probe_s': t_stats + t_lens,
           'probe_tokens_per_s': tokens / (t_stats + t_lens),
           'plain_tokens_per_s': tokens / (2 * t_plain), 'ratio': (t_stats + t_lens) / (2 * t_plain)}
-
-
-def _rules(fn):
-  with nn.logical_axis_rules(sharding.RULES):
-    return fn()
 
 
 def restore_overlap(cfg, checkpoints: int = 10) -> dict[str, float]:

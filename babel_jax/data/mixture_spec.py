@@ -13,6 +13,7 @@ import json
 import math
 from typing import Any
 
+from babel_jax import config as config_lib
 from babel_jax.config import ConfigError
 
 
@@ -62,7 +63,7 @@ def from_dict(d: dict[str, Any], languages: tuple[str, ...], what: str) -> Mixtu
 
 def from_config(cfg) -> MixtureSpec:
   """The run's spec: data.mixture (file) > data.target_tokens > data.weights > uniform."""
-  languages = tuple(s.strip() for s in cfg.data.languages.split(',') if s.strip())
+  languages = config_lib.languages(cfg)
   if cfg.data.mixture:
     try:
       with open(cfg.data.mixture) as f:

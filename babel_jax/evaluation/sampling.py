@@ -10,10 +10,8 @@ the parameter pytree as it is placed.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Callable, Sequence
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -65,8 +63,8 @@ class Sampler:
 
   def _apply(self, params, cache, tokens, positions, segments):
     variables = {'params': params} if cache is None else {'params': params, 'cache': cache}
-    with nn.logical_axis_rules(sharding.RULES):
-      logits, state = self.model.apply(variables, tokens, positions, segments, mutable=['cache'])
+    logits, state = sharding.with_rules(self.model.apply)(variables, tokens, positions, segments,
+                                                          mutable=['cache'])
     return logits[:, -1] + self._bias, state['cache']
 
   def _prefill_fn(self, params, tokens_BxP, positions_BxP, segments_BxP):

@@ -345,10 +345,31 @@ class CppTarget(Target):
     return '\n}\n' + harness.CPP + '\nint main() {\n' + '\n'.join(lines) + '\n    return 0;\n}\n'
 
 
-class CSharpTarget(Target):
+class ClassTarget(Target):
+  """C# and Java: the function is a static method of `class Problem`, the checks run in main."""
+  member_indent = '    '
+  check_function = ''  # the harness's check helper
+  harness_code = ''
+  main_declaration = ''
+
+  def signature(self, a):
+    params = self.params(a, lambda n, t: f'{self.literals.type_name(t)} {n}')
+    return (f'    public static {self.literals.type_name(a.return_type)} '
+            f'{self.function_name(a.signature.name)}({params}) {{')
+
+  def tests(self, a):
+    lines = [f'        {self.check_function}({i}, {call}, {expected});'
+             for i, call, expected in self.checks(a)]
+    return (f'\n    }}\n{self.harness_code}\n    {self.main_declaration} {{\n'
+            + '\n'.join(lines) + '\n    }\n}\n')
+
+
+class CSharpTarget(ClassTarget):
   name = 'csharp'
   literals = tt.CSharpLiterals()
-  member_indent = '    '
+  check_function = 'BabelCheck'
+  harness_code = harness.CSHARP
+  main_declaration = 'public static void Main(string[] args)'
   reserved = frozenset('abstract as base bool break byte case catch char checked class const '
                        'continue decimal default delegate do double else enum event explicit '
                        'extern false finally fixed float for foreach goto if implicit in int '
@@ -365,22 +386,13 @@ class CSharpTarget(Target):
     usings = ('System', 'System.Collections.Generic', 'System.Linq', 'System.Text')
     return ''.join(f'using {u};\n' for u in usings) + '\nclass Problem {\n'
 
-  def signature(self, a):
-    params = self.params(a, lambda n, t: f'{self.literals.type_name(t)} {n}')
-    return (f'    public static {self.literals.type_name(a.return_type)} '
-            f'{self.function_name(a.signature.name)}({params}) {{')
 
-  def tests(self, a):
-    lines = [f'        BabelCheck({i}, {call}, {expected});'
-             for i, call, expected in self.checks(a)]
-    return ('\n    }\n' + harness.CSHARP + '\n    public static void Main(string[] args) {\n'
-            + '\n'.join(lines) + '\n    }\n}\n')
-
-
-class JavaTarget(Target):
+class JavaTarget(ClassTarget):
   name = 'java'
   literals = tt.JavaLiterals()
-  member_indent = '    '
+  check_function = 'babelCheck'
+  harness_code = harness.JAVA
+  main_declaration = 'public static void main(String[] args)'
   reserved = frozenset('abstract assert boolean break byte case catch char class const continue '
                        'default do double else enum extends false final finally float for goto if '
                        'implements import instanceof int interface long native new null package '
@@ -398,17 +410,6 @@ class JavaTarget(Target):
 
   def comment(self, line):
     return super().comment(line.replace('\\u', '\\\\u'))  # javac reads \u escapes in comments
-
-  def signature(self, a):
-    params = self.params(a, lambda n, t: f'{self.literals.type_name(t)} {n}')
-    return (f'    public static {self.literals.type_name(a.return_type)} '
-            f'{self.function_name(a.signature.name)}({params}) {{')
-
-  def tests(self, a):
-    lines = [f'        babelCheck({i}, {call}, {expected});'
-             for i, call, expected in self.checks(a)]
-    return ('\n    }\n' + harness.JAVA + '\n    public static void main(String[] args) {\n'
-            + '\n'.join(lines) + '\n    }\n}\n')
 
 
 def _has_kind(t: tt.Type, kind: str) -> bool:

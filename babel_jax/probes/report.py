@@ -9,6 +9,7 @@ share of the working language), neurons.png, loss.png (held-out loss with stage 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from typing import Any
@@ -177,12 +178,11 @@ def write(cfg, workdir: str) -> dict[str, Any]:
       row['system_share_eq1'] = summary['system_share_eq1']['share'][i]
     rows.append(row)
   fields = list(dict.fromkeys(k for row in rows for k in row))
-  tmp = os.path.join(report_dir, '.probes.csv.tmp')
-  with open(tmp, 'w', newline='') as f:
-    writer = csv.DictWriter(f, fields)
-    writer.writeheader()
-    writer.writerows(rows)
-  os.replace(tmp, os.path.join(report_dir, 'probes.csv'))
+  table = io.StringIO()
+  writer = csv.DictWriter(table, fields)
+  writer.writeheader()
+  writer.writerows(rows)
+  config_lib.atomic_write(os.path.join(report_dir, 'probes.csv'), table.getvalue())
   config_lib.atomic_write(os.path.join(report_dir, 'summary.json'),
                           json.dumps(summary, indent=2, default=float))
   plots = _plots(report_dir, results, summary, languages)
@@ -192,7 +192,7 @@ def write(cfg, workdir: str) -> dict[str, Any]:
 
 
 def _page(summary: dict[str, Any], plots: list[str]) -> str:
-  lines = [f'# Probe report', '',
+  lines = ['# Probe report', '',
            f'Checkpoints: {len(summary["steps"])} ({summary["steps"][:1]} ... '
            f'{summary["steps"][-1:]}); primary language {summary["primary"]}, new language '
            f'{summary["target"]}.', '']

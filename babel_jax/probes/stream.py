@@ -100,15 +100,17 @@ class Prober:
     stacked_sh = jax.sharding.NamedSharding(
         mesh, jax.sharding.PartitionSpec(None, *sharding.batch_sharding(mesh).spec))
     self.heldout = jax.device_put(stacked, stacked_sh)
-    self.ones = jax.device_put(np.ones((cfg.model.num_layers, self._d_ff()), np.float32), rep)
-    stats = functools.partial(neurons_lib.neuron_stats, self.model, num_langs=num_langs)
+    self.ones = jax.device_put(
+        np.ones((cfg.model.num_layers, self.model.cfg.d_ff), np.float32), rep)
+    stats = sharding.with_rules(
+        functools.partial(neurons_lib.neuron_stats, self.model, num_langs=num_langs))
 
     def stats_all(params, stacked, mask):
       def body(total, batch):
-        out = _with_rules(stats, params, batch, mask)
+        out = stats(params, batch, mask)
         return jax.tree.map(jnp.add, total, out), None
       zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(
-          lambda: _with_rules(stats, params, jax.tree.map(lambda x: x[0], stacked), mask)))
+          lambda: stats(params, jax.tree.map(lambda x: x[0], stacked), mask)))
       return jax.lax.scan(body, zeros, stacked)[0]
 
     self._stats = jax.jit(stats_all, in_shardings=(params_sh, stacked_sh, rep),
@@ -136,14 +138,11 @@ class Prober:
         self._lens_inputs = jax.device_put(
             (ps.batch(), ps.last_P, ps.target_first_P, ps.python_first_P), rep)
         lens_fn = functools.partial(lens_lib.lens_stats, self.model)
-        self._lens = jax.jit(lambda p, *a: _with_rules(lens_fn, p, *a),
+        self._lens = jax.jit(sharding.with_rules(lens_fn),
                              in_shardings=(params_sh, rep, rep, rep, rep), out_shardings=rep)
     if self._lens is None:
       metrics_lib.log('logit lens: skipped (needs data.source=corpus and probe-set prompts in '
                       f'one of {self.languages[1:]})')
-
-  def _d_ff(self) -> int:
-    return model_lib.ModelConfig.from_config(self.cfg.model).d_ff
 
   def _pass(self, params, mask) -> dict[str, np.ndarray]:
     with self.lock:
@@ -184,12 +183,6 @@ class Prober:
     out['seconds'] = {'stats': t_stats, 'deactivation': t1 - t0 - t_stats,
                       'lens': time.perf_counter() - t1}
     return out
-
-
-def _with_rules(fn, *args):
-  import flax.linen as nn
-  with nn.logical_axis_rules(sharding.RULES):
-    return fn(*args)
 
 
 def _partial_saves(ckpt_dir: str, min_age_s: float = 0.0) -> list[str]:

@@ -58,18 +58,11 @@ class _StopFlag:
 def write_run_config(cfg, workdir: str) -> None:
   """Stores the resolved config; a changed config keeps the old one under a new name."""
   path = os.path.join(workdir, 'config.json')
-  text = config_lib.to_json(cfg)
   if os.path.exists(path):
     with open(path) as f:
-      old = f.read()
-    if old == text:
-      return
-    ckpt_lib.check_same_model(json.loads(old)['model'], cfg.model.to_dict(), path)
-    if jax.process_index() != 0:
-      return
-    os.replace(path, os.path.join(workdir, f'config.{int(time.time())}.json'))
+      ckpt_lib.check_same_model(json.load(f)['model'], cfg.model.to_dict(), path)
   if jax.process_index() == 0:
-    config_lib.atomic_write(path, text)
+    _write_keeping_old(path, config_lib.to_json(cfg))
 
 
 def _write_keeping_old(path: str, text: str) -> None:

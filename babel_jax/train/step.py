@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
@@ -74,13 +73,8 @@ def jit_train_step(model, tx, mesh: Mesh, state_sh: TrainState, num_langs: int,
   """The train step jitted with explicit shardings; the input state is donated."""
   fn = functools.partial(train_step, model=model, tx=tx, num_langs=num_langs,
                          grad_accum=grad_accum)
-
-  def with_rules(state, batch):
-    with nn.logical_axis_rules(sharding.RULES):
-      return fn(state, batch)
-
   batch_sh = sharding.batch_sharding(mesh)
-  return jax.jit(with_rules, in_shardings=(state_sh, batch_sh),
+  return jax.jit(sharding.with_rules(fn), in_shardings=(state_sh, batch_sh),
                  out_shardings=(state_sh, sharding.replicated(mesh)), donate_argnums=0)
 
 
@@ -88,9 +82,8 @@ def jit_eval_step(model, mesh: Mesh, params_sh: Any, num_langs: int):
   """Per-language loss sums of a batch, optionally with MLP neurons zeroed (`neuron_mask_NxF`)."""
 
   def fn(params, batch, neuron_mask_NxF):
-    with nn.logical_axis_rules(sharding.RULES):
-      return loss_sums(model, params, batch, num_langs, neuron_mask_NxF)
+    return loss_sums(model, params, batch, num_langs, neuron_mask_NxF)
 
-  return jax.jit(fn, in_shardings=(params_sh, sharding.batch_sharding(mesh),
+  return jax.jit(sharding.with_rules(fn), in_shardings=(params_sh, sharding.batch_sharding(mesh),
                                    sharding.replicated(mesh)),
                  out_shardings=sharding.replicated(mesh))
