@@ -48,7 +48,7 @@ def make_manager(directory: str, ckpt_cfg=None, total_steps: int = 0,
             policies.SpecificStepsPolicy(steps=set(keep)),
             policies.FixedIntervalPolicy(interval=ckpt_cfg.every_steps)]),
         preservation_policy=policies.AnyPreservationPolicy([
-            policies.CustomSteps(steps=keep),
+            policies.CustomSteps(steps=[0, *keep]),  # 0: a continual run's starting point
             policies.LatestN(n=max(ckpt_cfg.keep_last, 1))]),
         enable_async_checkpointing=ckpt_cfg.async_save,
         cleanup_tmp_directories=True)

@@ -118,6 +118,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.probe.smooth_window = 3  # checkpoints in the moving average used by stage detection.
   c.probe.slope_tolerance = 0.1  # |slope| (relative to the curve's mean slope) of 'stable'.
   c.probe.python_specific = ''  # JSON list of task ids P (Python-only solves) for |P∩C|/|C|.
+  # New-language performance curve for stages and Algorithm 1: 'eval' (HumanEval pass@1),
+  # 'lens' (final-layer top-1 of L's identifiers on the probe set), 'loss' (negative held-out
+  # loss of L), or 'auto': the first of these that exists and is not flat (the choice is reported).
+  c.probe.performance = 'auto'
   c.probe.follow_poll_s = 10.0
   c.probe.follow_timeout_s = 3600.0  # --follow gives up after this long without a new step.
 
@@ -135,6 +139,23 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.compile_timeout_s = 60.0
   c.eval.run_timeout_s = 10.0
   c.eval.memory_mb = 2048  # sandbox address space (JVM, mono and Go need about 2 GB).
+
+  c.experiment = ml_collections.ConfigDict()  # --mode experiment: the paper's whole study.
+  c.experiment.new_languages = ''  # '' means data.languages[1:]; data.languages[0] is primary.
+  c.experiment.primary_steps = 0  # phase 1 steps; 0 means train.steps.
+  c.experiment.continual_steps = 0  # phase 2 steps per new language; 0 means train.steps.
+  c.experiment.continual_lr = 0.0  # 0 means train.lr.
+  c.experiment.continual_checkpoints = 12  # evenly spaced (plus log-spaced ones and step 0).
+  c.experiment.scratch_steps = 0  # phase 5 steps per run; 0 means train.steps.
+  c.experiment.seeds = 3  # phase 5 runs per mixture: seed, seed + 1, ...
+  c.experiment.original = 'natural'  # the baseline mixture: 'natural', 'uniform', 'temperature'
+  #                                    or 'config' (data.weights / target_tokens / mixture).
+  c.experiment.temperature = 2.0  # for original = 'temperature'.
+  c.experiment.primary_tokens = 0.0  # Algorithm 1's Python budget; 0 = the corpus's train tokens.
+  c.experiment.fit_tail = 3  # checkpoints averaged for alpha, the stabilised loss of Eq. 1.
+  c.experiment.fit_fallback = 'original'  # a language whose curves cannot be fitted keeps its
+  #                                         original token share ('original'), or stop ('raise').
+  c.experiment.evaluate = True  # HumanEval in phases 3 and 6 (needs data.source = corpus).
 
   c.mesh = ml_collections.ConfigDict()
   c.mesh.data = -1  # -1 takes all devices left after the other axes.
@@ -220,6 +241,14 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             'eval.compile_timeout_s', 'eval.run_timeout_s', 'eval.memory_mb')
   _positive(cfg, 'probe.max_prompts_per_pair', 'probe.slope_tolerance', 'probe.follow_poll_s',
             'probe.follow_timeout_s', allow_zero=True)
+  _choice(cfg, 'probe.performance', ('auto', 'eval', 'lens', 'loss'))
+  _choice(cfg, 'experiment.original', ('natural', 'uniform', 'temperature', 'config'))
+  _choice(cfg, 'experiment.fit_fallback', ('original', 'raise'))
+  _positive(cfg, 'experiment.continual_checkpoints', 'experiment.seeds', 'experiment.fit_tail',
+            'experiment.temperature')
+  _positive(cfg, 'experiment.primary_steps', 'experiment.continual_steps',
+            'experiment.continual_lr', 'experiment.scratch_steps', 'experiment.primary_tokens',
+            allow_zero=True)
   for field in ('filter_rate', 'top_rate', 'activation_bar_ratio'):
     if not 0.0 < cfg.probe[field] < 1.0:
       raise ConfigError(f'probe.{field} must be in (0, 1), got {cfg.probe[field]}')
@@ -249,6 +278,11 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   langs = languages(cfg)
   if not langs or len(set(langs)) != len(langs):
     raise ConfigError(f'data.languages must list distinct names, got {cfg.data.languages!r}')
+  new = [s.strip() for s in cfg.experiment.new_languages.split(',') if s.strip()]
+  bad = [lang for lang in new if lang not in langs[1:]]
+  if bad:
+    raise ConfigError(f'experiment.new_languages names {bad}; expected languages of '
+                      f'data.languages after the primary {langs[0]!r}: {list(langs[1:])}')
   from babel_jax.data import mixture_spec  # pylint: disable=g-import-not-at-top
   mixture_spec.from_config(cfg)
   return cfg

@@ -18,8 +18,8 @@ _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (created if missing).')
 _MODE = flags.DEFINE_enum(
     'mode', 'train',
-    ['corpus', 'tokenizer', 'train', 'probe', 'report', 'eval', 'plan', 'bench', 'data_bench',
-     'probe_bench'],
+    ['experiment', 'corpus', 'tokenizer', 'train', 'probe', 'report', 'eval', 'plan', 'bench',
+     'data_bench', 'probe_bench'],
     'What to run.')
 _COORDINATOR = flags.DEFINE_string(
     'coordinator_address', None, 'Multi-host: host:port of process 0 (jax.distributed); also '
@@ -34,6 +34,11 @@ _FOLLOW = flags.DEFINE_bool('follow', False, '--mode probe: keep probing new che
                             'run that is still training, until it finishes.')
 _BENCH_STEPS = flags.DEFINE_integer(
     'bench_steps', 5, 'Timed train steps for --mode bench (and data_bench; 0 skips them there).')
+
+
+def run_experiment(cfg, workdir: str) -> None:
+  from babel_jax.experiment import driver
+  driver.run(cfg, workdir)
 
 
 def run_corpus(cfg, workdir: str) -> None:
@@ -104,7 +109,7 @@ def run_eval(cfg, workdir: str) -> None:
   evaluate.walk(cfg, workdir)
 
 
-MODES = {'corpus': run_corpus, 'tokenizer': run_tokenizer, 'train': run_train,
+MODES = {'experiment': run_experiment, 'corpus': run_corpus, 'tokenizer': run_tokenizer, 'train': run_train,
          'probe': run_probe, 'report': run_report, 'eval': run_eval, 'plan': run_plan, 'bench': run_bench,
          'data_bench': run_data_bench, 'probe_bench': run_probe_bench}
 
@@ -135,6 +140,9 @@ def init_distributed() -> None:
 
 def main(argv) -> None:
   del argv
+  if not flags.FLAGS['verbosity'].present:
+    # Orbax and JAX log every save and backend probe at INFO; our progress lines go to stdout.
+    logging.set_verbosity(logging.WARNING)
   init_distributed()
   cfg = _CONFIG.value
   if cfg is None:
@@ -145,7 +153,7 @@ def main(argv) -> None:
       if not _WORKDIR.value:
         raise config_lib.ConfigError('--workdir is required for --mode ' + _MODE.value)
       config_lib.check_workdir(_WORKDIR.value)
-    if _MODE.value in ('train', 'probe', 'bench', 'probe_bench'):
+    if _MODE.value in ('experiment', 'train', 'probe', 'bench', 'probe_bench'):
       _warn_cpu_allocator()
     MODES[_MODE.value](cfg, _WORKDIR.value)
   except config_lib.ConfigError as e:

@@ -21,4 +21,8 @@ def get_config():
   c.checkpoint.every_steps = 10
   c.checkpoint.log_spaced = 4
   c.checkpoint.keep_last = 2
+  # --mode experiment on synthetic data: no corpus token counts, so a uniform baseline.
+  c.experiment.original = 'uniform'
+  c.experiment.primary_tokens = 1e6
+  c.experiment.continual_checkpoints = 8
   return c

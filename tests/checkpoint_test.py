@@ -154,6 +154,9 @@ class CheckpointTest(absltest.TestCase):
     src_params = ckpt_lib.restore_params(_manager(source), 10, abstract.params)
     state, _ = ckpt_lib.restore(_manager(cont), 3, abstract)
     _assert_trees_equal(state.params, src_params)  # lr=0: still exactly the source's params.
+    # The starting point is kept as step 0, so curves start where continual training does.
+    self.assertEqual(sorted(_manager(cont).all_steps())[0], 0)
+    _assert_trees_equal(ckpt_lib.restore_params(_manager(cont), 0, abstract.params), src_params)
     count = jax.tree.leaves(state.opt_state[1][0].count)[0]
     self.assertEqual(int(count), 3)  # a fresh optimizer, not the source's 10 steps.
     bad = tiny(**{'train.init_from': source, 'model.d_model': 64})

@@ -7,7 +7,7 @@ from absl.testing import absltest
 
 from babel_jax.config import ConfigError
 from babel_jax.data import pipeline
-from babel_jax.mixture import strategies
+from babel_jax.mixture import optimize, strategies
 
 
 def _curves(p_star, n=12, beta=3.0, alpha=2.0):
@@ -58,7 +58,11 @@ class MixtureTest(absltest.TestCase):
     tokens = {'python': 3e6, 'cpp': 1e6, 'javascript': 2e6}
     specs = [strategies.natural(tokens), strategies.uniform(list(tokens)),
              strategies.temperature(tokens, 2.0),
-             strategies.babel_tower(3e6, {'cpp': 0.6, 'javascript': 0.4})]
+             strategies.babel_tower(3e6, {'cpp': 0.6, 'javascript': 0.4}),
+             optimize.optimize({'cpp': dict(zip(('loss', 'performance'), _curves(0.6)),
+                                            steps=list(range(12)))},
+                               ('python', 'cpp', 'javascript'), strategies.natural(tokens),
+                               3e6, tokens, 3, 'original')]
     self.assertAlmostEqual(specs[0].weights['python'], 0.5)
     self.assertAlmostEqual(specs[1].weights['cpp'], 1 / 3)
     t = np.sqrt(np.array([3, 1, 2]) / 6)
@@ -73,6 +77,33 @@ class MixtureTest(absltest.TestCase):
         counts += [(b['lang_ids'] == i).sum() for i in range(len(langs))]
       source.close()
       np.testing.assert_allclose(counts / counts.sum(), spec.vector(langs), atol=0.01)
+
+  def test_optimize_fits_each_language_and_reports_fallbacks(self):
+    langs = ('python', 'php', 'csharp', 'go')
+    base = strategies.uniform(langs)
+    curves = {lang: dict(zip(('loss', 'performance'), _curves(p)), steps=list(range(0, 120, 10)))
+              for lang, p in (('php', 0.69), ('csharp', 0.52))}
+    curves['go'] = {'loss': curves['php']['loss'], 'performance': [0.0] * 12,
+                    'steps': list(range(12))}  # flat: no peak to fit
+    spec = optimize.optimize(curves, langs, base, 11e9, None, 3, 'original')
+    t = spec.provenance['target_tokens']
+    self.assertAlmostEqual(t['php'] / 1e9, 4.94, places=2)  # the paper's check, end to end
+    self.assertAlmostEqual(t['csharp'] / 1e9, 10.15, places=2)
+    self.assertEqual(t['go'], 11e9)  # uniform original: go keeps python's share
+    self.assertIn('no clear performance peak', spec.provenance['kept_original']['go'])
+    self.assertEqual(spec.provenance['fits']['php']['best_step'],
+                     10 * spec.provenance['fits']['php']['best_index'])
+    self.assertAlmostEqual(sum(spec.weights.values()), 1.0)
+    self.assertEqual(list(spec.weights), list(langs))
+    with self.assertRaisesRegex(ConfigError, 'go: no clear performance peak'):
+      optimize.optimize(curves, langs, base, 11e9, None, 3, 'raise')
+
+  def test_original_mixtures(self):
+    tokens = {'python': 3e6, 'cpp': 1e6}
+    self.assertAlmostEqual(optimize.original('natural', ('python', 'cpp'), tokens, 2.0)
+                           .weights['python'], 0.75)
+    with self.assertRaisesRegex(ConfigError, 'needs the corpus token counts'):
+      optimize.original('natural', ('python', 'cpp'), None, 2.0)
 
 
 if __name__ == '__main__':

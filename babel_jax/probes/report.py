@@ -54,6 +54,43 @@ def _eval_solved(workdir: str, step: int, lang: str) -> set[str] | None:
   return {task for task, ok in per_problem.items() if ok}
 
 
+def performance_curve(choice: str, results: list[dict[str, Any]], solved: list[set[str] | None],
+                      target: str) -> dict[str, Any]:
+  """The new language's performance per checkpoint (higher is better), as probe.performance says.
+
+  'eval': HumanEval problems solved in L; 'lens': the final layer's probability of L's identifier
+  on the probe set (the model completing L's built-ins); 'loss': negative held-out loss of L.
+  'auto' takes the first that every checkpoint has and that is not flat, and says why.
+  """
+  candidates = {}
+  if solved and all(x is not None for x in solved):
+    candidates['eval'] = (f'HumanEval problems solved in {target}', [len(x) for x in solved])
+  if results and all(target in r.get('lens', {}) for r in results):
+    candidates['lens'] = (f'final-layer probability of the {target} identifier (logit lens)',
+                          [float(r['lens'][target]['target_prob'][-1]) for r in results])
+  candidates['loss'] = (f'negative held-out loss of {target}',
+                        [-float(r['loss'][target]) for r in results])
+  if choice != 'auto':
+    if choice not in candidates:
+      raise config_lib.ConfigError(
+          f'probe.performance={choice!r} but the checkpoints of {target} have no such results '
+          f'(have: {sorted(candidates)}); run the evaluation / use a corpus with probe prompts')
+    name, values = candidates[choice]
+    return {'source': choice, 'curve': name, 'values': values, 'why': 'probe.performance'}
+  skipped = []
+  for key in ('eval', 'lens', 'loss'):
+    if key not in candidates:
+      skipped.append(f'{key}: no results')
+      continue
+    name, values = candidates[key]
+    if key != 'loss' and np.ptp(values) == 0:
+      skipped.append(f'{key}: flat at {values[0]:g}')
+      continue
+    return {'source': key, 'curve': name, 'values': values,
+            'why': 'auto' + (f' (skipped {"; ".join(skipped)})' if skipped else '')}
+  raise AssertionError('unreachable: the loss curve always exists')
+
+
 def summarise(cfg, workdir: str, results: list[dict[str, Any]]) -> dict[str, Any]:
   """Curves per checkpoint and everything derived from them."""
   target = target_language(cfg)
@@ -67,14 +104,9 @@ def summarise(cfg, workdir: str, results: list[dict[str, Any]]) -> dict[str, Any
   w, tol = cfg.probe.smooth_window, cfg.probe.slope_tolerance
   loss = [r['loss'][target] for r in results]
   solved = [_eval_solved(workdir, s, target) for s in steps]
+  out['performance'] = performance_curve(cfg.probe.performance, results, solved, target)
+  perf = out['performance']['values']
   have_eval = all(x is not None for x in solved) and len(steps) >= 3
-  if have_eval:
-    perf = [len(x) for x in solved]
-    out['performance'] = {'curve': 'problems solved in the evaluation', 'values': perf}
-  else:
-    perf = [-x for x in loss]
-    out['performance'] = {'curve': f'negative held-out loss of {target} (no evaluation results)',
-                          'values': perf}
   bounds = stages_lib.detect(steps, perf, w, tol)
   out['stages'] = bounds
   transfer = [r['neurons']['transferring'].get(target, {}).get('total', 0) for r in results]
@@ -198,7 +230,8 @@ def _page(summary: dict[str, Any], plots: list[str]) -> str:
            f'{summary["target"]}.', '']
   if 'stages' in summary:
     st = summary['stages']
-    lines += ['## Stages', '', f'Performance curve: {summary["performance"]["curve"]}; window '
+    lines += ['## Stages', '', f'Performance curve: {summary["performance"]["curve"]} '
+              f'({summary["performance"]["why"]}); window '
               f'{summary["smooth_window"]}, slope tolerance {summary["slope_tolerance"]}.', '',
               '| stage | from step | to step |', '| --- | --- | --- |']
     lines += [f'| {s["name"]} | {s["start"]} | {s["end"]} |' for s in st['stages']]

@@ -151,6 +151,9 @@ def train(cfg, workdir: str) -> dict[str, Any]:
     config_lib.atomic_write(os.path.join(workdir, 'run_info.json'), json.dumps(info, indent=2))
     _write_keeping_old(os.path.join(workdir, 'mixture.json'),
                        mixture_spec.from_config(cfg).to_json())
+  if 'init_from' in provenance:
+    # Step 0 is the starting point of continual pre-training: curves start at P = 1 (Eq. 1).
+    ckpt_lib.save(manager, state, {}, source, force=True)
   metrics_lib.log(f'model {info["params"] / 1e6:.2f}M params, mesh {info["mesh"]}, '
                   f'peak {peak / 1e9:.1f} GFLOP/s, steps {start}->{cfg.train.steps}')
   writer = metrics_lib.MetricsWriter(workdir, start)

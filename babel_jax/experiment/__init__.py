@@ -1,0 +1,1 @@
+"""The study: phases (driver), the runs they make (runs), statistics (compare), report."""

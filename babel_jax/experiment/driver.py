@@ -1,0 +1,298 @@
+"""`--mode experiment`: the paper's whole study from one config, in resumable phases.
+
+0 corpus     build the corpus and tokenizer (data.source = corpus; reused when built)
+1 primary    pre-train on the primary language (Python by default)
+2 continual  continual pre-training on each new language from phase 1, dense checkpoints
+3 dynamics   probes and evaluation streamed over those checkpoints; stage detection
+4 mixture    the original mixture and the Babel Tower one fitted on phase 2-3 curves
+5 scratch    from-scratch multilingual runs on both mixtures, experiment.seeds seeds each
+6 compare    held-out loss and pass@1 per language: means, 95% intervals, winners; the report
+
+A phase writes phases/<n>-<name>.json last, holding a fingerprint of the configs it ran with;
+running the command again skips finished phases and resumes the unfinished one (each training,
+probe and evaluation run resumes on its own). A finished phase whose config has since changed
+is an error, never a silent re-run over its results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Callable
+
+import jax
+
+from babel_jax import config as config_lib
+from babel_jax import data as data_lib
+from babel_jax.experiment import compare as compare_lib
+from babel_jax.experiment import report as report_lib
+from babel_jax.experiment import runs
+from babel_jax.train import metrics as metrics_lib
+
+PHASES = ('corpus', 'primary', 'continual', 'dynamics', 'mixture', 'scratch', 'compare')
+
+
+def _log(msg: str) -> None:
+  metrics_lib.log(f'experiment: {msg}')
+
+
+def _write_json(path: str, obj: Any) -> None:
+  if jax.process_index() == 0:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    config_lib.atomic_write(path, json.dumps(obj, indent=2, default=float))
+
+
+def _read_json(path: str) -> Any:
+  with open(path) as f:
+    return json.load(f)
+
+
+def _finished(run_dir: str, step: int) -> bool:
+  """Whether the run's checkpoint at `step` was written completely."""
+  return os.path.isdir(os.path.join(run_dir, 'checkpoints', str(step)))
+
+
+class Study:
+  """One study directory: runs phases in order, skipping finished ones."""
+
+  def __init__(self, cfg, workdir: str):
+    self.cfg, self.workdir = cfg, workdir
+    self.languages = list(config_lib.languages(cfg))
+    self.new = runs.new_languages(cfg)
+    self.started = time.perf_counter()
+    self._why_not_evaluated: dict[str, str] = {}
+
+  def phase(self, n: int, fingerprint: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    name = PHASES[n]
+    path = os.path.join(self.workdir, 'phases', f'{n}-{name}.json')
+    if os.path.exists(path):
+      record = _read_json(path)
+      if record['fingerprint'] != fingerprint:
+        raise config_lib.ConfigError(
+            f'phase {n} ({name}) of {self.workdir} finished with another config (fingerprint '
+            f'{record["fingerprint"]}, now {fingerprint}); its results stay as they are: use a '
+            f'new --workdir, or move {path} away to run the phase again')
+      _log(f'phase {n}/6 {name}: done already ({record["seconds"]:.0f}s), skipped')
+      return record['outputs']
+    _log(f'phase {n}/6 {name}: start')
+    t = time.perf_counter()
+    outputs = fn()
+    seconds = time.perf_counter() - t
+    _write_json(path, {'phase': n, 'name': name, 'fingerprint': fingerprint,
+                       'seconds': seconds, 'finished': time.strftime('%Y-%m-%d %H:%M:%S'),
+                       'outputs': outputs})
+    _log(f'phase {n}/6 {name}: done in {seconds:.0f}s (study so far '
+         f'{time.perf_counter() - self.started:.0f}s)')
+    return outputs
+
+  # Phase 0 ------------------------------------------------------------------------------------
+  def corpus(self) -> dict[str, Any]:
+    from babel_jax.data import corpus, tokenizer
+    c = self.cfg
+    corpus_dir, tok_dir = data_lib.corpus_dir(c, self.workdir), data_lib.tokenizer_dir(c, self.workdir)
+    corpus.build(c.corpus, corpus_dir)
+    info = tokenizer.train(c.tokenizer, c.tokenizer.vocab_size or c.model.vocab_size,
+                           corpus_dir, tok_dir)
+    return {'corpus_dir': corpus_dir, 'tokenizer_dir': tok_dir,
+            'train_tokens': {k: v['train'] for k, v in info['tokens'].items()}}
+
+  # Phases 1, 2, 5: training -------------------------------------------------------------------
+  def train(self, run_cfg, run_dir: str, what: str) -> None:
+    from babel_jax.train import loop
+    if _finished(run_dir, run_cfg.train.steps):
+      _log(f'{what}: finished already ({run_dir})')
+      return
+    _log(f'{what}: {run_cfg.train.steps} steps -> {run_dir}')
+    result = loop.train(run_cfg, run_dir)
+    if result['status'] != 'finished':
+      raise SystemExit(f'experiment: {what} stopped ({result["status"]}) at step '
+                       f'{result["step"]}; run the same command again to resume')
+
+  def primary(self) -> dict[str, Any]:
+    run_dir = runs.primary_dir(self.workdir)
+    self.train(runs.primary_config(self.cfg, self.workdir), run_dir,
+               f'primary pre-training ({runs.primary(self.cfg)})')
+    return {'run': run_dir}
+
+  def continual(self) -> dict[str, Any]:
+    out = {}
+    for i, lang in enumerate(self.new):
+      run_dir = runs.continual_dir(self.workdir, lang)
+      self.train(runs.continual_config(self.cfg, self.workdir, lang), run_dir,
+                 f'continual pre-training {i + 1}/{len(self.new)} ({lang})')
+      out[lang] = run_dir
+    return {'runs': out}
+
+  # Phase 3 ------------------------------------------------------------------------------------
+  def _evaluable(self, lang: str) -> bool:
+    """Whether HumanEval runs for lang; says once why not."""
+    if lang not in self._why_not_evaluated:
+      from babel_jax.evaluation.languages import LANGUAGES
+      why = ''
+      if not self.cfg.experiment.evaluate:
+        why = 'experiment.evaluate is False'
+      elif self.cfg.data.source != 'corpus':
+        why = 'HumanEval needs a tokenizer (data.source = corpus)'
+      elif lang not in LANGUAGES:
+        why = 'no HumanEval translation'
+      elif LANGUAGES[lang].missing_tools():
+        why = f'{LANGUAGES[lang].missing_tools()} not installed (launch/setup.sh installs them)'
+      if why:
+        _log(f'no evaluation of {lang}: {why}')
+      self._why_not_evaluated[lang] = why
+    return not self._why_not_evaluated[lang]
+
+  def dynamics(self) -> dict[str, Any]:
+    from babel_jax.evaluation import evaluate
+    from babel_jax.probes import report, stream
+    curves = {}
+    for i, lang in enumerate(self.new):
+      run_cfg = runs.continual_config(self.cfg, self.workdir, lang)
+      run_dir = runs.continual_dir(self.workdir, lang)
+      _log(f'probing {lang} ({i + 1}/{len(self.new)}): {run_dir}')
+      stream.walk(run_cfg, run_dir)
+      if self._evaluable(lang):
+        _log(f'evaluating {lang} ({i + 1}/{len(self.new)})')
+        evaluate.walk(run_cfg, run_dir)
+      summary = report.write(run_cfg, run_dir)
+      results = stream.load_results(run_dir)
+      curves[lang] = {'steps': summary['steps'],
+                      'loss': [r['loss'][lang] for r in results],
+                      'performance': summary['performance']['values'],
+                      'smoothed': summary['stages'].get('smoothed'),
+                      'performance_source': summary['performance']['source'],
+                      'performance_curve': summary['performance']['curve'],
+                      'performance_why': summary['performance']['why'],
+                      'summary': summary}
+    path = os.path.join(self.workdir, 'dynamics.json')
+    _write_json(path, curves)
+    return {'dynamics': path}
+
+  # Phase 4 ------------------------------------------------------------------------------------
+  def mixture(self, train_tokens: dict[str, float] | None) -> dict[str, Any]:
+    from babel_jax.data import mixture_spec
+    from babel_jax.mixture import optimize
+    e = self.cfg.experiment
+    curves = _read_json(os.path.join(self.workdir, 'dynamics.json'))
+    configured = None
+    if e.original == 'config':
+      configured = mixture_spec.from_config(self.cfg)
+    base = optimize.original(e.original, self.languages, train_tokens, e.temperature, configured)
+    primary = self.languages[0]
+    budget = e.primary_tokens or (train_tokens or {}).get(primary, 0)
+    if not budget:
+      raise config_lib.ConfigError('experiment.primary_tokens is 0 and the corpus token counts '
+                                   'are unknown (synthetic data): set experiment.primary_tokens')
+    # Algorithm 1 caps each language by the tokens the study has of it: the original mixture's
+    # when it states token counts (data.target_tokens), else the corpus's.
+    stated = base.provenance.get('target_tokens')
+    available = {k: float(v) for k, v in stated.items()} if stated else train_tokens
+    optimized = optimize.optimize(curves, self.languages, base, budget, available,
+                                  e.fit_tail, e.fit_fallback)
+    out = {}
+    for name, spec in (('original', base), ('optimized', optimized)):
+      path = runs.mixture_path(self.workdir, name)
+      if jax.process_index() == 0:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        config_lib.atomic_write(path, spec.to_json())
+      out[name] = spec.weights
+      _log(f'{name} mixture: ' + ', '.join(f'{k} {v:.3f}' for k, v in spec.weights.items()))
+    for lang, why in optimized.provenance['kept_original'].items():
+      _log(f'optimized mixture: {lang}: {why}')
+    return out
+
+  # Phases 5 and 6 -----------------------------------------------------------------------------
+  def scratch_runs(self):
+    """(mixture, k, config, directory) of every from-scratch run. When the optimized mixture
+    equals the original, its runs would repeat the original ones step for step (same seeds, same
+    data), so the original runs stand for both."""
+    weights = {m: _read_json(runs.mixture_path(self.workdir, m))['weights'] for m in runs.MIXTURES}
+    same = weights['original'] == weights['optimized']
+    for mixture in runs.MIXTURES:
+      run_as = 'original' if same else mixture
+      for k in range(self.cfg.experiment.seeds):
+        yield mixture, k, runs.scratch_config(self.cfg, self.workdir, run_as, k), \
+            runs.scratch_dir(self.workdir, run_as, k)
+
+  def scratch(self) -> dict[str, Any]:
+    todo: dict[str, tuple[str, Any]] = {}
+    for mixture, _, run_cfg, run_dir in self.scratch_runs():
+      todo.setdefault(run_dir, (mixture, run_cfg))
+    if len(todo) < 2 * self.cfg.experiment.seeds:
+      _log('the optimized mixture equals the original: the original runs stand for both')
+    for i, (run_dir, (mixture, run_cfg)) in enumerate(todo.items()):
+      self.train(run_cfg, run_dir, f'from scratch {i + 1}/{len(todo)} ({mixture}, seed '
+                 f'{run_cfg.seed})')
+    return {'runs': list(todo)}
+
+  def compare(self) -> dict[str, Any]:
+    from babel_jax.evaluation import evaluate
+    from babel_jax.probes import stream
+    measured: dict[str, list[dict[str, Any]]] = {m: [] for m in runs.MIXTURES}
+    todo = list(self.scratch_runs())
+    for i, (mixture, k, run_cfg, run_dir) in enumerate(todo):
+      pcfg = runs.final_probe_config(run_cfg, self.cfg.seed)
+      final = run_cfg.train.steps
+      _log(f'final probes and evaluation {i + 1}/{len(todo)}: {run_dir}')
+      stream.walk(pcfg, run_dir)
+      row = {'run': run_dir, 'seed': run_cfg.seed,
+             'heldout_loss': _read_json(os.path.join(run_dir, 'probes', f'{final}.json'))['loss']}
+      langs = [lang for lang in self.languages if self._evaluable(lang)]
+      if langs:
+        pcfg.eval.languages = ','.join(langs)
+        evaluate.walk(pcfg, run_dir)
+        results = _read_json(os.path.join(run_dir, 'eval', str(final), 'results.json'))['results']
+        row['pass@1'] = {lang: r['pass_at_k']['pass@1'] for lang, r in results.items()}
+      measured[mixture].append(row)
+    rows = compare_lib.compare(measured, self.languages)
+    path = os.path.join(self.workdir, 'comparison.json')
+    _write_json(path, {'runs': measured, 'rows': rows, 'confidence': compare_lib.CONFIDENCE})
+    for r in rows:
+      _log(f'{r["metric"]} {r["language"]}: original {r["original"]["mean"]:.4f}, optimized '
+           f'{r["optimized"]["mean"]:.4f} -> {r["winner"]}')
+    return {'comparison': path}
+
+
+def run(cfg, workdir: str) -> str:
+  """Runs (or resumes) the study in workdir; returns the path of its report."""
+  config_lib.validate(cfg)
+  config_lib.check_workdir(workdir)
+  if not runs.new_languages(cfg):
+    raise config_lib.ConfigError('the experiment needs at least one new language: data.languages '
+                                 f'is {cfg.data.languages!r}')
+  # Every run of the study compiles the same programs: keep them across runs and restarts.
+  jax.config.update('jax_compilation_cache_dir', os.path.join(os.path.abspath(workdir),
+                                                              'jax_cache'))
+  if jax.process_index() == 0:
+    from babel_jax.train.loop import _write_keeping_old
+    _write_keeping_old(os.path.join(workdir, 'config.json'), config_lib.to_json(cfg))
+  if not cfg.train.peak_flops:  # measured once for every run's MFU line
+    cfg = runs.derive(cfg, workdir, {})
+    cfg.train.peak_flops = metrics_lib.measure_peak_flops(jax.devices())
+  s = Study(cfg, workdir)
+  tokens = None
+  if cfg.data.source == 'corpus':
+    tokens = s.phase(0, runs.fingerprint(cfg.corpus, cfg.tokenizer,
+                                         {'vocab': cfg.model.vocab_size}), s.corpus)['train_tokens']
+  else:
+    _log('phase 0/6 corpus: synthetic data, nothing to build')
+  w, train, analysis = workdir, runs.TRAINING, runs.ANALYSIS
+  s.phase(1, runs.fingerprint(runs.primary_config(cfg, w), sections=train), s.primary)
+  continual = [runs.continual_config(cfg, w, lang) for lang in s.new]
+  s.phase(2, runs.fingerprint(*continual, sections=train), s.continual)
+  s.phase(3, runs.fingerprint(*continual, {'evaluate': cfg.experiment.evaluate},
+                              sections=analysis), s.dynamics)
+  e = cfg.experiment
+  s.phase(4, runs.fingerprint({
+      'fit': [e.original, e.temperature, e.primary_tokens, e.fit_tail, e.fit_fallback],
+      'configured': [cfg.data.weights, cfg.data.target_tokens, cfg.data.mixture],
+      'tokens': tokens}), lambda: s.mixture(tokens))
+  scratch = [c for _, _, c, _ in s.scratch_runs()]
+  mixtures = [_read_json(runs.mixture_path(w, m)) for m in runs.MIXTURES]
+  s.phase(5, runs.fingerprint(*scratch, *mixtures, sections=train), s.scratch)
+  s.phase(6, runs.fingerprint(*scratch, {'evaluate': cfg.experiment.evaluate},
+                              sections=analysis), s.compare)
+  path = report_lib.write(cfg, workdir) if jax.process_index() == 0 else ''
+  _log(f'finished in {time.perf_counter() - s.started:.0f}s; report: {path}')
+  return path
