@@ -57,9 +57,9 @@ def get_config(languages: str = ''):
   c.eval.max_new_tokens = 64
   c.eval.batch_size = 8
 
-  c.experiment.primary_steps = 600
+  c.experiment.primary_steps = 500
   c.experiment.continual_steps = 300
-  c.experiment.continual_checkpoints = 8
-  c.experiment.scratch_steps = 400
+  c.experiment.continual_checkpoints = 6
+  c.experiment.scratch_steps = 350
   c.experiment.seeds = 3
   return c
