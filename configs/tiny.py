@@ -24,5 +24,5 @@ def get_config():
   # --mode experiment on synthetic data: no corpus token counts, so a uniform baseline.
   c.experiment.original = 'uniform'
   c.experiment.primary_tokens = 1e6
-  c.experiment.continual_checkpoints = 8
+  c.experiment.continual_checkpoints = 4
   return c

@@ -208,7 +208,7 @@ class Study:
     equals the original, its runs would repeat the original ones step for step (same seeds, same
     data), so the original runs stand for both."""
     weights = {m: _read_json(runs.mixture_path(self.workdir, m))['weights'] for m in runs.MIXTURES}
-    same = weights['original'] == weights['optimized']
+    same = runs.same_weights(weights['original'], weights['optimized'])
     for mixture in runs.MIXTURES:
       run_as = 'original' if same else mixture
       for k in range(self.cfg.experiment.seeds):

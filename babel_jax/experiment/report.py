@@ -16,10 +16,10 @@ import numpy as np
 
 from babel_jax import config as config_lib
 from babel_jax.experiment import runs
+from babel_jax.probes import report as probe_report
 from babel_jax.probes import stages as stages_lib
 
 REPORT_DIR = 'report'
-_BANDS = {'translation': '#cfe8ff', 'transition': '#ffe2c4', 'stabilization': '#d9f2d9'}
 
 
 def _load(path: str) -> Any:
@@ -50,12 +50,7 @@ def _plots(report_dir: str, curves, eq1, mixtures, rows, languages) -> list[str]
   made = []
 
   def save(fig, name):
-    fig.tight_layout()
-    tmp = os.path.join(report_dir, f'.{name}.tmp.png')
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, os.path.join(report_dir, name))
-    made.append(name)
+    made.append(probe_report.save_figure(fig, report_dir, name, dpi=100))
 
   langs = list(curves)
   if langs:
@@ -64,7 +59,7 @@ def _plots(report_dir: str, curves, eq1, mixtures, rows, languages) -> list[str]
       c = curves[lang]
       st = c['summary'].get('stages', {})
       for band in st.get('stages', []):
-        ax.axvspan(band['start'], band['end'], color=_BANDS[band['name']], alpha=0.7,
+        ax.axvspan(band['start'], band['end'], color=probe_report.STAGE_COLOURS[band['name']], alpha=0.7,
                    label=band['name'])
       ax.plot(c['steps'], c['performance'], 'o', ms=3, color='gray', label='measured')
       ax.plot(c['steps'], st.get('smoothed', c['performance']), '-', color='k', label='smoothed')
@@ -167,9 +162,7 @@ def _page(cfg, workdir, curves, eq1, mixtures, comparison, phases, plots) -> str
                  f'{mixtures["optimized"]["weights"][lang]:.3f} | '
                  f'{opt["target_tokens"][lang]:.4g} | {_fmt(fit.get("p_star"), 3)} | '
                  f'{fit.get("best_step", "–")} | {note} |')
-  same = max(abs(mixtures['original']['weights'][lang] - mixtures['optimized']['weights'][lang])
-             for lang in languages) < 1e-9
-  if same:
+  if runs.same_weights(mixtures['original']['weights'], mixtures['optimized']['weights']):
     lines += ['', '**The optimized mixture equals the original** (every new language was capped '
               'at the tokens available or kept its original share): its from-scratch runs would '
               'repeat the original ones step for step, so the original runs stand for both and '

@@ -36,6 +36,11 @@ _NOT_RESULTS = {('data', 'corpus_dir'), ('data', 'tokenizer_dir'), ('train', 'in
                 ('probe', 'follow_timeout_s'), ('eval', 'batch_size'), ('probe', 'batch_size')}
 
 
+def same_weights(a: dict[str, float], b: dict[str, float], tol: float = 1e-9) -> bool:
+  """Whether two mixtures' weights agree up to rounding (then they draw the same data)."""
+  return a.keys() == b.keys() and all(abs(a[k] - b[k]) <= tol for k in a)
+
+
 def primary(cfg) -> str:
   return config_lib.languages(cfg)[0]
 

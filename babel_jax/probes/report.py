@@ -131,6 +131,20 @@ def summarise(cfg, workdir: str, results: list[dict[str, Any]]) -> dict[str, Any
   return out
 
 
+STAGE_COLOURS = {'translation': '#cfe8ff', 'transition': '#ffe2c4', 'stabilization': '#d9f2d9'}
+
+
+def save_figure(fig, report_dir: str, name: str, dpi: int = 110) -> str:
+  """Saves a matplotlib figure as report_dir/name via a temporary file; returns name."""
+  import matplotlib.pyplot as plt
+  fig.tight_layout()
+  tmp = os.path.join(report_dir, f'.{name}.tmp.png')
+  fig.savefig(tmp, dpi=dpi)
+  plt.close(fig)
+  os.replace(tmp, os.path.join(report_dir, name))
+  return name
+
+
 def _plots(report_dir: str, results, summary, languages) -> list[str]:
   import matplotlib
   matplotlib.use('Agg')
@@ -139,17 +153,12 @@ def _plots(report_dir: str, results, summary, languages) -> list[str]:
   steps = summary['steps']
 
   def save(fig, name):
-    fig.tight_layout()
-    tmp = os.path.join(report_dir, f'.{name}.tmp.png')
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, os.path.join(report_dir, name))
-    made.append(name)
+    made.append(save_figure(fig, report_dir, name))
 
   def bands(ax):
-    colours = {'translation': '#cfe8ff', 'transition': '#ffe2c4', 'stabilization': '#d9f2d9'}
     for st in summary.get('stages', {}).get('stages', []):
-      ax.axvspan(st['start'], st['end'], color=colours[st['name']], alpha=0.6, label=st['name'])
+      ax.axvspan(st['start'], st['end'], color=STAGE_COLOURS[st['name']], alpha=0.6,
+                 label=st['name'])
 
   lens_langs = sorted({lang for r in results for lang in r.get('lens', {})})
   for lang in lens_langs:
