@@ -2,16 +2,19 @@
 
 Config files in `configs/` start from `default_config()` and change fields; `validate` then
 rejects unknown fields, wrong types and impossible values with messages that name the field, so
-a typo fails before any work starts instead of being silently ignored.
+a typo fails before any work starts instead of being silently ignored. Comma-separated list
+fields are parsed by `items` alone. This module imports no other babel_jax module but the errors.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import math
 from typing import Any
 
 import ml_collections
+
+from babel_jax.errors import ConfigError
 
 MESH_AXES = ('data', 'fsdp', 'tensor')
 
@@ -114,16 +117,27 @@ def default_config() -> ml_collections.ConfigDict:
   c.probe.deactivate = True  # also measure per-language loss with each neuron set zeroed.
   c.probe.probe_set = ''  # '' means babel_jax/probes/probe_set.json.
   c.probe.max_prompts_per_pair = 0  # 0 uses every prompt.
-  c.probe.target_language = ''  # the new language L; '' means the heaviest non-primary one.
-  c.probe.smooth_window = 3  # checkpoints in the moving average used by stage detection.
-  c.probe.slope_tolerance = 0.1  # |slope| (relative to the curve's mean slope) of 'stable'.
-  c.probe.python_specific = ''  # JSON list of task ids P (Python-only solves) for |P∩C|/|C|.
-  # New-language performance curve for stages and Algorithm 1: 'eval' (HumanEval pass@1),
-  # 'lens' (final-layer top-1 of L's identifiers on the probe set), 'loss' (negative held-out
-  # loss of L), or 'auto': the first of these that exists and is not flat (the choice is reported).
-  c.probe.performance = 'auto'
   c.probe.follow_poll_s = 10.0
   c.probe.follow_timeout_s = 3600.0  # --follow gives up after this long without a new step.
+
+  # Interpretation of the measured curves (babel_jax/dynamics, docs/method.md): nothing here
+  # changes a measurement, so probes and evaluation never read this section.
+  c.dynamics = ml_collections.ConfigDict()
+  c.dynamics.language = ''  # the new language L of a run; '' means the heaviest non-primary one.
+  # New-language performance curve for stages and Algorithm 1: 'eval' (HumanEval problems
+  # solved), 'lens' (final-layer probability of L's identifiers on the probe set), 'loss'
+  # (negative held-out loss of L), or 'auto': the first that exists and is not flat (reported).
+  c.dynamics.performance = 'auto'
+  c.dynamics.smooth_window = 3  # checkpoints in the moving average used by stage detection.
+  c.dynamics.slope_tolerance = 0.1  # |slope| (relative to the curve's mean slope) of 'stable'.
+  # Eq. 1, P(l) = (alpha - l) / (alpha - beta). beta: 'first' (the held-out loss at the start of
+  # continual training, P = 1) or 'smoothed' (the first point of the smoothed loss). alpha:
+  # 'tail' (the mean of the last fit_tail losses) or 'stabilization' (the mean smoothed loss
+  # from the start of Stabilization; 'tail' when no Stabilization is found).
+  c.dynamics.eq1_beta = 'first'
+  c.dynamics.eq1_alpha = 'tail'
+  c.dynamics.fit_tail = 3
+  c.dynamics.python_specific = ''  # JSON list of task ids P (Python-only solves): |P∩C|/|C|.
 
   c.eval = ml_collections.ConfigDict()
   c.eval.languages = ''  # '' means the run's data.languages that have a translation.
@@ -152,7 +166,6 @@ def default_config() -> ml_collections.ConfigDict:
   #                                    or 'config' (data.weights / target_tokens / mixture).
   c.experiment.temperature = 2.0  # for original = 'temperature'.
   c.experiment.primary_tokens = 0.0  # Algorithm 1's Python budget; 0 = the corpus's train tokens.
-  c.experiment.fit_tail = 3  # checkpoints averaged for alpha, the stabilised loss of Eq. 1.
   c.experiment.fit_fallback = 'original'  # a language whose curves cannot be fitted keeps its
   #                                         original token share ('original'), or stop ('raise').
   c.experiment.evaluate = True  # HumanEval in phases 3 and 6 (needs data.source = corpus).
@@ -165,10 +178,6 @@ def default_config() -> ml_collections.ConfigDict:
   c.mesh.preset = ''  # 'v4-32', 'v5p-64', 'v5e-256' or '8xh100' (sharding.PRESETS) sets the mesh.
   c.mesh.device_memory_gb = 0.0  # for --mode plan; 0 takes the preset's (or skips the check).
   return c
-
-
-class ConfigError(ValueError):
-  """A config field is unknown, of the wrong type or has an impossible value."""
 
 
 def _check_schema(cfg: Any, ref: Any, path: str) -> None:
@@ -209,14 +218,41 @@ def _positive(cfg, *names: str, allow_zero: bool = False) -> None:
       raise ConfigError(f'config field {name!r} must be {bound}, got {value}')
 
 
+def items(text: str) -> tuple[str, ...]:
+  """A comma-separated config field as its non-empty, stripped items."""
+  return tuple(s.strip() for s in text.split(',') if s.strip())
+
+
 def languages(cfg) -> tuple[str, ...]:
-  return tuple(s.strip() for s in cfg.data.languages.split(',') if s.strip())
+  """data.languages; the first is the primary language."""
+  return items(cfg.data.languages)
+
+
+def numbers(cfg, name: str) -> tuple[float, ...]:
+  """A comma-separated list of numbers (e.g. data.weights), checked: finite and >= 0."""
+  section, field = name.split('.')
+  text = cfg[section][field]
+  try:
+    values = tuple(float(v) for v in items(text))
+  except ValueError as e:
+    raise ConfigError(f'{name} must be comma-separated numbers, got {text!r}') from e
+  bad = [v for v in values if not math.isfinite(v) or v < 0]
+  if bad:
+    raise ConfigError(f'{name} must hold finite numbers >= 0, got {text!r}')
+  return values
 
 
 def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Checks fields, types and values against `default_config()`; returns cfg."""
   _check_schema(cfg, default_config(), '')
-  m, t = cfg.model, cfg.train
+  _check_ranges(cfg)
+  _check_consistency(cfg)
+  _check_lists(cfg)
+  return cfg
+
+
+def _check_ranges(cfg) -> None:
+  """Each numeric field within its bounds and each choice among its options."""
   _positive(cfg, 'model.vocab_size', 'model.d_model', 'model.num_layers', 'model.num_heads',
             'model.max_len', 'model.attention_chunk', 'data.seq_len', 'train.steps', 'train.batch_size',
             'train.grad_accum', 'train.log_every', 'checkpoint.every_steps')
@@ -236,15 +272,17 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             allow_zero=True)
   _positive(cfg, 'corpus.max_file_bytes', 'corpus.max_line_length', 'corpus.minhash_perms',
             'corpus.shard_mb', 'tokenizer.sample_bytes_per_language', 'tokenizer.max_piece_length')
-  _positive(cfg, 'probe.tokens_per_language', 'probe.batch_size', 'probe.smooth_window',
-            'eval.samples', 'eval.max_new_tokens', 'eval.batch_size', 'eval.workers',
+  _positive(cfg, 'probe.tokens_per_language', 'probe.batch_size', 'dynamics.smooth_window',
+            'dynamics.fit_tail', 'eval.samples', 'eval.max_new_tokens', 'eval.batch_size', 'eval.workers',
             'eval.compile_timeout_s', 'eval.run_timeout_s', 'eval.memory_mb')
-  _positive(cfg, 'probe.max_prompts_per_pair', 'probe.slope_tolerance', 'probe.follow_poll_s',
+  _positive(cfg, 'probe.max_prompts_per_pair', 'dynamics.slope_tolerance', 'probe.follow_poll_s',
             'probe.follow_timeout_s', allow_zero=True)
-  _choice(cfg, 'probe.performance', ('auto', 'eval', 'lens', 'loss'))
+  _choice(cfg, 'dynamics.performance', ('auto', 'eval', 'lens', 'loss'))
+  _choice(cfg, 'dynamics.eq1_beta', ('first', 'smoothed'))
+  _choice(cfg, 'dynamics.eq1_alpha', ('tail', 'stabilization'))
   _choice(cfg, 'experiment.original', ('natural', 'uniform', 'temperature', 'config'))
   _choice(cfg, 'experiment.fit_fallback', ('original', 'raise'))
-  _positive(cfg, 'experiment.continual_checkpoints', 'experiment.seeds', 'experiment.fit_tail',
+  _positive(cfg, 'experiment.continual_checkpoints', 'experiment.seeds',
             'experiment.temperature')
   _positive(cfg, 'experiment.primary_steps', 'experiment.continual_steps',
             'experiment.continual_lr', 'experiment.scratch_steps', 'experiment.primary_tokens',
@@ -257,6 +295,15 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   if not 0.0 <= cfg.corpus.near_dup_threshold <= 1.0:
     raise ConfigError(f'corpus.near_dup_threshold must be in [0, 1], got '
                       f'{cfg.corpus.near_dup_threshold}')
+  if not 0.0 <= cfg.train.min_lr_ratio <= 1.0:
+    raise ConfigError(f'train.min_lr_ratio must be in [0, 1], got {cfg.train.min_lr_ratio}')
+  if cfg.mesh.data == 0 or cfg.mesh.data < -1:
+    raise ConfigError(f'mesh.data must be -1 (fill) or > 0, got {cfg.mesh.data}')
+
+
+def _check_consistency(cfg) -> None:
+  """Fields that constrain each other: shapes, vocabularies, batch splits."""
+  m, t = cfg.model, cfg.train
   if cfg.tokenizer.vocab_size > m.vocab_size:
     raise ConfigError(f'tokenizer.vocab_size={cfg.tokenizer.vocab_size} exceeds '
                       f'model.vocab_size={m.vocab_size}')
@@ -271,33 +318,34 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   if t.batch_size % t.grad_accum:
     raise ConfigError(f'train.batch_size={t.batch_size} must be divisible by '
                       f'train.grad_accum={t.grad_accum}')
-  if not 0.0 <= t.min_lr_ratio <= 1.0:
-    raise ConfigError(f'train.min_lr_ratio must be in [0, 1], got {t.min_lr_ratio}')
-  if cfg.mesh.data == 0 or cfg.mesh.data < -1:
-    raise ConfigError(f'mesh.data must be -1 (fill) or > 0, got {cfg.mesh.data}')
+
+
+def _check_lists(cfg) -> None:
+  """The comma-separated fields: languages, mixture numbers, pass@k."""
   langs = languages(cfg)
   if not langs or len(set(langs)) != len(langs):
     raise ConfigError(f'data.languages must list distinct names, got {cfg.data.languages!r}')
-  new = [s.strip() for s in cfg.experiment.new_languages.split(',') if s.strip()]
-  bad = [lang for lang in new if lang not in langs[1:]]
+  bad = [lang for lang in items(cfg.experiment.new_languages) if lang not in langs[1:]]
   if bad:
     raise ConfigError(f'experiment.new_languages names {bad}; expected languages of '
                       f'data.languages after the primary {langs[0]!r}: {list(langs[1:])}')
-  from babel_jax.data import mixture_spec  # pylint: disable=g-import-not-at-top
-  mixture_spec.from_config(cfg)
-  return cfg
-
-
-def check_workdir(workdir: str) -> None:
-  """Creates the workdir and proves it is writable, before any expensive work."""
+  if cfg.dynamics.language and cfg.dynamics.language not in langs:
+    raise ConfigError(f'dynamics.language={cfg.dynamics.language!r} is not in data.languages '
+                      f'{list(langs)}')
+  for field in ('weights', 'target_tokens'):
+    values = numbers(cfg, f'data.{field}')
+    if values and len(values) != len(langs):
+      raise ConfigError(f'data.{field} has {len(values)} entries but data.languages has '
+                        f'{len(langs)}: {cfg.data[field]!r}')
+    if values and not sum(values) > 0:
+      raise ConfigError(f'data.{field} must not be all zero: {cfg.data[field]!r}')
   try:
-    os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, f'.write_probe.{os.getpid()}')
-    with open(probe, 'w') as f:
-      f.write('ok')
-    os.remove(probe)
-  except OSError as e:
-    raise ConfigError(f'workdir {workdir!r} is not writable: {e.strerror or e}') from e
+    ks = [int(k) for k in items(cfg.eval.k)]
+  except ValueError as e:
+    raise ConfigError(f'eval.k must be comma-separated integers, got {cfg.eval.k!r}') from e
+  if not ks or min(ks) < 1 or max(ks) > cfg.eval.samples:
+    raise ConfigError(f'eval.k={cfg.eval.k!r} must list k >= 1 and <= eval.samples='
+                      f'{cfg.eval.samples} (pass@k needs k samples per problem)')
 
 
 def to_json(cfg: ml_collections.ConfigDict) -> str:
@@ -319,13 +367,3 @@ def _merge(cfg: ml_collections.ConfigDict, values: dict, path: str) -> None:
       cfg[key] = value
     else:
       raise ConfigError(f'unknown config field {path}{key!s} in saved config')
-
-
-def atomic_write(path: str, text: str) -> None:
-  """Writes text to path via a temporary file and rename, so readers never see half a file."""
-  tmp = f'{path}.tmp.{os.getpid()}'
-  with open(tmp, 'w') as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)

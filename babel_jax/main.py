@@ -13,13 +13,15 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from babel_jax import config as config_lib
+from babel_jax.errors import BabelError, ConfigError
+from babel_jax.runtime.rundir import RunDir
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file in configs/.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (created if missing).')
 _MODE = flags.DEFINE_enum(
     'mode', 'train',
-    ['experiment', 'corpus', 'tokenizer', 'train', 'probe', 'report', 'eval', 'plan', 'bench',
-     'data_bench', 'probe_bench'],
+    ['experiment', 'corpus', 'tokenizer', 'train', 'probe', 'report', 'eval', 'transfer', 'plan',
+     'bench', 'data_bench', 'probe_bench'],
     'What to run.')
 _COORDINATOR = flags.DEFINE_string(
     'coordinator_address', None, 'Multi-host: host:port of process 0 (jax.distributed); also '
@@ -34,6 +36,18 @@ _FOLLOW = flags.DEFINE_bool('follow', False, '--mode probe: keep probing new che
                             'run that is still training, until it finishes.')
 _BENCH_STEPS = flags.DEFINE_integer(
     'bench_steps', 5, 'Timed train steps for --mode bench (and data_bench; 0 skips them there).')
+_PYTHON_RESULTS = flags.DEFINE_string(
+    'python_results', None, '--mode transfer: per_problem.json of a primary-only (Python) run.')
+_TARGET_RESULTS = flags.DEFINE_string(
+    'target_results', None, '--mode transfer: per_problem.json of an L-only run.')
+_LANGUAGE = flags.DEFINE_string('language', None, '--mode transfer: the new language L.')
+_OUT = flags.DEFINE_string('out', None, '--mode transfer: where to write P (a JSON list).')
+_CHECKPOINT_RESULTS = flags.DEFINE_string(
+    'checkpoint_results', None, '--mode transfer: per_problem.json of a checkpoint: prints '
+    '|P∩C|/|C|.')
+# Modes that need no config (all their inputs are flags) and no workdir.
+_NO_CONFIG = ('transfer',)
+_NO_WORKDIR = ('plan', 'bench', 'data_bench', 'probe_bench', 'transfer')
 
 
 def run_experiment(cfg, workdir: str) -> None:
@@ -60,14 +74,16 @@ def run_train(cfg, workdir: str) -> None:
 
 
 def run_probe(cfg, workdir: str) -> None:
-  from babel_jax.probes import report, stream
+  from babel_jax.probes import stream
   stream.walk(cfg, workdir, follow=_FOLLOW.value)
-  report.write(cfg, workdir)
+  run_report(cfg, workdir)
 
 
 def run_report(cfg, workdir: str) -> None:
-  from babel_jax.probes import report
-  report.write(cfg, workdir)
+  from babel_jax.dynamics import analysis, run_report as report
+  from babel_jax.train import metrics
+  report.write(workdir, analysis.Settings.from_config(cfg))
+  metrics.log(f'report: {workdir}/report/index.md')
 
 
 def run_bench(cfg, workdir: str | None) -> None:
@@ -80,10 +96,10 @@ def run_bench(cfg, workdir: str | None) -> None:
 def run_data_bench(cfg, workdir: str) -> None:
   from babel_jax.bench import data_bench, train_bench
   if cfg.data.source != 'corpus':
-    raise config_lib.ConfigError('--mode data_bench needs --config.data.source=corpus')
+    raise ConfigError('--mode data_bench needs --config.data.source=corpus')
   if not workdir and not cfg.data.corpus_dir:
-    raise config_lib.ConfigError('--mode data_bench reads <workdir>/corpus: pass --workdir or '
-                                 'data.corpus_dir')
+    raise ConfigError('--mode data_bench reads <workdir>/corpus: pass --workdir or '
+                      'data.corpus_dir')
   result = data_bench.benchmark(cfg, workdir)
   train = None
   if _BENCH_STEPS.value > 0:
@@ -100,7 +116,7 @@ def run_probe_bench(cfg, workdir: str | None) -> None:
 
 def run_plan(cfg, workdir: str | None) -> None:
   del workdir
-  from babel_jax import plan
+  from babel_jax.runtime import plan
   print(plan.report(plan.plan(cfg)), flush=True)
 
 
@@ -109,8 +125,38 @@ def run_eval(cfg, workdir: str) -> None:
   evaluate.walk(cfg, workdir)
 
 
-MODES = {'experiment': run_experiment, 'corpus': run_corpus, 'tokenizer': run_tokenizer, 'train': run_train,
-         'probe': run_probe, 'report': run_report, 'eval': run_eval, 'plan': run_plan, 'bench': run_bench,
+def run_transfer(cfg, workdir: str | None) -> None:
+  """Writes P, the Python-specific problems, from two runs' evaluation results; with a
+  checkpoint's results also prints |P∩C|/|C| (docs/method.md, knowledge transfer)."""
+  del cfg, workdir
+  import json
+  from babel_jax import io
+  from babel_jax.dynamics import transfer
+  needed = {'--python_results': _PYTHON_RESULTS.value, '--target_results': _TARGET_RESULTS.value,
+            '--language': _LANGUAGE.value, '--out': _OUT.value}
+  missing = [k for k, v in needed.items() if not v]
+  if missing:
+    raise ConfigError(f'--mode transfer needs {", ".join(missing)}')
+
+  def solved(path: str, language: str) -> dict[str, bool]:
+    try:
+      return io.read_json(path)[language]
+    except (OSError, ValueError, KeyError) as e:
+      raise ConfigError(f'{path}: expected a per_problem.json with results for {language!r} '
+                        f'({type(e).__name__}: {e})') from e
+
+  p = transfer.python_specific(solved(_PYTHON_RESULTS.value, 'python'),
+                               solved(_TARGET_RESULTS.value, _LANGUAGE.value))
+  io.atomic_write(_OUT.value, json.dumps(p, indent=1))
+  print(f'P: {len(p)} Python-specific problems -> {_OUT.value}')
+  if _CHECKPOINT_RESULTS.value:
+    c = {t for t, ok in solved(_CHECKPOINT_RESULTS.value, _LANGUAGE.value).items() if ok}
+    print(f'|P∩C|/|C| = {transfer.knowledge_transfer(set(p), c)} (|C| = {len(c)})')
+
+
+MODES = {'experiment': run_experiment, 'corpus': run_corpus, 'tokenizer': run_tokenizer,
+         'train': run_train, 'probe': run_probe, 'report': run_report, 'eval': run_eval,
+         'transfer': run_transfer, 'plan': run_plan, 'bench': run_bench,
          'data_bench': run_data_bench, 'probe_bench': run_probe_bench}
 
 
@@ -145,18 +191,20 @@ def main(argv) -> None:
     logging.set_verbosity(logging.WARNING)
   init_distributed()
   cfg = _CONFIG.value
-  if cfg is None:
-    sys.exit('error: --config is required, e.g. --config configs/tiny.py')
+  mode = _MODE.value
   try:
-    config_lib.validate(cfg)
-    if _MODE.value not in ('plan', 'bench', 'data_bench', 'probe_bench'):
+    if cfg is None and mode not in _NO_CONFIG:
+      raise ConfigError('--config is required, e.g. --config configs/tiny.py')
+    if cfg is not None:
+      config_lib.validate(cfg)
+    if mode not in _NO_WORKDIR:
       if not _WORKDIR.value:
-        raise config_lib.ConfigError('--workdir is required for --mode ' + _MODE.value)
-      config_lib.check_workdir(_WORKDIR.value)
-    if _MODE.value in ('experiment', 'train', 'probe', 'bench', 'probe_bench'):
+        raise ConfigError('--workdir is required for --mode ' + mode)
+      RunDir(_WORKDIR.value).ensure_writable()
+    if mode in ('experiment', 'train', 'probe', 'bench', 'probe_bench'):
       _warn_cpu_allocator()
-    MODES[_MODE.value](cfg, _WORKDIR.value)
-  except config_lib.ConfigError as e:
+    MODES[mode](cfg, _WORKDIR.value)
+  except BabelError as e:
     sys.exit(f'error: {e}')
 
 

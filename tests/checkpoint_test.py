@@ -14,11 +14,10 @@ import jax
 import numpy as np
 from absl.testing import absltest
 
-from babel_jax import checkpoints as ckpt_lib
 from babel_jax import data as data_lib
-from babel_jax import config as config_lib
-from babel_jax import model as model_lib
-from babel_jax import sharding
+from babel_jax.errors import ConfigError
+from babel_jax.runtime import checkpoints as ckpt_lib
+from babel_jax.runtime import factory
 from babel_jax.train import loop
 from babel_jax.train import metrics as metrics_lib
 from babel_jax.train import state as state_lib
@@ -26,10 +25,7 @@ from tests.train_test import losses, tiny
 
 
 def _abstract(cfg):
-  mesh = sharding.make_mesh(cfg.mesh)
-  model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
-  abstract, _ = state_lib.state_shardings(model, state_lib.optimizer(cfg.train), mesh,
-                                          cfg.data.seq_len)
+  abstract, _ = state_lib.state_shardings(factory.build(cfg), state_lib.optimizer(cfg.train))
   return abstract
 
 
@@ -160,7 +156,7 @@ class CheckpointTest(absltest.TestCase):
     count = jax.tree.leaves(state.opt_state[1][0].count)[0]
     self.assertEqual(int(count), 3)  # a fresh optimizer, not the source's 10 steps.
     bad = tiny(**{'train.init_from': source, 'model.d_model': 64})
-    with self.assertRaisesRegex(config_lib.ConfigError, 'd_model: 32 there vs 64 here'):
+    with self.assertRaisesRegex(ConfigError, 'd_model: 32 there vs 64 here'):
       loop.train(bad, tempfile.mkdtemp())
 
 

@@ -8,7 +8,9 @@ import tempfile
 from absl.testing import absltest
 
 from babel_jax import config as config_lib
-from babel_jax import sharding
+from babel_jax.errors import ConfigError
+from babel_jax.runtime import sharding
+from babel_jax.runtime.rundir import RunDir
 
 
 class ConfigTest(absltest.TestCase):
@@ -22,14 +24,14 @@ class ConfigTest(absltest.TestCase):
     cfg = testing.load_config()
     cfg.model.unlock()
     cfg.model.d_modle = 3
-    with self.assertRaisesRegex(config_lib.ConfigError, r"unknown config field 'model\.d_modle'"):
+    with self.assertRaisesRegex(ConfigError, r"unknown config field 'model\.d_modle'"):
       config_lib.validate(cfg)
 
   def test_wrong_type_is_named(self):
     cfg = testing.load_config()
     with cfg.ignore_type():
       cfg.train.steps = '100'
-    with self.assertRaisesRegex(config_lib.ConfigError, r"'train\.steps' must be int, got str"):
+    with self.assertRaisesRegex(ConfigError, r"'train\.steps' must be int, got str"):
       config_lib.validate(cfg)
 
   def test_bad_values(self):
@@ -40,25 +42,25 @@ class ConfigTest(absltest.TestCase):
       cfg = testing.load_config()
       section, key = field.split('.')
       cfg[section][key] = value
-      with self.assertRaisesRegex(config_lib.ConfigError, msg):
+      with self.assertRaisesRegex(ConfigError, msg):
         config_lib.validate(cfg)
 
   def test_mesh_mismatch_names_numbers(self):
     cfg = testing.load_config()
     cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor = 2, 2, 3
-    with self.assertRaisesRegex(config_lib.ConfigError,
+    with self.assertRaisesRegex(ConfigError,
                                 r'data=2 x fsdp=2 x tensor=3 = 12 devices, but 8'):
       sharding.make_mesh(cfg.mesh)
     cfg.mesh.data, cfg.mesh.fsdp = -1, 3
-    with self.assertRaisesRegex(config_lib.ConfigError, r'= 9 does not divide the 8'):
+    with self.assertRaisesRegex(ConfigError, r'= 9 does not divide the 8'):
       sharding.make_mesh(cfg.mesh)
 
   def test_unwritable_workdir(self):
     d = tempfile.mkdtemp()
     blocker = os.path.join(d, 'file')
     open(blocker, 'w').close()
-    with self.assertRaisesRegex(config_lib.ConfigError, 'not writable'):
-      config_lib.check_workdir(os.path.join(blocker, 'run'))
+    with self.assertRaisesRegex(ConfigError, 'not writable'):
+      RunDir(os.path.join(blocker, 'run')).ensure_writable()
 
   def test_cli_reports_errors_before_work(self):
     workdir = os.path.join(tempfile.mkdtemp(), 'run')

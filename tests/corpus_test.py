@@ -12,7 +12,8 @@ from unittest import mock
 
 from absl.testing import absltest
 
-from babel_jax.config import ConfigError, default_config
+from babel_jax.config import default_config
+from babel_jax.errors import DataError
 from babel_jax.data import corpus, filters, languages
 
 _PY = '''"""A module of the fixture corpus."""
@@ -112,7 +113,7 @@ class LanguageTest(absltest.TestCase):
     self.assertEqual(m.by_shebang(b'#!/usr/bin/php7.4 -q\n'), 'php')
     self.assertEqual(m.by_shebang(b'#!/usr/bin/env node\n'), 'javascript')
     self.assertIsNone(m.by_shebang(b'#!/bin/sh\n'))
-    with self.assertRaisesRegex(ConfigError, 'kotlin'):
+    with self.assertRaisesRegex(DataError, 'kotlin'):
       languages.parse_extensions('kt=kotlin')
 
 
@@ -202,19 +203,19 @@ class CorpusTest(absltest.TestCase):
     self.assertFalse(os.path.exists(os.path.join(out, corpus.MANIFEST)))
     first = corpus.build(_config(self.root), out)
     self.assertEqual(corpus.build(_config(self.root), out), first)  # same settings: reused
-    with self.assertRaisesRegex(ConfigError, 'other settings'):
+    with self.assertRaisesRegex(DataError, 'other settings'):
       corpus.build(_config(self.root, max_file_bytes=5000), out)
     self.assertEqual(corpus.load_manifest(out)['content_hash'], first['content_hash'])
 
   def test_bad_inputs_name_the_problem(self):
     out = os.path.join(self.tmp, 'x')
-    with self.assertRaisesRegex(ConfigError, 'klingon'):
+    with self.assertRaisesRegex(DataError, 'klingon'):
       corpus.build(_config(self.root, languages='python,klingon'), out)
-    with self.assertRaisesRegex(ConfigError, 'rust'):
+    with self.assertRaisesRegex(DataError, 'rust'):
       corpus.build(_config(self.root, languages='python,rust'), out)
-    with self.assertRaisesRegex(ConfigError, 'nowhere'):
+    with self.assertRaisesRegex(DataError, 'nowhere'):
       corpus.build(_config(self.root, paths='/nowhere/at/all'), out)
-    with self.assertRaisesRegex(ConfigError, 'unknown source'):
+    with self.assertRaisesRegex(DataError, 'unknown source'):
       corpus.build(_config(self.root, sources='github'), out)
 
   def test_real_sources_present_on_a_fresh_machine(self):

@@ -2,14 +2,15 @@
 
 from tests import testing  # noqa: F401  (first: fake devices)
 
-import contextlib
-import io
 import json
 import os
+import subprocess
+import sys
 import tempfile
 
 from absl.testing import absltest
 
+from babel_jax.dynamics import transfer
 from babel_jax.evaluation import evaluate, humaneval, sandbox
 from babel_jax.evaluation.languages import LANGUAGES, program
 from babel_jax.train import loop
@@ -70,17 +71,25 @@ class TransferTest(absltest.TestCase):
     for name, content in files.items():
       with open(os.path.join(tmp, name), 'w') as f:
         json.dump(content, f)
-    self.assertEqual(evaluate.python_specific(files['py.json']['python'],
+    self.assertEqual(transfer.python_specific(files['py.json']['python'],
                                               files['php.json']['php']), ['b', 'd'])
     out = os.path.join(tmp, 'p.json')
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-      evaluate.transfer_main(['--python', os.path.join(tmp, 'py.json'), '--target',
-                              os.path.join(tmp, 'php.json'), '--language', 'php', '--out', out,
-                              '--checkpoint', os.path.join(tmp, 'ckpt.json')])
+    proc = subprocess.run(
+        [sys.executable, '-m', 'babel_jax.main', '--mode=transfer',
+         f'--python_results={tmp}/py.json', f'--target_results={tmp}/php.json',
+         '--language=php', f'--out={out}', f'--checkpoint_results={tmp}/ckpt.json'],
+        cwd=testing.REPO, capture_output=True, text=True, timeout=120)
+    self.assertEqual(proc.returncode, 0, proc.stderr)
     with open(out) as f:
       self.assertEqual(json.load(f), ['b', 'd'])
-    self.assertIn('|P∩C|/|C| = 0.333', buf.getvalue())  # C = {a, b, c}; P∩C = {b}
+    self.assertIn('|P∩C|/|C| = 0.333', proc.stdout)  # C = {a, b, c}; P∩C = {b}
+    bad = subprocess.run([sys.executable, '-m', 'babel_jax.main', '--mode=transfer',
+                          f'--python_results={tmp}/php.json', f'--target_results={tmp}/php.json',
+                          '--language=php', f'--out={out}'],
+                         cwd=testing.REPO, capture_output=True, text=True, timeout=120)
+    self.assertEqual(bad.returncode, 1)
+    self.assertIn("php.json: expected a per_problem.json with results for 'python'", bad.stderr)
+    self.assertNotIn('Traceback', bad.stderr)
 
 
 class EvalModeTest(absltest.TestCase):

@@ -1,24 +1,25 @@
-"""Mixture strategies: Algorithm 1 on curves with known answers; every spec feeds the pipeline."""
+"""Mixture strategies: Algorithm 1 on fits with known answers; every spec feeds the pipeline."""
 
 from tests import testing  # noqa: F401  (first: fake devices)
 
 import numpy as np
 from absl.testing import absltest
 
-from babel_jax.config import ConfigError
 from babel_jax.data import pipeline
+from babel_jax.dynamics import eq1, stages
+from babel_jax.errors import ConfigError, FitError
 from babel_jax.mixture import optimize, strategies
+from tests.dynamics_test import _fit_curves
 
 
-def _curves(p_star, n=12, beta=3.0, alpha=2.0):
-  """A loss falling from beta to alpha and a performance peak where P(loss) = p_star."""
-  steps = np.arange(n)
-  loss = alpha + (beta - alpha) * np.exp(-steps / 2.0)
-  loss[-3:] = alpha
-  best = int(np.argmin(np.abs((alpha - loss) / (alpha - beta) - p_star)))
-  loss[best] = alpha + p_star * (beta - alpha)  # exactly P* at the peak
-  perf = -np.abs(steps - best).astype(float)
-  return loss, perf
+def _fit(p_star, spacing=10, flat=False):
+  """The Eq. 1 fit of curves whose performance peaks where P(loss) = p_star."""
+  steps, loss, perf = _fit_curves(p_star)
+  steps = steps * spacing
+  if flat:
+    perf = np.zeros_like(perf)
+  st = stages.detect(steps, perf, 1, 0.1)
+  return eq1.fit(steps, loss, st, eq1.Eq1Settings(tail=3, smooth_window=1))
 
 
 class MixtureTest(absltest.TestCase):
@@ -34,24 +35,8 @@ class MixtureTest(absltest.TestCase):
     self.assertEqual(capped.provenance['target_tokens']['php'], 2e9)
     self.assertIn('php', capped.provenance['capped'])
 
-  def test_fit_recovers_p_star(self):
-    for p in (0.69, 0.52, 0.3):
-      loss, perf = _curves(p)
-      fit = strategies.fit_system_share(loss, perf, 'php')
-      self.assertAlmostEqual(fit['p_star'], p, places=6)
-      self.assertEqual((fit['alpha'], fit['beta']), (2.0, 3.0))
-
-  def test_bad_curves_are_named(self):
-    loss, perf = _curves(0.5)
-    with self.assertRaisesRegex(ConfigError, 'go: 3 checkpoints'):
-      strategies.fit_system_share(loss[:3], perf[:3], 'go')
-    with self.assertRaisesRegex(ConfigError, 'did not fall'):
-      strategies.fit_system_share(loss[::-1], perf, 'go')
-    with self.assertRaisesRegex(ConfigError, 'no clear performance peak'):
-      strategies.fit_system_share(loss, np.zeros_like(perf), 'go')
-    with self.assertRaisesRegex(ConfigError, 'NaN'):
-      strategies.fit_system_share(np.where(perf == perf.max(), np.nan, loss), perf, 'go')
-    with self.assertRaisesRegex(ConfigError, 'outside'):
+  def test_p_star_outside_the_unit_interval_is_refused(self):
+    with self.assertRaisesRegex(FitError, 'outside'):
       strategies.babel_tower(1e9, {'go': 1.0})
 
   def test_baselines_and_pipeline_accepts_every_strategy(self):
@@ -59,10 +44,8 @@ class MixtureTest(absltest.TestCase):
     specs = [strategies.natural(tokens), strategies.uniform(list(tokens)),
              strategies.temperature(tokens, 2.0),
              strategies.babel_tower(3e6, {'cpp': 0.6, 'javascript': 0.4}),
-             optimize.optimize({'cpp': dict(zip(('loss', 'performance'), _curves(0.6)),
-                                            steps=list(range(12)))},
-                               ('python', 'cpp', 'javascript'), strategies.natural(tokens),
-                               3e6, tokens, 3, 'original')]
+             optimize.optimize({'cpp': _fit(0.6)}, ('python', 'cpp', 'javascript'),
+                               strategies.natural(tokens), 3e6, tokens, 'original')]
     self.assertAlmostEqual(specs[0].weights['python'], 0.5)
     self.assertAlmostEqual(specs[1].weights['cpp'], 1 / 3)
     t = np.sqrt(np.array([3, 1, 2]) / 6)
@@ -81,11 +64,9 @@ class MixtureTest(absltest.TestCase):
   def test_optimize_fits_each_language_and_reports_fallbacks(self):
     langs = ('python', 'php', 'csharp', 'go')
     base = strategies.uniform(langs)
-    curves = {lang: dict(zip(('loss', 'performance'), _curves(p)), steps=list(range(0, 120, 10)))
-              for lang, p in (('php', 0.69), ('csharp', 0.52))}
-    curves['go'] = {'loss': curves['php']['loss'], 'performance': [0.0] * 12,
-                    'steps': list(range(12))}  # flat: no peak to fit
-    spec = optimize.optimize(curves, langs, base, 11e9, None, 3, 'original')
+    fits = {'php': _fit(0.69), 'csharp': _fit(0.52),
+            'go': _fit(0.69, flat=True)}  # flat: no peak to fit
+    spec = optimize.optimize(fits, langs, base, 11e9, None, 'original')
     t = spec.provenance['target_tokens']
     self.assertAlmostEqual(t['php'] / 1e9, 4.94, places=2)  # the paper's check, end to end
     self.assertAlmostEqual(t['csharp'] / 1e9, 10.15, places=2)
@@ -95,8 +76,9 @@ class MixtureTest(absltest.TestCase):
                      10 * spec.provenance['fits']['php']['best_index'])
     self.assertAlmostEqual(sum(spec.weights.values()), 1.0)
     self.assertEqual(list(spec.weights), list(langs))
-    with self.assertRaisesRegex(ConfigError, 'go: no clear performance peak'):
-      optimize.optimize(curves, langs, base, 11e9, None, 3, 'raise')
+    self.assertEqual(spec.provenance['fits']['php']['alpha'], fits['php'].alpha)
+    with self.assertRaisesRegex(FitError, 'go: no clear performance peak'):
+      optimize.optimize(fits, langs, base, 11e9, None, 'raise')
 
   def test_original_mixtures(self):
     tokens = {'python': 3e6, 'cpp': 1e6}

@@ -1,6 +1,12 @@
-"""The functional decoder: shapes, intermediates, document isolation, variants agree."""
+"""The functional decoder: shapes, intermediates, document isolation, variants agree.
+
+Every test runs with `jax_numpy_rank_promotion='raise'` (no silent broadcasting in the model), and
+the forward pass is checked with and without jit (after nanodo's model tests).
+"""
 
 from tests import testing  # noqa: F401  (first: fake devices)
+
+import functools
 
 import flax.linen as nn
 import jax
@@ -33,28 +39,48 @@ LLAMA = dict(norm='rmsnorm', positions='rotary', mlp='swiglu', use_bias=False,
 
 class ModelTest(parameterized.TestCase):
 
-  @parameterized.named_parameters(('gpt2', {}), ('llama', LLAMA),
-                                  ('gpt2_scan', {'scan_layers': True}),
-                                  ('llama_scan_remat', {**LLAMA, 'scan_layers': True,
-                                                        'remat': 'full'}))
-  def test_shapes_and_intermediates(self, overrides):
+  def setUp(self):
+    super().setUp()
+    self.enter_context(jax.numpy_rank_promotion('raise'))
+
+  @parameterized.named_parameters(
+      ('gpt2', {}, True), ('llama', LLAMA, True), ('gpt2_scan', {'scan_layers': True}, True),
+      ('llama_scan_remat', {**LLAMA, 'scan_layers': True, 'remat': 'full'}, True),
+      ('llama_scan_remat_eager', {**LLAMA, 'scan_layers': True, 'remat': 'full'}, False))
+  def test_shapes_and_intermediates(self, overrides, jit):
     model, params = _model(**overrides)
     mc = model.cfg
-    logits, inter = model_lib.forward(model, params, _batch(), intermediates=True)
+    forward = functools.partial(model_lib.forward, model, intermediates=True)
+    if jit:
+      logits, inter = jax.jit(forward)(params, _batch())
+    else:
+      with jax.disable_jit():
+        logits, inter = forward(params, _batch())
     self.assertEqual(logits.shape, (2, 16, mc.vocab_size))
     self.assertEqual(logits.dtype, jnp.float32)
-    self.assertEqual(inter['resid'].shape, (mc.num_layers, 2, 16, mc.d_model))
-    self.assertEqual(inter['mlp_act'].shape, (mc.num_layers, 2, 16, mc.d_ff))
+    self.assertIsInstance(inter, model_lib.Intermediates)
+    self.assertEqual(inter.resid_NxBxLxD.shape, (mc.num_layers, 2, 16, mc.d_model))
+    self.assertEqual(inter.mlp_act_NxBxLxF.shape, (mc.num_layers, 2, 16, mc.d_ff))
     # The last layer's residual stream through the head is exactly the model's output.
-    head = model.apply({'params': params}, inter['resid'][-1], method=model_lib.Transformer.decode)
+    head = model.apply({'params': params}, inter.resid_NxBxLxD[-1],
+                       method=model_lib.Transformer.decode)
     np.testing.assert_allclose(head, logits, rtol=1e-5, atol=1e-5)
     self.assertTrue(bool(jnp.all(jnp.isfinite(logits))))
+    # The intermediates are a pytree: they pass through jit and tree maps as one value.
+    self.assertLen(jax.tree.leaves(inter), 2)
+
+  def test_jit_and_eager_agree(self):
+    model, params = _model()
+    fwd = functools.partial(model_lib.forward, model)
+    with jax.disable_jit():
+      eager = fwd(params, _batch())
+    np.testing.assert_allclose(jax.jit(fwd)(params, _batch()), eager, rtol=1e-5, atol=1e-5)
 
   def test_bfloat16_compute_keeps_float32_params(self):
     model, params = _model(dtype='bfloat16')
     self.assertTrue(all(x.dtype == jnp.float32 for x in jax.tree.leaves(params)))
     _, inter = model_lib.forward(model, params, _batch(), intermediates=True)
-    self.assertEqual(inter['mlp_act'].dtype, jnp.bfloat16)
+    self.assertEqual(inter.mlp_act_NxBxLxF.dtype, jnp.bfloat16)
     ref_model, _ = _model()
     np.testing.assert_allclose(model_lib.forward(model, params, _batch()),
                                model_lib.forward(ref_model, params, _batch()), atol=0.1)

@@ -11,8 +11,9 @@ import numpy as np
 from absl.testing import absltest
 
 from babel_jax import data as data_lib
-from babel_jax.config import ConfigError
-from babel_jax.data import corpus, mixture_spec, pipeline
+from babel_jax.data import corpus, pipeline
+from babel_jax.errors import DataError, MixtureError
+from babel_jax.mixture import spec as mixture_spec
 from babel_jax.train import loop
 from babel_jax.train import metrics as metrics_lib
 
@@ -99,25 +100,25 @@ class PipelineTest(absltest.TestCase):
     self.assertEqual(rows[0].shape, (20, 64))
     shared = {r.tobytes() for r in rows[0]} & {r.tobytes() for r in rows[1]}
     self.assertEmpty(shared)
-    with self.assertRaisesRegex(ConfigError, 'processes'):
+    with self.assertRaisesRegex(DataError, 'processes'):
       _source(batch=7, process_count=2)
 
   def test_bad_input_fails_before_training(self):
     corpus_dir, tok_dir = testing.small_corpus()
     spec = mixture_spec.MixtureSpec({'python': 1.0, 'go': 0.0})
-    with self.assertRaisesRegex(ConfigError, r"\['go'\].*does not hold"):
+    with self.assertRaisesRegex(DataError, r"\['go'\].*does not hold"):
       pipeline.CorpusSource(corpus_dir, tok_dir, ('python', 'go'), spec, 8, 64, 0)
     for weights, pattern in (({'python': -1, 'cpp': 1, 'javascript': 1}, 'negative'),
                              ({'python': 0, 'cpp': 0, 'javascript': 0}, 'all zero'),
                              ({'python': 1, 'cpp': 1}, r"no weight for \['javascript'\]"),
                              ({'python': 1, 'cpp': 1, 'javascript': 1, 'rust': 1}, 'rust')):
-      with self.assertRaisesRegex(ConfigError, pattern):
+      with self.assertRaisesRegex(MixtureError, pattern):
         mixture_spec.from_dict({'weights': weights}, LANGS, 'spec')
     path = os.path.join(tempfile.mkdtemp(), 'mix.json')
     with open(path, 'w') as f:
       f.write('{"weights": {"python": 1,')
     cfg = testing.corpus_config(**{'data.mixture': path})
-    with self.assertRaisesRegex(ConfigError, 'mix.json'):
+    with self.assertRaisesRegex(MixtureError, 'mix.json'):
       mixture_spec.from_config(cfg)
     # A language without data, and a manifest naming a missing shard.
     broken = os.path.join(tempfile.mkdtemp(), 'corpus')
@@ -127,12 +128,12 @@ class PipelineTest(absltest.TestCase):
     m['languages']['cpp']['shards']['train'] = []
     with open(os.path.join(broken, corpus.MANIFEST), 'w') as f:
       json.dump(m, f)
-    with self.assertRaisesRegex(ConfigError, 'cpp has weight .* no train files'):
+    with self.assertRaisesRegex(DataError, 'cpp has weight .* no train files'):
       pipeline.CorpusSource(broken, tok_dir, LANGS, _source().spec, 8, 64, 0)
     os.remove(os.path.join(broken, m['languages']['python']['shards']['train'][0]))
-    with self.assertRaisesRegex(ConfigError, 'names shard .*python.* missing'):
+    with self.assertRaisesRegex(DataError, 'names shard .*python.* missing'):
       pipeline.CorpusSource(broken, tok_dir, LANGS, _source().spec, 8, 64, 0)
-    with self.assertRaisesRegex(ConfigError, 'model.vocab_size=300'):
+    with self.assertRaisesRegex(DataError, 'model.vocab_size=300'):
       pipeline.CorpusSource(corpus_dir, tok_dir, LANGS, _source().spec, 8, 64, 0, vocab_size=300)
 
 

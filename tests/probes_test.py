@@ -1,4 +1,4 @@
-"""Probes: known-answer logit lens, LAPE and stages; the checkpoint walk skips, resumes, reports."""
+"""Probes: known-answer logit lens and LAPE; the checkpoint walk skips, resumes, reports."""
 
 from tests import testing  # noqa: F401  (first: fake devices)
 
@@ -16,9 +16,12 @@ import numpy as np
 from absl.testing import absltest
 
 from babel_jax import model as model_lib
-from babel_jax.config import ConfigError
 from babel_jax.data import corpus, tokenizer
-from babel_jax.probes import lens, neurons, probe_set, report, stages, stream
+from babel_jax.dynamics import analysis, run_report
+from babel_jax.errors import ConfigError
+from babel_jax.probes import lens, neurons, probe_set, stream
+from babel_jax.runtime import checkpoints
+from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import loop
 
 
@@ -100,33 +103,10 @@ class LapeTest(absltest.TestCase):
     ones = jnp.ones((4, 256))
     out = jax.device_get(neurons.neuron_stats(model, params, batch, ones, num_langs=2))
     _, inter = model_lib.forward(model, params, batch, intermediates=True)
-    act = np.asarray(inter['mlp_act']) > 0
+    act = np.asarray(inter.mlp_act_NxBxLxF) > 0
     np.testing.assert_array_equal(out['tokens_K'], [16, 12])
     np.testing.assert_allclose(out['active_NxFxK'][..., 0], act[:, 0].sum(1))
     np.testing.assert_allclose(out['active_NxFxK'][..., 1], act[:, 1, :12].sum(1))
-
-
-class StagesTest(absltest.TestCase):
-
-  def test_known_boundaries(self):
-    steps = np.arange(0, 101, 5)
-    perf = np.piecewise(steps.astype(float), [steps <= 40, (steps > 40) & (steps < 70), steps >= 70],
-                        [lambda s: s / 40, lambda s: 1 - 0.5 * (s - 40) / 30, 0.5])
-    out = stages.detect(steps, perf, window=1, slope_tolerance=0.05)
-    self.assertEqual(out['translation_end'], 40)
-    self.assertEqual(out['stabilization_start'], 70)
-    self.assertEqual([s['name'] for s in out['stages']], ['translation', 'transition', 'stabilization'])
-    self.assertTrue(stages.agrees(55, out))
-    self.assertFalse(stages.agrees(20, out))
-    self.assertEqual(stages.crossover(steps, np.where(steps < 50, 0.8, 0.2),
-                                      np.where(steps < 50, 0.2, 0.8), 1), 50)
-    loss = np.where(steps < 70, 3.0 - steps / 70, 2.0)
-    eq1 = stages.system_share(loss, 70, steps, 1)
-    self.assertAlmostEqual(eq1['share'][0], 1.0)
-    self.assertAlmostEqual(eq1['share'][-1], 0.0)
-    self.assertAlmostEqual(stages.correlation(eq1['share'], -loss), -1.0)
-    self.assertAlmostEqual(stages.knowledge_transfer({'a', 'b'}, {'b', 'c', 'd', 'e'}), 0.25)
-    np.testing.assert_allclose(stages.smooth([0, 3, 0, 3], 3), [1.5, 1, 2, 1.5])
 
 
 class ProbeSetTest(absltest.TestCase):
@@ -177,7 +157,7 @@ class WalkTest(absltest.TestCase):
     out = stream.walk(cfg, workdir)
     self.assertEqual(out['skipped'], [broken])
     self.assertEqual(out['probed'], [s for s in steps if s != broken])
-    result = stream.load_results(workdir)[0]
+    result = RunDir(workdir).probe_results()[0]
     self.assertEqual(sorted(result['loss']), ['cpp', 'javascript', 'python'])
     self.assertEqual(sorted(result['lens']), ['cpp', 'javascript'])
     self.assertLen(result['lens']['cpp']['python_top1'], cfg.model.num_layers)
@@ -186,7 +166,7 @@ class WalkTest(absltest.TestCase):
     # Again: nothing left to do (done steps are skipped; the broken one is skipped again).
     again = stream.walk(cfg, workdir)
     self.assertEqual(again['probed'], [])
-    summary = report.write(cfg, workdir)
+    summary = run_report.write(workdir, analysis.Settings.from_config(cfg))
     self.assertEqual(summary['target'], 'cpp')
     for name in ('index.md', 'probes.csv', 'summary.json', 'lens_cpp.png', 'neurons.png',
                  'loss.png'):
@@ -229,7 +209,7 @@ class WalkTest(absltest.TestCase):
     workdir = tempfile.mkdtemp()
     loop.train(cfg, workdir)
     out = stream.walk(cfg, workdir)
-    results = stream.load_results(workdir)
+    results = RunDir(workdir).probe_results()
     self.assertEqual([r['step'] for r in results], out['probed'])
     first, last = results[0], results[-1]
     self.assertNotIn('lens', last)
@@ -242,11 +222,11 @@ class WalkTest(absltest.TestCase):
 
   def test_step_selection(self):
     avail = [1, 2, 3, 5, 8, 13, 20]
-    self.assertEqual(stream.select_steps('', avail), avail)
-    self.assertEqual(stream.select_steps('3:13', avail), [3, 5, 8, 13])
-    self.assertEqual(stream.select_steps('2::2', avail), [2, 5, 13])
+    self.assertEqual(checkpoints.select_steps('', avail), avail)
+    self.assertEqual(checkpoints.select_steps('3:13', avail), [3, 5, 8, 13])
+    self.assertEqual(checkpoints.select_steps('2::2', avail), [2, 5, 13])
     with self.assertRaisesRegex(ConfigError, 'probe.steps'):
-      stream.select_steps('a:b', avail)
+      checkpoints.select_steps('a:b', avail)
 
 
 if __name__ == '__main__':

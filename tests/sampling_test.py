@@ -9,9 +9,8 @@ import numpy as np
 from absl.testing import absltest
 
 from babel_jax import model as model_lib
-from babel_jax import sharding
 from babel_jax.evaluation import sampling
-from babel_jax.train import state as state_lib
+from babel_jax.runtime import factory
 
 EOS = 3
 
@@ -86,9 +85,8 @@ class SamplingTest(absltest.TestCase):
         params, [[5, 9, 17], [7, 8]], sampling.SampleSettings(max_new_tokens=8, chunk=4),
         jax.random.PRNGKey(0))
     cfg.mesh.num_devices, cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor = 0, 2, 2, 2
-    mesh = sharding.make_mesh(cfg.mesh)
-    _, shardings = state_lib.state_shardings(model, state_lib.optimizer(cfg.train), mesh, 16)
-    placed = jax.device_put(params, shardings.params)
+    cfg.data.seq_len = 16
+    placed = jax.device_put(params, factory.build(cfg).param_shardings)
     sharded = sampling.Sampler(model, eos_id=EOS).generate(
         placed, [[5, 9, 17], [7, 8]], sampling.SampleSettings(max_new_tokens=8, chunk=4),
         jax.random.PRNGKey(0))

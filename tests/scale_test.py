@@ -11,9 +11,10 @@ import jax.numpy as jnp
 from absl.testing import absltest
 
 from babel_jax import model as model_lib
-from babel_jax import plan as plan_lib
-from babel_jax import sharding
-from babel_jax.config import ConfigError
+from babel_jax.errors import ConfigError
+from babel_jax.runtime import factory
+from babel_jax.runtime import plan as plan_lib
+from babel_jax.runtime import sharding
 from babel_jax.train import state as state_lib
 from babel_jax.train import step as step_lib
 
@@ -41,10 +42,9 @@ class ScaleTest(absltest.TestCase):
     cfg = _config('gpt2_1p3b')
     cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor = 2, 2, 2
     cfg.train.batch_size = 8
-    mesh = sharding.make_mesh(cfg.mesh)
-    model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
+    rt = factory.build(cfg)
     tx = state_lib.optimizer(cfg.train)
-    abstract, shardings = state_lib.state_shardings(model, tx, mesh, cfg.data.seq_len)
+    abstract, shardings = state_lib.state_shardings(rt, tx)
     self.assertGreater(model_lib.param_count(abstract.params), 1.3e9)
     specs = _specs(shardings.params)
     if os.environ.get('UPDATE_GOLDEN'):
@@ -53,10 +53,10 @@ class ScaleTest(absltest.TestCase):
     with open(GOLDEN) as f:
       self.assertEqual(specs, json.load(f))
     self.assertLessEqual(sharding.replicated_fraction(shardings.params, abstract.params), 0.02)
-    batch_sh = sharding.batch_sharding(mesh)
+    batch_sh = sharding.batch_sharding(rt.mesh)
     batch = {k: jax.ShapeDtypeStruct((8, cfg.data.seq_len), jnp.int32, sharding=batch_sh)
              for k in ('tokens', 'targets', 'segment_ids', 'positions', 'lang_ids')}
-    step = step_lib.jit_train_step(model, tx, mesh, shardings, 3, cfg.train.grad_accum)
+    step = step_lib.jit_train_step(rt, tx, shardings, 3, cfg.train.grad_accum)
     compiled = step.lower(abstract, batch).compile()
     # Per-device arguments: the state (params + 2 Adam moments, float32) split over the
     # fsdp x tensor = 4 parameter shards (the data axis holds replicas).
@@ -79,9 +79,7 @@ class ScaleTest(absltest.TestCase):
   def test_plan_matches_the_real_model(self):
     cfg = testing.load_config()
     out = plan_lib.plan(cfg)
-    model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
-    state = state_lib.init_state(model, state_lib.optimizer(cfg.train), sharding.make_mesh(cfg.mesh),
-                                 0, cfg.data.seq_len)
+    state = state_lib.init_state(factory.build(cfg), state_lib.optimizer(cfg.train), 0)
     self.assertEqual(out['params'], model_lib.param_count(state.params))
     params_bytes = sum(x.addressable_shards[0].data.nbytes for x in jax.tree.leaves(state.params))
     self.assertAlmostEqual(out['per_device_gib']['params'] * 2**30, params_bytes, delta=1)

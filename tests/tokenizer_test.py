@@ -9,7 +9,7 @@ import tempfile
 
 from absl.testing import absltest
 
-from babel_jax.config import ConfigError
+from babel_jax.errors import TokenizerError
 from babel_jax.data import corpus, tokenizer
 
 
@@ -56,24 +56,24 @@ class TokenizerTest(absltest.TestCase):
 
   def test_a_tokenizer_for_another_corpus_is_refused(self):
     other = dict(self.manifest, content_hash='0' * 64)
-    with self.assertRaisesRegex(ConfigError, 'trained on corpus'):
+    with self.assertRaisesRegex(TokenizerError, 'trained on corpus'):
       tokenizer.load(self.tok_dir, other)
-    with self.assertRaisesRegex(ConfigError, 'no tokenizer'):
+    with self.assertRaisesRegex(TokenizerError, 'no tokenizer'):
       tokenizer.load(tempfile.mkdtemp(), self.manifest)
     copy = os.path.join(tempfile.mkdtemp(), 'tok')
     shutil.copytree(self.tok_dir, copy)
     with open(os.path.join(copy, tokenizer.MODEL), 'ab') as f:
       f.write(b'tampered')
-    with self.assertRaisesRegex(ConfigError, 'does not match the hash'):
+    with self.assertRaisesRegex(TokenizerError, 'does not match the hash'):
       tokenizer.load(copy, self.manifest)
 
   def test_retraining_reuses_or_refuses(self):
     cfg = testing.corpus_config()
     info = tokenizer.train(cfg.tokenizer, cfg.model.vocab_size, self.corpus_dir, self.tok_dir)
     self.assertEqual(info['model_sha256'], self.info['model_sha256'])
-    with self.assertRaisesRegex(ConfigError, 'other settings'):
+    with self.assertRaisesRegex(TokenizerError, 'other settings'):
       tokenizer.train(cfg.tokenizer, 1024, self.corpus_dir, self.tok_dir)
-    with self.assertRaisesRegex(ConfigError, 'raise tokenizer.vocab_size'):
+    with self.assertRaisesRegex(TokenizerError, 'raise tokenizer.vocab_size'):
       tokenizer.train(cfg.tokenizer, 200, self.corpus_dir, os.path.join(tempfile.mkdtemp(), 't'))
     with open(os.path.join(self.tok_dir, tokenizer.INFO)) as f:
       self.assertEqual(json.load(f)['model_sha256'], self.info['model_sha256'])

@@ -68,7 +68,7 @@ class TrainTest(absltest.TestCase):
     with self.assertRaisesRegex(loop.NonFiniteLossError, r'at step (\d+)') as ctx:
       loop.train(cfg, workdir)
     bad_step = int(ctx.exception.args[0].split('at step ')[1].split(';')[0])
-    from babel_jax import checkpoints as ckpt_lib
+    from babel_jax.runtime import checkpoints as ckpt_lib
     manager = ckpt_lib.make_manager(os.path.join(workdir, 'checkpoints'), read_only=True)
     good = manager.latest_step()
     self.assertIsNotNone(good)

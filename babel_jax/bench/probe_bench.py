@@ -3,21 +3,22 @@ how much checkpoint-restore time the streaming walk hides behind probing."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 
 import jax
 import jax.numpy as jnp
 
-from babel_jax import checkpoints as ckpt_lib
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
 from babel_jax import model as model_lib
-from babel_jax import sharding
+from babel_jax.runtime import factory as runtime_lib
 from babel_jax.probes import lens as lens_lib
 from babel_jax.probes import neurons as neurons_lib
 from babel_jax.probes import stream
+from babel_jax.runtime import checkpoints as ckpt_lib
+from babel_jax.runtime import sharding
+from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import state as state_lib
 
 
@@ -33,13 +34,11 @@ def _time(fn, *args, reps: int = 5) -> float:
 
 def probe_vs_forward(cfg) -> dict[str, float]:
   """Seconds for neuron statistics + logit lens on one batch each, against two plain forwards."""
-  mesh = sharding.make_mesh(cfg.mesh)
-  model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
-  params = state_lib.init_state(model, state_lib.optimizer(cfg.train), mesh, cfg.seed,
-                                cfg.data.seq_len).params
+  rt = runtime_lib.build(cfg)
+  model, params = rt.model, rt.init_params(cfg.seed)
   synthetic = cfg.copy_and_resolve_references()
   synthetic.data.source = 'synthetic'
-  batch = sharding.put_batch(mesh, next(data_lib.make_source(synthetic)))
+  batch = rt.put_batch(next(data_lib.make_source(synthetic)))
   b, length = batch['tokens'].shape
   n_langs = len(config_lib.languages(cfg))
   plain = jax.jit(sharding.with_rules(lambda p, x: model_lib.forward(model, p, x).sum()))
@@ -66,19 +65,16 @@ def restore_overlap(cfg, checkpoints: int = 10) -> dict[str, float]:
   cfg = cfg.copy_and_resolve_references()
   cfg.data.source = 'synthetic'
   cfg.probe.deactivate = False
-  mesh = sharding.make_mesh(cfg.mesh)
-  model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
-  tx = state_lib.optimizer(cfg.train)
-  state = state_lib.init_state(model, tx, mesh, cfg.seed, cfg.data.seq_len)
+  state = state_lib.init_state(runtime_lib.build(cfg), state_lib.optimizer(cfg.train), cfg.seed)
   cfg.checkpoint.async_save = False
   cfg.checkpoint.keep_last = checkpoints
-  manager = ckpt_lib.make_manager(os.path.join(workdir, ckpt_lib.CHECKPOINT_DIR), cfg.checkpoint,
-                                  checkpoints)
+  run = RunDir(workdir)
+  manager = ckpt_lib.make_manager(run.checkpoints, cfg.checkpoint, checkpoints)
   for step in range(1, checkpoints + 1):
     ckpt_lib.save(manager, state.replace(step=jnp.asarray(step, jnp.int32)), {}, force=True)
   manager.wait_until_finished()
   manager.close()
-  config_lib.atomic_write(os.path.join(workdir, 'config.json'), config_lib.to_json(cfg))
+  run.write_config(config_lib.to_json(cfg))
   out = stream.walk(cfg, workdir)
   restore, wait = sum(out['restore_s'][1:]), sum(out['wait_s'][1:])
   return {'checkpoints': len(out['probed']), 'restore_s': restore, 'waited_s': wait,

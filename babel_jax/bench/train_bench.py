@@ -9,7 +9,7 @@ import jax
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
 from babel_jax import model as model_lib
-from babel_jax import sharding
+from babel_jax.runtime import factory as runtime_lib
 from babel_jax.train import metrics as metrics_lib
 from babel_jax.train import state as state_lib
 from babel_jax.train import step as step_lib
@@ -18,25 +18,23 @@ from babel_jax.train import step as step_lib
 def benchmark(cfg, steps: int = 5, warmup: int = 2) -> dict[str, float]:
   """Times `steps` jitted train steps on pre-placed batches (data loading excluded)."""
   config_lib.validate(cfg)
-  mesh = sharding.make_mesh(cfg.mesh)
-  model_cfg = model_lib.ModelConfig.from_config(cfg.model)
-  model = model_lib.Transformer(model_cfg)
+  rt = runtime_lib.build(cfg)
   tx = state_lib.optimizer(cfg.train)
   num_langs = len(config_lib.languages(cfg))
-  state = state_lib.init_state(model, tx, mesh, cfg.seed, cfg.data.seq_len)
-  _, shardings = state_lib.state_shardings(model, tx, mesh, cfg.data.seq_len)
-  step_fn = step_lib.jit_train_step(model, tx, mesh, shardings, num_langs, cfg.train.grad_accum)
+  state = state_lib.init_state(rt, tx, cfg.seed)
+  _, shardings = state_lib.state_shardings(rt, tx)
+  step_fn = step_lib.jit_train_step(rt, tx, shardings, num_langs, cfg.train.grad_accum)
   # Step time does not depend on token values: synthetic batches keep the corpus out of it.
   synthetic = cfg.copy_and_resolve_references()
   synthetic.data.source = 'synthetic'
   source = data_lib.make_source(synthetic)
-  batches = [sharding.put_batch(mesh, next(source)) for _ in range(2)]
+  batches = [rt.put_batch(next(source)) for _ in range(2)]
   t0 = time.perf_counter()
   for i in range(warmup):
     state, m = step_fn(state, batches[i % 2])
   jax.block_until_ready(m)
   compile_s = time.perf_counter() - t0
-  peak = cfg.train.peak_flops or metrics_lib.measure_peak_flops(list(mesh.devices.flat))
+  peak = cfg.train.peak_flops or metrics_lib.measure_peak_flops(list(rt.mesh.devices.flat))
   times = []
   for i in range(steps):
     t = time.perf_counter()
@@ -45,7 +43,7 @@ def benchmark(cfg, steps: int = 5, warmup: int = 2) -> dict[str, float]:
     times.append(time.perf_counter() - t)
   step_s = sorted(times)[len(times) // 2]
   tokens = cfg.train.batch_size * cfg.data.seq_len
-  flops = model_lib.flops_per_token(model_cfg, cfg.data.seq_len) * tokens
+  flops = model_lib.flops_per_token(rt.model.cfg, cfg.data.seq_len) * tokens
   return {'params': model_lib.param_count(state.params), 'step_s': step_s,
           'tokens_per_s': tokens / step_s, 'model_flops_per_s': flops / step_s,
           'peak_flops': peak, 'mfu': flops / step_s / peak, 'warmup_s': compile_s}

@@ -3,8 +3,9 @@
 import os
 
 from babel_jax import config as config_lib
-from babel_jax.data import mixture_spec
 from babel_jax.data.batch import DataSource
+from babel_jax.errors import ConfigError
+from babel_jax.mixture import spec as mixture_spec
 
 
 def corpus_dir(cfg, workdir: str) -> str:
@@ -31,4 +32,4 @@ def make_source(cfg, process_index: int = 0, process_count: int = 1,
         corpus_dir(cfg, workdir), tokenizer_dir(cfg, workdir), languages, spec,
         cfg.train.batch_size, cfg.data.seq_len, cfg.seed, process_index, process_count,
         cfg.data.read_threads, cfg.data.prefetch, vocab_size=cfg.model.vocab_size)
-  raise config_lib.ConfigError(f'data.source={cfg.data.source!r} is not known')
+  raise ConfigError(f'data.source={cfg.data.source!r} is not known')

@@ -13,8 +13,6 @@ points at partial shards):
 
 from __future__ import annotations
 
-from babel_jax.config import ConfigError
-
 import collections
 import dataclasses
 import glob
@@ -30,16 +28,14 @@ from typing import Any
 from array_record.python import array_record_module as array_record
 from datasketch import MinHash, MinHashLSH
 
+from babel_jax import config as config_lib
 from babel_jax.data import filters, languages as lang_lib, sources as sources_lib
+from babel_jax.errors import CorpusError
 
 SPLITS = ('train', 'validation')
 MANIFEST = 'manifest.json'
 _WORDS = re.compile(rb'\w+')
 _LEX = re.compile(rb'\w+|[^\w\s]')
-
-
-class CorpusError(ConfigError):
-  """The corpus cannot be built or read as configured; the message names the field or file."""
 
 
 @dataclasses.dataclass
@@ -143,13 +139,13 @@ def build(c, out_dir: str) -> dict[str, Any]:
     lang_map = lang_lib.LanguageMap(lang_lib.parse_extensions(c.extensions))
   except lang_lib.LanguageMapError as e:
     raise CorpusError(str(e)) from e
-  wanted = [s.strip() for s in c.languages.split(',') if s.strip()]
+  wanted = config_lib.items(c.languages)
   unknown = [w for w in wanted if w not in lang_map.languages]
   if unknown:
     raise CorpusError(f'corpus.languages names {unknown}, which no extension maps to; known: '
                       f'{sorted(lang_map.languages)} (extend with corpus.extensions)')
-  srcs = sources_lib.resolve([s.strip() for s in c.sources.split(',') if s.strip()],
-                             [p.strip() for p in c.paths.split(',') if p.strip()], c.debian_dir)
+  srcs = sources_lib.resolve(list(config_lib.items(c.sources)), list(config_lib.items(c.paths)),
+                             c.debian_dir)
   if not srcs:
     raise CorpusError('no sources: set corpus.sources and/or corpus.paths')
   settings = filters.FilterSettings.from_config(c)

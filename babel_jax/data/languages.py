@@ -6,10 +6,11 @@ config extends it with '.ext=lang' pairs (`corpus.extensions`), new language nam
 
 from __future__ import annotations
 
-from babel_jax.config import ConfigError
-
 import os
 import re
+
+from babel_jax import config as config_lib
+from babel_jax.errors import LanguageMapError
 
 EXTENSIONS = {
     '.py': 'python', '.pyi': 'python',
@@ -32,16 +33,10 @@ _SHEBANG = re.compile(rb'^#!\s*(?:\S*/)?(?:env\s+(?:-\S+\s+)*)?([A-Za-z_.+-]+?)(
 _NAME = re.compile(r'^[a-z][a-z0-9_+#-]*$')
 
 
-class LanguageMapError(ConfigError):
-  """A `corpus.extensions` entry is not of the form '.ext=lang'."""
-
-
 def parse_extensions(spec: str) -> dict[str, str]:
   """'.kt=kotlin,.scala=scala' -> {'.kt': 'kotlin', '.scala': 'scala'}."""
   out = {}
-  for item in (s.strip() for s in spec.split(',')):
-    if not item:
-      continue
+  for item in config_lib.items(spec):
     ext, sep, lang = item.partition('=')
     ext, lang = ext.strip().lower(), lang.strip()
     if not sep or not ext.startswith('.') or len(ext) < 2 or not _NAME.match(lang):

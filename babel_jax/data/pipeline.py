@@ -22,11 +22,11 @@ from typing import Any
 import grain
 import numpy as np
 
-from babel_jax.config import ConfigError
 from babel_jax.data import corpus as corpus_lib
-from babel_jax.data import mixture_spec as spec_lib
 from babel_jax.data import tokenizer as tok_lib
 from babel_jax.data.batch import NO_LANG
+from babel_jax.errors import DataError
+from babel_jax.mixture import spec as spec_lib
 
 
 class _Tokenize(grain.transforms.Map):
@@ -73,7 +73,7 @@ class _MixIterator(grain.DatasetIterator):
 
   def set_state(self, state: dict[str, Any]) -> None:
     if len(state['languages']) != len(self._parents):
-      raise ConfigError(f'the checkpointed data state has {len(state["languages"])} languages, '
+      raise DataError(f'the checkpointed data state has {len(state["languages"])} languages, '
                         f'this run has {len(self._parents)}; data.languages cannot change on '
                         'resume (start a new run with train.init_from instead)')
     for parent, s in zip(self._parents, state['languages']):
@@ -100,21 +100,21 @@ class CorpusSource:
                process_index: int = 0, process_count: int = 1, read_threads: int = 2,
                prefetch: int = 4, split: str = 'train', vocab_size: int | None = None):
     if batch_size % process_count:
-      raise ConfigError(f'train.batch_size={batch_size} must divide by the {process_count} '
+      raise DataError(f'train.batch_size={batch_size} must divide by the {process_count} '
                         'processes')
     manifest = corpus_lib.load_manifest(corpus_dir)
     missing = [lang for lang in languages if lang not in manifest['languages']]
     if missing:
-      raise ConfigError(f'data.languages names {missing}, which the corpus at {corpus_dir} '
+      raise DataError(f'data.languages names {missing}, which the corpus at {corpus_dir} '
                         f'does not hold; it has {sorted(manifest["languages"])}')
     tokenizer, info = tok_lib.load(tokenizer_dir, manifest)
     if vocab_size is not None and tokenizer.vocab_size > vocab_size:
-      raise ConfigError(f'the tokenizer at {tokenizer_dir} has {tokenizer.vocab_size} pieces, '
+      raise DataError(f'the tokenizer at {tokenizer_dir} has {tokenizer.vocab_size} pieces, '
                         f'more than model.vocab_size={vocab_size}')
     weights = spec.vector(languages)
     for lang, w in zip(languages, weights):
       if w > 0 and not manifest['languages'][lang]['files'][split]:
-        raise ConfigError(f'{lang} has weight {w:.3f} but no {split} files in {corpus_dir}')
+        raise DataError(f'{lang} has weight {w:.3f} but no {split} files in {corpus_dir}')
     self.languages = tuple(languages)
     self.spec = spec
     self.info = {'corpus_dir': os.path.abspath(corpus_dir),
@@ -149,7 +149,7 @@ class CorpusSource:
 
   def set_state(self, state: dict[str, Any]) -> None:
     if 'weights' not in state:
-      raise ConfigError('the checkpointed data state is not from the corpus pipeline '
+      raise DataError('the checkpointed data state is not from the corpus pipeline '
                         '(data.source changed?); start a new run with train.init_from instead')
     self._it.set_state(state)
 

@@ -13,8 +13,6 @@ extension does not say (extensionless C++ headers, .h files in C++ trees).
 
 from __future__ import annotations
 
-from babel_jax.config import ConfigError
-
 import dataclasses
 import glob
 import os
@@ -25,13 +23,11 @@ import tarfile
 import zipfile
 from typing import Callable, Iterator
 
+from babel_jax.errors import SourceError
+
 ARCHIVE_SUFFIXES = ('.tar', '.tar.gz', '.tgz', '.tar.xz', '.txz', '.tar.bz2', '.tbz2', '.zip',
                     '.jar')
 _SKIP_DIRS = frozenset({'.git', '.hg', '.svn', '__pycache__', 'site-packages', 'dist-packages'})
-
-
-class SourceError(ConfigError):
-  """A named source or path is missing or unreadable; the message says how to get it."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,17 +21,13 @@ from typing import Any, Iterator
 
 import sentencepiece as spm
 
-from babel_jax.config import ConfigError
 from babel_jax.data import corpus as corpus_lib
+from babel_jax.errors import TokenizerError
 
 MODEL, INFO = 'spm.model', 'tokenizer.json'
 PAD, UNK, BOS, EOS = 0, 1, 2, 3  # pad is 0: the batch contract reads target 0 as 'no target'.
 _MARK = '\u2581'
 _CHUNK_CHARS = 4096
-
-
-class TokenizerError(ConfigError):
-  """The tokenizer is missing, broken or was trained on another corpus."""
 
 
 class Tokenizer:

@@ -18,26 +18,25 @@ from typing import Any
 
 import jax
 
-from babel_jax import checkpoints as ckpt_lib
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
-from babel_jax import model as model_lib
-from babel_jax import sharding
+from babel_jax.runtime import factory as runtime_lib
+from babel_jax.errors import EvaluationError
 from babel_jax.evaluation import execution, passk, sampling, sandbox
 from babel_jax.evaluation.languages import LANGUAGES, Language, program, truncate
+from babel_jax.runtime import checkpoints as ckpt_lib
+from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import metrics as metrics_lib
-from babel_jax.train import state as state_lib
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), 'data')
-EVAL_DIR = 'eval'
 
 
 def load_records(language: str, problems: int = 0) -> list[dict[str, Any]]:
   """The generated problems of one language (translated or not), in task order."""
   path = os.path.join(DATA_DIR, f'humaneval_{language}.jsonl')
   if not os.path.exists(path):
-    raise config_lib.ConfigError(f'no HumanEval translation for {language!r} ({path}); '
-                                 f'have {sorted(LANGUAGES)}')
+    raise EvaluationError(f'no HumanEval translation for {language!r} ({path}); '
+                          f'have {sorted(LANGUAGES)}')
   with open(path) as f:
     records = [json.loads(line) for line in f]
   return records[:problems or None]
@@ -89,7 +88,7 @@ def evaluate(cfg, params, sampler: sampling.Sampler, tokenizer, executor: Execut
   e = cfg.eval
   settings = sampling.SampleSettings(max_new_tokens=e.max_new_tokens, temperature=e.temperature,
                                      top_p=e.top_p, chunk=min(32, e.max_new_tokens))
-  ks = sorted({int(k) for k in e.k.split(',') if k.strip()})
+  ks = sorted({int(k) for k in config_lib.items(e.k)})
   results, completions = {}, []
   for lang_name in languages:
     lang = LANGUAGES[lang_name]
@@ -132,41 +131,13 @@ def evaluate(cfg, params, sampler: sampling.Sampler, tokenizer, executor: Execut
   return results, completions
 
 
-def python_specific(python_solved: dict[str, bool], target_solved: dict[str, bool]) -> list[str]:
-  """P of PAPER.md: problems the Python-only model solves (in Python) that the L-only model
-  fails (in L); inputs are the per_problem.json entries of the two runs."""
-  return sorted(t for t, ok in python_solved.items() if ok and not target_solved.get(t, False))
-
-
-def transfer_main(argv: list[str] | None = None) -> None:
-  """`python -m babel_jax.evaluation.evaluate --python A/per_problem.json --target
-  B/per_problem.json --language php --out P.json [--checkpoint C/per_problem.json]`: writes P
-  (for probe.python_specific) and, given a checkpoint's results, prints |P∩C|/|C|."""
-  import argparse
-  from babel_jax.probes import stages
-  ap = argparse.ArgumentParser(description=transfer_main.__doc__)
-  ap.add_argument('--python', required=True)
-  ap.add_argument('--target', required=True)
-  ap.add_argument('--language', required=True)
-  ap.add_argument('--out', required=True)
-  ap.add_argument('--checkpoint')
-  args = ap.parse_args(argv)
-  load = lambda path: json.load(open(path))  # noqa: E731
-  p = python_specific(load(args.python)['python'], load(args.target)[args.language])
-  config_lib.atomic_write(args.out, json.dumps(p, indent=1))
-  print(f'P: {len(p)} Python-specific problems -> {args.out}')
-  if args.checkpoint:
-    solved = {t for t, ok in load(args.checkpoint)[args.language].items() if ok}
-    print(f'|P∩C|/|C| = {stages.knowledge_transfer(set(p), solved)} (|C| = {len(solved)})')
-
-
 def eval_languages(cfg) -> list[str]:
-  wanted = [s.strip() for s in cfg.eval.languages.split(',') if s.strip()]
+  wanted = config_lib.items(cfg.eval.languages)
   wanted = wanted or [lang for lang in config_lib.languages(cfg) if lang in LANGUAGES]
   out = []
   for lang in wanted:
     if lang not in LANGUAGES:
-      raise config_lib.ConfigError(f'eval.languages names {lang!r}; have {sorted(LANGUAGES)}')
+      raise EvaluationError(f'eval.languages names {lang!r}; have {sorted(LANGUAGES)}')
     missing = LANGUAGES[lang].missing_tools()
     if missing:
       metrics_lib.log(f'eval: skipping {lang}: toolchain {missing} not installed '
@@ -174,58 +145,48 @@ def eval_languages(cfg) -> list[str]:
       continue
     out.append(lang)
   if not out:
-    raise config_lib.ConfigError(f'no language to evaluate (eval.languages={cfg.eval.languages!r},'
-                                 f' data.languages={cfg.data.languages!r})')
+    raise EvaluationError(f'no language to evaluate (eval.languages={cfg.eval.languages!r}, '
+                          f'data.languages={cfg.data.languages!r})')
   return out
 
 
 def walk(cfg, workdir: str) -> list[int]:
   """Evaluates every selected checkpoint that has no results yet; returns the steps done."""
   from babel_jax.data import corpus, tokenizer as tok_lib
-  from babel_jax.probes.stream import select_steps
   config_lib.validate(cfg)
   if cfg.data.source != 'corpus':
-    raise config_lib.ConfigError('--mode eval needs a tokenizer: data.source must be corpus')
+    raise EvaluationError('--mode eval needs a tokenizer: data.source must be corpus')
   languages = eval_languages(cfg)
   tok, _ = tok_lib.load(data_lib.tokenizer_dir(cfg, workdir),
                         corpus.load_manifest(data_lib.corpus_dir(cfg, workdir)))
-  mesh = sharding.make_mesh(cfg.mesh)
-  model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
-  abstract, _ = state_lib.state_shardings(model, state_lib.optimizer(cfg.train), mesh,
-                                          cfg.data.seq_len)
-  ckpt_lib.check_same_model(ckpt_lib.source_model_config(workdir), cfg.model.to_dict(), workdir)
-  manager = ckpt_lib.make_manager(ckpt_lib.checkpoint_dir(workdir), read_only=True)
-  sampler = sampling.Sampler(model, tok_lib.EOS, vocab_limit=tok.vocab_size)
+  run = RunDir(workdir)
+  ckpt_lib.check_same_model(run.model_config(), cfg.model.to_dict(), workdir)
+  rt = runtime_lib.build(cfg)
+  manager = ckpt_lib.make_manager(run.checkpoints, read_only=True)
+  sampler = sampling.Sampler(rt.model, tok_lib.EOS, vocab_limit=tok.vocab_size)
   e = cfg.eval
   executor = Executor(e.workers, sandbox.Limits(cpu_s=int(e.run_timeout_s) + 1,
                                                 memory_mb=e.memory_mb),
                       e.compile_timeout_s, e.run_timeout_s)
   done = []
-  for step in select_steps(e.steps, list(manager.all_steps())):
-    out_dir = os.path.join(workdir, EVAL_DIR, str(step))
-    if os.path.exists(os.path.join(out_dir, 'results.json')):
+  for step in ckpt_lib.select_steps(e.steps, list(manager.all_steps()), 'eval.steps'):
+    if run.evaluated(step):
       continue
     try:
-      params = ckpt_lib.restore_params(manager, step, abstract.params)
+      params = ckpt_lib.restore_params(manager, step, rt.abstract_params)
     except Exception as err:  # a partial or broken checkpoint: skip it, like the probes
       metrics_lib.log(f'warning: skipping checkpoint {step}: {type(err).__name__}: {err}'[:400])
       continue
     t = time.perf_counter()
     results, completions = evaluate(cfg, params, sampler, tok, executor, languages,
                                     jax.random.PRNGKey(cfg.seed + step))
-    os.makedirs(out_dir, exist_ok=True)
-    config_lib.atomic_write(os.path.join(out_dir, 'completions.jsonl'),
-                            ''.join(json.dumps(c) + '\n' for c in completions))
     solved = {lang: {task: p['passed'] > 0 for task, p in r['per_problem'].items()}
               for lang, r in results.items()}
-    config_lib.atomic_write(os.path.join(out_dir, 'per_problem.json'), json.dumps(solved))
-    config_lib.atomic_write(os.path.join(out_dir, 'results.json'), json.dumps(
-        {'step': step, 'seconds': time.perf_counter() - t, 'settings': e.to_dict(),
-         'results': results}, indent=1))
+    run.write_eval(step, {
+        'completions.jsonl': ''.join(json.dumps(c) + '\n' for c in completions),
+        'per_problem.json': json.dumps(solved),
+        'results.json': json.dumps({'step': step, 'seconds': time.perf_counter() - t,
+                                    'settings': e.to_dict(), 'results': results}, indent=1)})
     done.append(step)
   manager.close()
   return done
-
-
-if __name__ == '__main__':
-  transfer_main()

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from babel_jax import sharding
+from babel_jax.runtime import sharding
 from babel_jax.model import Transformer
 
 PAD = 0

@@ -1,1 +1,1 @@
-"""The study: phases (driver), the runs they make (runs), statistics (compare), report."""
+"""Orchestrate: the study's phases (driver.py) and the runs they make (runs.py)."""

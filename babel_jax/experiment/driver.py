@@ -3,10 +3,11 @@
 0 corpus     build the corpus and tokenizer (data.source = corpus; reused when built)
 1 primary    pre-train on the primary language (Python by default)
 2 continual  continual pre-training on each new language from phase 1, dense checkpoints
-3 dynamics   probes and evaluation streamed over those checkpoints; stage detection
-4 mixture    the original mixture and the Babel Tower one fitted on phase 2-3 curves
+3 dynamics   probes and evaluation streamed over those checkpoints (measurements only)
+4 mixture    the curves interpreted (babel_jax.dynamics) and the Babel Tower mixture fitted
 5 scratch    from-scratch multilingual runs on both mixtures, experiment.seeds seeds each
-6 compare    held-out loss and pass@1 per language: means, 95% intervals, winners; the report
+6 compare    held-out loss and pass@1 per language: means, 95% intervals, winners
+Then the per-run reports and the study's report are (re)written.
 
 A phase writes phases/<n>-<name>.json last, holding a fingerprint of the configs it ran with;
 running the command again skips finished phases and resumes the unfinished one (each training,
@@ -16,7 +17,7 @@ is an error, never a silent re-run over its results.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import time
 from typing import Any, Callable
@@ -25,9 +26,13 @@ import jax
 
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
-from babel_jax.experiment import compare as compare_lib
-from babel_jax.experiment import report as report_lib
+from babel_jax import io
+from babel_jax.dynamics import analysis as analysis_lib
+from babel_jax.dynamics import curves as curves_lib
+from babel_jax.dynamics import run_report, stats, study_report
+from babel_jax.errors import ConfigError
 from babel_jax.experiment import runs
+from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import metrics as metrics_lib
 
 PHASES = ('corpus', 'primary', 'continual', 'dynamics', 'mixture', 'scratch', 'compare')
@@ -39,18 +44,7 @@ def _log(msg: str) -> None:
 
 def _write_json(path: str, obj: Any) -> None:
   if jax.process_index() == 0:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    config_lib.atomic_write(path, json.dumps(obj, indent=2, default=float))
-
-
-def _read_json(path: str) -> Any:
-  with open(path) as f:
-    return json.load(f)
-
-
-def _finished(run_dir: str, step: int) -> bool:
-  """Whether the run's checkpoint at `step` was written completely."""
-  return os.path.isdir(os.path.join(run_dir, 'checkpoints', str(step)))
+    io.write_json(path, obj)
 
 
 class Study:
@@ -60,16 +54,18 @@ class Study:
     self.cfg, self.workdir = cfg, workdir
     self.languages = list(config_lib.languages(cfg))
     self.new = runs.new_languages(cfg)
+    self.settings = analysis_lib.Settings.from_config(cfg)
     self.started = time.perf_counter()
     self._why_not_evaluated: dict[str, str] = {}
+    self._dynamics: dict[str, tuple[curves_lib.Curves, analysis_lib.Analysis]] | None = None
 
   def phase(self, n: int, fingerprint: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     name = PHASES[n]
-    path = os.path.join(self.workdir, 'phases', f'{n}-{name}.json')
+    path = runs.phase_path(self.workdir, n, name)
     if os.path.exists(path):
-      record = _read_json(path)
+      record = io.read_json(path)
       if record['fingerprint'] != fingerprint:
-        raise config_lib.ConfigError(
+        raise ConfigError(
             f'phase {n} ({name}) of {self.workdir} finished with another config (fingerprint '
             f'{record["fingerprint"]}, now {fingerprint}); its results stay as they are: use a '
             f'new --workdir, or move {path} away to run the phase again')
@@ -100,7 +96,7 @@ class Study:
   # Phases 1, 2, 5: training -------------------------------------------------------------------
   def train(self, run_cfg, run_dir: str, what: str) -> None:
     from babel_jax.train import loop
-    if _finished(run_dir, run_cfg.train.steps):
+    if RunDir(run_dir).has_checkpoint(run_cfg.train.steps):
       _log(f'{what}: finished already ({run_dir})')
       return
     _log(f'{what}: {run_cfg.train.steps} steps -> {run_dir}')
@@ -143,10 +139,10 @@ class Study:
       self._why_not_evaluated[lang] = why
     return not self._why_not_evaluated[lang]
 
-  def dynamics(self) -> dict[str, Any]:
+  def measure(self) -> dict[str, Any]:
+    """Phase 3: probes and evaluation over every checkpoint of each continual run."""
     from babel_jax.evaluation import evaluate
-    from babel_jax.probes import report, stream
-    curves = {}
+    from babel_jax.probes import stream
     for i, lang in enumerate(self.new):
       run_cfg = runs.continual_config(self.cfg, self.workdir, lang)
       run_dir = runs.continual_dir(self.workdir, lang)
@@ -155,47 +151,43 @@ class Study:
       if self._evaluable(lang):
         _log(f'evaluating {lang} ({i + 1}/{len(self.new)})')
         evaluate.walk(run_cfg, run_dir)
-      summary = report.write(run_cfg, run_dir)
-      results = stream.load_results(run_dir)
-      curves[lang] = {'steps': summary['steps'],
-                      'loss': [r['loss'][lang] for r in results],
-                      'performance': summary['performance']['values'],
-                      'smoothed': summary['stages'].get('smoothed'),
-                      'performance_source': summary['performance']['source'],
-                      'performance_curve': summary['performance']['curve'],
-                      'performance_why': summary['performance']['why'],
-                      'summary': summary}
-    path = os.path.join(self.workdir, 'dynamics.json')
-    _write_json(path, curves)
-    return {'dynamics': path}
+    return {'runs': {lang: runs.continual_dir(self.workdir, lang) for lang in self.new}}
 
   # Phase 4 ------------------------------------------------------------------------------------
+  def dynamics(self) -> dict[str, tuple[curves_lib.Curves, analysis_lib.Analysis]]:
+    """Every continual run's curves and what they say (computed once per process)."""
+    if self._dynamics is None:
+      self._dynamics = {}
+      for lang in self.new:
+        c = curves_lib.load(runs.continual_dir(self.workdir, lang), lang,
+                            self.settings.performance)
+        self._dynamics[lang] = (c, analysis_lib.analyze(c, self.settings))
+    return self._dynamics
+
   def mixture(self, train_tokens: dict[str, float] | None) -> dict[str, Any]:
-    from babel_jax.data import mixture_spec
-    from babel_jax.mixture import optimize
+    from babel_jax.mixture import optimize, spec as spec_lib
     e = self.cfg.experiment
-    curves = _read_json(os.path.join(self.workdir, 'dynamics.json'))
-    configured = None
-    if e.original == 'config':
-      configured = mixture_spec.from_config(self.cfg)
+    dynamics = self.dynamics()
+    _write_json(runs.study_file(self.workdir, 'dynamics.json'),
+                {lang: analysis_lib.summary(c, a) for lang, (c, a) in dynamics.items()})
+    configured = spec_lib.from_config(self.cfg) if e.original == 'config' else None
     base = optimize.original(e.original, self.languages, train_tokens, e.temperature, configured)
-    primary = self.languages[0]
-    budget = e.primary_tokens or (train_tokens or {}).get(primary, 0)
+    budget = e.primary_tokens or (train_tokens or {}).get(self.languages[0], 0)
     if not budget:
-      raise config_lib.ConfigError('experiment.primary_tokens is 0 and the corpus token counts '
-                                   'are unknown (synthetic data): set experiment.primary_tokens')
+      raise ConfigError('experiment.primary_tokens is 0 and the corpus token counts are unknown '
+                        '(synthetic data): set experiment.primary_tokens')
     # Algorithm 1 caps each language by the tokens the study has of it: the original mixture's
     # when it states token counts (data.target_tokens), else the corpus's.
     stated = base.provenance.get('target_tokens')
     available = {k: float(v) for k, v in stated.items()} if stated else train_tokens
-    optimized = optimize.optimize(curves, self.languages, base, budget, available,
-                                  e.fit_tail, e.fit_fallback)
+    optimized = optimize.optimize({lang: a.eq1 for lang, (_, a) in dynamics.items()},
+                                  self.languages, base, budget, available, e.fit_fallback)
     out = {}
     for name, spec in (('original', base), ('optimized', optimized)):
       path = runs.mixture_path(self.workdir, name)
       if jax.process_index() == 0:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        config_lib.atomic_write(path, spec.to_json())
+        io.atomic_write(path, spec.to_json())
       out[name] = spec.weights
       _log(f'{name} mixture: ' + ', '.join(f'{k} {v:.3f}' for k, v in spec.weights.items()))
     for lang, why in optimized.provenance['kept_original'].items():
@@ -203,11 +195,14 @@ class Study:
     return out
 
   # Phases 5 and 6 -----------------------------------------------------------------------------
+  def mixtures(self) -> dict[str, dict[str, Any]]:
+    return {m: io.read_json(runs.mixture_path(self.workdir, m)) for m in runs.MIXTURES}
+
   def scratch_runs(self):
     """(mixture, k, config, directory) of every from-scratch run. When the optimized mixture
     equals the original, its runs would repeat the original ones step for step (same seeds, same
     data), so the original runs stand for both."""
-    weights = {m: _read_json(runs.mixture_path(self.workdir, m))['weights'] for m in runs.MIXTURES}
+    weights = {m: spec['weights'] for m, spec in self.mixtures().items()}
     same = runs.same_weights(weights['original'], weights['optimized'])
     for mixture in runs.MIXTURES:
       run_as = 'original' if same else mixture
@@ -231,42 +226,61 @@ class Study:
     from babel_jax.probes import stream
     measured: dict[str, list[dict[str, Any]]] = {m: [] for m in runs.MIXTURES}
     todo = list(self.scratch_runs())
-    for i, (mixture, k, run_cfg, run_dir) in enumerate(todo):
+    for i, (mixture, _, run_cfg, run_dir) in enumerate(todo):
       pcfg = runs.final_probe_config(run_cfg, self.cfg.seed)
-      final = run_cfg.train.steps
+      final, run = run_cfg.train.steps, RunDir(run_dir)
       _log(f'final probes and evaluation {i + 1}/{len(todo)}: {run_dir}')
       stream.walk(pcfg, run_dir)
       row = {'run': run_dir, 'seed': run_cfg.seed,
-             'heldout_loss': _read_json(os.path.join(run_dir, 'probes', f'{final}.json'))['loss']}
+             'heldout_loss': io.read_json(run.probe_path(final))['loss']}
       langs = [lang for lang in self.languages if self._evaluable(lang)]
       if langs:
         pcfg.eval.languages = ','.join(langs)
         evaluate.walk(pcfg, run_dir)
-        results = _read_json(os.path.join(run_dir, 'eval', str(final), 'results.json'))['results']
+        results = run.eval_results(final)['results']
         row['pass@1'] = {lang: r['pass_at_k']['pass@1'] for lang, r in results.items()}
       measured[mixture].append(row)
-    rows = compare_lib.compare(measured, self.languages)
-    path = os.path.join(self.workdir, 'comparison.json')
-    _write_json(path, {'runs': measured, 'rows': rows, 'confidence': compare_lib.CONFIDENCE})
+    rows = stats.compare(measured, self.languages)
+    path = runs.study_file(self.workdir, 'comparison.json')
+    _write_json(path, {'runs': measured, 'rows': rows, 'confidence': stats.CONFIDENCE})
     for r in rows:
       _log(f'{r["metric"]} {r["language"]}: original {r["original"]["mean"]:.4f}, optimized '
            f'{r["optimized"]["mean"]:.4f} -> {r["winner"]}')
     return {'comparison': path}
 
+  # The reports --------------------------------------------------------------------------------
+  def report(self) -> str:
+    """Rewrites every continual run's report and the study's report; returns the page's path."""
+    pages = {}
+    for lang in self.new:
+      run = RunDir(runs.continual_dir(self.workdir, lang))
+      run_report.write(run, dataclasses.replace(self.settings, language=lang))
+      pages[lang] = os.path.relpath(os.path.join(run.report_dir, 'index.md'),
+                                    runs.report_dir(self.workdir))
+    mixtures = self.mixtures()
+    study = study_report.Study(
+        languages=tuple(self.languages), dynamics=self.dynamics(), run_reports=pages,
+        mixtures=mixtures, comparison=io.read_json(runs.study_file(self.workdir,
+                                                                   'comparison.json')),
+        phases=[io.read_json(p) for p in runs.phase_records(self.workdir)],
+        seeds=self.cfg.experiment.seeds, scratch_steps=runs.steps(self.cfg, 'scratch'),
+        same_mixtures=runs.same_weights(mixtures['original']['weights'],
+                                        mixtures['optimized']['weights']))
+    return study_report.write(runs.report_dir(self.workdir), study)
+
 
 def run(cfg, workdir: str) -> str:
   """Runs (or resumes) the study in workdir; returns the path of its report."""
   config_lib.validate(cfg)
-  config_lib.check_workdir(workdir)
+  RunDir(workdir).ensure_writable()
   if not runs.new_languages(cfg):
-    raise config_lib.ConfigError('the experiment needs at least one new language: data.languages '
-                                 f'is {cfg.data.languages!r}')
+    raise ConfigError('the experiment needs at least one new language: data.languages is '
+                      f'{cfg.data.languages!r}')
   # Every run of the study compiles the same programs: keep them across runs and restarts.
   jax.config.update('jax_compilation_cache_dir', os.path.join(os.path.abspath(workdir),
                                                               'jax_cache'))
   if jax.process_index() == 0:
-    from babel_jax.train.loop import _write_keeping_old
-    _write_keeping_old(os.path.join(workdir, 'config.json'), config_lib.to_json(cfg))
+    io.write_keeping_old(runs.study_file(workdir, 'config.json'), config_lib.to_json(cfg))
   if not cfg.train.peak_flops:  # measured once for every run's MFU line
     cfg = runs.derive(cfg, workdir, {})
     cfg.train.peak_flops = metrics_lib.measure_peak_flops(jax.devices())
@@ -277,22 +291,22 @@ def run(cfg, workdir: str) -> str:
                                          {'vocab': cfg.model.vocab_size}), s.corpus)['train_tokens']
   else:
     _log('phase 0/6 corpus: synthetic data, nothing to build')
-  w, train, analysis = workdir, runs.TRAINING, runs.ANALYSIS
+  w, train, measures = workdir, runs.TRAINING, runs.MEASURES
   s.phase(1, runs.fingerprint(runs.primary_config(cfg, w), sections=train), s.primary)
   continual = [runs.continual_config(cfg, w, lang) for lang in s.new]
   s.phase(2, runs.fingerprint(*continual, sections=train), s.continual)
   s.phase(3, runs.fingerprint(*continual, {'evaluate': cfg.experiment.evaluate},
-                              sections=analysis), s.dynamics)
+                              sections=measures), s.measure)
   e = cfg.experiment
-  s.phase(4, runs.fingerprint({
-      'fit': [e.original, e.temperature, e.primary_tokens, e.fit_tail, e.fit_fallback],
+  s.phase(4, runs.fingerprint(cfg.dynamics, {
+      'fit': [e.original, e.temperature, e.primary_tokens, e.fit_fallback],
       'configured': [cfg.data.weights, cfg.data.target_tokens, cfg.data.mixture],
       'tokens': tokens}), lambda: s.mixture(tokens))
   scratch = [c for _, _, c, _ in s.scratch_runs()]
-  mixtures = [_read_json(runs.mixture_path(w, m)) for m in runs.MIXTURES]
+  mixtures = list(s.mixtures().values())
   s.phase(5, runs.fingerprint(*scratch, *mixtures, sections=train), s.scratch)
   s.phase(6, runs.fingerprint(*scratch, {'evaluate': cfg.experiment.evaluate},
-                              sections=analysis), s.compare)
-  path = report_lib.write(cfg, workdir) if jax.process_index() == 0 else ''
+                              sections=measures), s.compare)
+  path = s.report() if jax.process_index() == 0 else ''
   _log(f'finished in {time.perf_counter() - s.started:.0f}s; report: {path}')
   return path

@@ -4,15 +4,17 @@ Every run uses the study's full language list, so language ids, held-out samples
 up across runs; only the mixture weights differ (one-hot for the primary and continual runs).
 All runs read the study's corpus and tokenizer.
 
-WORKDIR/
+WORKDIR/ (this module owns these paths)
   config.json                        the study config (as resolved)
   corpus/                            phase 0 (corpus + tokenizer), when data.source = corpus
   primary/                           phase 1: primary-language pre-training
-  continual/<lang>/                  phase 2 (+ probes/, eval/, report/ from phase 3)
-  mixture/{original,optimized}.json  phase 4
+  continual/<lang>/                  phase 2 (+ probes/, eval/ from phase 3, report/)
+  dynamics.json, mixture/{original,optimized}.json   phase 4
   scratch/<mixture>/seed<k>/         phase 5 (+ probes/, eval/ of the final step from phase 6)
-  comparison.json, report/           phase 6
+  comparison.json                    phase 6
+  report/                            the study's report, rewritten at the end of every run
   phases/<n>-<name>.json             a phase's record: written last, so it marks the phase done
+Each run directory is an ordinary run (babel_jax.runtime.rundir.RunDir).
 """
 
 from __future__ import annotations
@@ -46,8 +48,7 @@ def primary(cfg) -> str:
 
 
 def new_languages(cfg) -> list[str]:
-  listed = [s.strip() for s in cfg.experiment.new_languages.split(',') if s.strip()]
-  return listed or list(config_lib.languages(cfg)[1:])
+  return list(config_lib.items(cfg.experiment.new_languages) or config_lib.languages(cfg)[1:])
 
 
 def steps(cfg, phase: str) -> int:
@@ -68,6 +69,25 @@ def mixture_path(workdir: str, mixture: str) -> str:
 
 def scratch_dir(workdir: str, mixture: str, k: int) -> str:
   return os.path.join(workdir, 'scratch', mixture, f'seed{k}')
+
+
+def phase_path(workdir: str, n: int, name: str) -> str:
+  return os.path.join(workdir, 'phases', f'{n}-{name}.json')
+
+
+def phase_records(workdir: str) -> list[str]:
+  folder = os.path.join(workdir, 'phases')
+  return sorted(os.path.join(folder, n) for n in os.listdir(folder)) if os.path.isdir(
+      folder) else []
+
+
+def study_file(workdir: str, name: str) -> str:
+  """config.json, dynamics.json or comparison.json of the study."""
+  return os.path.join(workdir, name)
+
+
+def report_dir(workdir: str) -> str:
+  return os.path.join(workdir, 'report')
 
 
 def derive(cfg, workdir: str, changes: dict[str, object]) -> ml_collections.ConfigDict:
@@ -101,8 +121,7 @@ def continual_config(cfg, workdir: str, lang: str):
       'train.init_from': os.path.abspath(primary_dir(workdir)), 'train.init_step': -1,
       'data.weights': _one_hot(cfg, lang), 'data.target_tokens': '', 'data.mixture': '',
       'checkpoint.every_steps': every, 'checkpoint.keep_every': every,
-      'checkpoint.keep_last': 1, 'probe.target_language': lang,
-      'eval.languages': lang})
+      'checkpoint.keep_last': 1, 'dynamics.language': lang, 'eval.languages': lang})
 
 
 def scratch_config(cfg, workdir: str, mixture: str, k: int):
@@ -126,7 +145,7 @@ def final_probe_config(run_cfg, study_seed: int):
 
 
 TRAINING = ('seed', 'model', 'data', 'train', 'checkpoint')  # what a training run depends on
-ANALYSIS = (*TRAINING, 'probe', 'eval')  # ... and its probes and evaluation
+MEASURES = (*TRAINING, 'probe', 'eval')  # ... and its probes and evaluation
 
 
 def fingerprint(*configs, sections: tuple[str, ...] | None = None) -> str:

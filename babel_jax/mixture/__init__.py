@@ -1,1 +1,2 @@
-"""Language mixtures: strategies that turn corpus sizes and measured dynamics into a MixtureSpec."""
+"""Decide: the MixtureSpec (spec.py), mixture strategies (strategies.py) and the Babel Tower
+mixture from measured dynamics (optimize.py, Algorithm 1 on the fits of babel_jax.dynamics)."""

@@ -1,21 +1,21 @@
 """From measured dynamics to mixtures: the study's original mixture and the optimized one.
 
 `original` builds the baseline the paper compares against (natural proportions by default).
-`optimize` runs Algorithm 1 on each new language's continual pre-training curves (held-out loss
-and the performance curve chosen by probe.performance, one point per checkpoint) and returns the
-Babel Tower mixture; P* is read at the maximum of the smoothed performance curve (where stage
-detection ends Translation) when the curves carry one. A language whose curves cannot support the fit either stops the study
-(experiment.fit_fallback = 'raise') or keeps its original share relative to the primary language
-('original'); either way the reason is in the spec's provenance and in the report.
+`optimize` is Algorithm 1: for every new language, P* from its Eq. 1 fit (babel_jax.dynamics,
+the same fit the reports print) sets its tokens relative to the primary language's budget. A
+language whose curves cannot support the fit either stops the study (experiment.fit_fallback =
+'raise') or keeps its original share relative to the primary language ('original'); either way
+the reason is in the spec's provenance and in the report.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from babel_jax.config import ConfigError
-from babel_jax.data.mixture_spec import MixtureSpec
+from babel_jax.dynamics.eq1 import Eq1Fit
+from babel_jax.errors import ConfigError, FitError
 from babel_jax.mixture import strategies
+from babel_jax.mixture.spec import MixtureSpec
 
 
 def original(kind: str, languages: Sequence[str], tokens: dict[str, float] | None,
@@ -40,45 +40,40 @@ def original(kind: str, languages: Sequence[str], tokens: dict[str, float] | Non
                     'config')
 
 
-def optimize(curves: dict[str, dict[str, Any]], languages: Sequence[str], base: MixtureSpec,
-             primary_tokens: float, available: dict[str, float] | None, tail: int,
-             fallback: str) -> MixtureSpec:
-  """Algorithm 1 over every new language in `curves` ({lang: {'loss', 'performance', 'steps',
-  optionally 'smoothed'}}).
+def _fit_record(fit: Eq1Fit) -> dict[str, Any]:
+  return {'alpha': fit.alpha, 'beta': fit.beta, 'rule': fit.rule, 'l_star': fit.l_star,
+          'best_index': fit.best_index, 'best_step': fit.best_step, 'p_star': fit.p_star}
 
-  Languages of `languages` without curves, and languages whose fit fails under fallback
+
+def optimize(fits: dict[str, Eq1Fit], languages: Sequence[str], base: MixtureSpec,
+             primary_tokens: float, available: dict[str, float] | None,
+             fallback: str) -> MixtureSpec:
+  """Algorithm 1 over every new language with an Eq. 1 fit in `fits`.
+
+  Languages of `languages` without a fit, and languages whose fit has no P* under fallback
   'original', keep their share relative to the primary language from `base`.
   """
   primary = languages[0]
   if base.weights[primary] <= 0:
     raise ConfigError(f'the original mixture gives the primary language {primary!r} no weight')
-  fits, p_star, kept = {}, {}, {}
+  records, p_star, kept = {}, {}, {}
   for lang in languages[1:]:
-    if lang not in curves:
+    if lang not in fits:
       kept[lang] = 'not studied (not in experiment.new_languages)'
       continue
-    c = curves[lang]
-    try:
-      # The best checkpoint is read on the smoothed curve when there is one: the end of
-      # Translation as stage detection sees it, not a single noisy point.
-      fit = strategies.fit_system_share(c['loss'], c.get('smoothed') or c['performance'], lang,
-                                         tail)
-    except strategies.MixtureFitError as e:
+    fit = fits[lang]
+    if fit.problem is not None:
       if fallback == 'raise':
-        raise
-      kept[lang] = f'fit failed, original share kept: {e}'
+        raise FitError(f'{lang}: {fit.problem} (experiment.fit_fallback=raise)')
+      kept[lang] = f'fit failed, original share kept: {lang}: {fit.problem}'
       continue
-    fit['best_step'] = int(c['steps'][fit['best_index']])
-    fit['performance_source'] = c.get('performance_source')
-    fits[lang], p_star[lang] = fit, fit['p_star']
-  spec = strategies.babel_tower(primary_tokens, p_star, available, primary, fits)
+    records[lang], p_star[lang] = _fit_record(fit), fit.p_star
+  spec = strategies.babel_tower(primary_tokens, p_star, available, primary, records)
   target = dict(spec.provenance['target_tokens'])
   for lang in kept:
-    share = base.weights[lang] / base.weights[primary]
-    target[lang] = primary_tokens * share
+    target[lang] = primary_tokens * base.weights[lang] / base.weights[primary]
   ordered = {lang: target[lang] for lang in languages}
   total = sum(ordered.values())
   provenance = {**spec.provenance, 'target_tokens': ordered, 'kept_original': kept,
-                'original': base.provenance.get('strategy'), 'fit_tail': tail,
-                'fit_fallback': fallback}
+                'original': base.provenance.get('strategy'), 'fit_fallback': fallback}
   return MixtureSpec({lang: v / total for lang, v in ordered.items()}, provenance)

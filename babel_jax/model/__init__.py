@@ -7,11 +7,16 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from babel_jax.model.transformer import (ModelConfig, Transformer, flops_per_token,
-                                         param_count, stack_intermediates)
+from babel_jax.model.intermediates import Intermediates
+from babel_jax.model.transformer import ModelConfig, Transformer, flops_per_token, param_count
 
-__all__ = ['ModelConfig', 'Transformer', 'flops_per_token', 'param_count',
-           'stack_intermediates', 'init_boxed', 'forward']
+__all__ = ['Intermediates', 'ModelConfig', 'Transformer', 'build', 'flops_per_token',
+           'forward', 'init_boxed', 'param_count']
+
+
+def build(model_cfg) -> Transformer:
+  """The model a config's `model` section describes: the one model factory."""
+  return Transformer(ModelConfig.from_config(model_cfg))
 
 
 def init_boxed(model: Transformer, rng: jax.Array, seq_len: int) -> Any:
@@ -22,7 +27,7 @@ def init_boxed(model: Transformer, rng: jax.Array, seq_len: int) -> Any:
 
 def forward(model: Transformer, params: Any, batch: dict[str, jax.Array], *,
             intermediates: bool = False, neuron_mask_NxF: jax.Array | None = None):
-  """Logits [B, L, V]; with `intermediates=True` also {'resid', 'mlp_act'} stacked per layer.
+  """Logits [B, L, V]; with `intermediates=True` also the per-layer `Intermediates`.
 
   Only the parameter pytree and this function are needed by training, probes and evaluation.
   """
@@ -30,4 +35,5 @@ def forward(model: Transformer, params: Any, batch: dict[str, jax.Array], *,
   if not intermediates:
     return model.apply({'params': params}, *args)
   logits, state = model.apply({'params': params}, *args, mutable=['intermediates'])
-  return logits, stack_intermediates(state['intermediates'], model.cfg)
+  return logits, Intermediates.of(state['intermediates'], model.cfg.num_layers,
+                                  model.cfg.scan_layers)

@@ -71,7 +71,7 @@ def _chunked(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, segment_ids_BxL, chunk: int):
     end = min(start + chunk, length)  # this block of queries sees keys [0, end).
     s_BxHxQxS = _scores(q_BxHxLxK[:, :, start:end], k_BxHxLxK[:, :, :end])
     mask_BxQxS = ((segment_ids_BxL[:, start:end, None] == segment_ids_BxL[:, None, :end])
-                  & (pos_L[start:end, None] >= pos_L[None, :end]))
+                  & (pos_L[None, start:end, None] >= pos_L[None, None, :end]))
     s_BxHxQxS = jnp.where(mask_BxQxS[:, None], s_BxHxQxS, _NEG)
     # Softmax with the normalisation applied after the value product: fewer passes over S.
     p_BxHxQxS = jnp.exp(s_BxHxQxS - jax.lax.stop_gradient(s_BxHxQxS.max(-1, keepdims=True)))

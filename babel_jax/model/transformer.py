@@ -1,9 +1,9 @@
 """A GPT-2 / Llama-style decoder as a pure Flax function of its parameter pytree.
 
 Shape suffixes: B batch, L length, D d_model, H heads, K head dim, F MLP hidden, V vocab,
-N layers. Every parameter and activation carries logical axis names (see `sharding.RULES`).
-Blocks `sow` the residual stream after each layer ('resid') and the MLP activations after the
-nonlinearity ('mlp_act') into the 'intermediates' collection; when the caller does not ask for
+N layers. Every parameter and activation carries logical axis names (see
+`runtime/sharding.RULES`). Blocks `sow` the residual stream after each layer and the MLP
+activations after the nonlinearity (model/intermediates.py); when the caller does not ask for
 that collection sow is a no-op, so the training path pays nothing for the probes.
 """
 
@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from babel_jax.model import attention as attention_lib
+from babel_jax.model.intermediates import MLP_ACT, RESID
 
 Array = jax.Array
 
@@ -108,7 +109,7 @@ class Dense(nn.Module):
     y = matmul(x.reshape(-1, n_in), kernel.reshape(n_in, n_out)).reshape(*lead, *self.features)
     if cfg.use_bias:
       bias = self.param('bias', _zeros(self.axes[self.in_dims:]), self.features, cfg.param_dtype)
-      y = y + bias.astype(y.dtype)
+      y = y + bias.astype(y.dtype).reshape((1,) * len(lead) + self.features)
     return y
 
 
@@ -128,7 +129,7 @@ def rotary(x_BxLxHxK: Array, positions_BxL: Array, base: float) -> Array:
   """Rotary position embedding (rotate-half form) applied to queries or keys."""
   k = x_BxLxHxK.shape[-1]
   freq_K2 = base ** (-jnp.arange(0, k, 2, dtype=jnp.float32) / k)
-  angle_BxLxK2 = positions_BxL[..., None].astype(jnp.float32) * freq_K2
+  angle_BxLxK2 = positions_BxL[..., None].astype(jnp.float32) * freq_K2[None, None, :]
   sin, cos = jnp.sin(angle_BxLxK2)[:, :, None], jnp.cos(angle_BxLxK2)[:, :, None]
   x1, x2 = jnp.split(x_BxLxHxK.astype(jnp.float32), 2, axis=-1)
   out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
@@ -193,9 +194,9 @@ class Mlp(nn.Module):
     else:
       act_BxLxF = nn.gelu(up(name='up')(x_BxLxD))
       hidden_BxLxF = act_BxLxF
-    self.sow('intermediates', 'mlp_act', act_BxLxF)
+    self.sow('intermediates', MLP_ACT, act_BxLxF)
     if neuron_mask_F is not None:
-      hidden_BxLxF = hidden_BxLxF * neuron_mask_F.astype(hidden_BxLxF.dtype)
+      hidden_BxLxF = hidden_BxLxF * neuron_mask_F.astype(hidden_BxLxF.dtype)[None, None, :]
     hidden_BxLxF = nn.with_logical_constraint(hidden_BxLxF, ('batch', 'length', 'act_mlp'))
     return Dense((cfg.d_model,), ('mlp', 'embed'), cfg, scale=(2 * cfg.num_layers) ** -0.5,
                  name='down')(hidden_BxLxF)
@@ -212,7 +213,7 @@ class Block(nn.Module):
     x_BxLxD = x_BxLxD + Mlp(self.cfg, name='mlp')(
         Norm(self.cfg, name='norm_mlp')(x_BxLxD), neuron_mask_F)
     x_BxLxD = nn.with_logical_constraint(x_BxLxD, ('batch', 'length', 'act_embed'))
-    self.sow('intermediates', 'resid', x_BxLxD)
+    self.sow('intermediates', RESID, x_BxLxD)
     return x_BxLxD, None
 
 
@@ -305,19 +306,6 @@ class Transformer(nn.Module):
       logits = self.unembed(x_BxLxD)
     logits = nn.with_logical_constraint(logits, ('batch', 'length', 'act_vocab'))
     return logits.astype(jnp.float32)
-
-
-def stack_intermediates(intermediates: dict[str, Any], cfg: ModelConfig) -> dict[str, Array]:
-  """Turns the sown 'intermediates' collection into {'resid': [N,B,L,D], 'mlp_act': [N,B,L,F]}.
-
-  Works for both layouts: per-layer modules (layer_i/...) and scanned layers (stacked).
-  """
-  if cfg.scan_layers:
-    layers = intermediates['layers']
-    return {'resid': layers['resid'][0], 'mlp_act': layers['mlp']['mlp_act'][0]}
-  per_layer = [intermediates[f'layer_{i}'] for i in range(cfg.num_layers)]
-  return {'resid': jnp.stack([l['resid'][0] for l in per_layer]),
-          'mlp_act': jnp.stack([l['mlp']['mlp_act'][0] for l in per_layer])}
 
 
 def param_count(params: Any) -> int:

@@ -1,1 +1,4 @@
-"""Checkpoint-streaming probes: logit lens, LAPE neurons, stage detection and the report."""
+"""Measure: checkpoint-streaming probes (logit lens, LAPE neuron statistics, held-out losses).
+
+Probes only measure; babel_jax.dynamics interprets what they wrote into probes/<step>.json.
+"""

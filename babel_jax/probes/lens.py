@@ -22,7 +22,8 @@ def lens_stats(model: Transformer, params: Any, batch: dict[str, jax.Array],
                last_P: jax.Array, target_P: jax.Array, python_P: jax.Array) -> dict[str, jax.Array]:
   """Per layer and prompt: top-1 verdict (1 Python, 2 target, 0 neither) and both probabilities."""
   _, inter = model_lib.forward(model, params, batch, intermediates=True)
-  resid_NxPxD = jnp.take_along_axis(inter['resid'], last_P[None, :, None, None], axis=2)[:, :, 0]
+  resid_NxPxD = jnp.take_along_axis(inter.resid_NxBxLxD, last_P[None, :, None, None],
+                                    axis=2)[:, :, 0]
   n, p, d = resid_NxPxD.shape
   logits = model.apply({'params': params}, resid_NxPxD.reshape(n * p, 1, d),
                        method=Transformer.decode).reshape(n, p, -1)

@@ -27,7 +27,7 @@ def neuron_stats(model, params: Any, batch: dict[str, jax.Array], neuron_mask_Nx
   valid_BxL = batch['segment_ids'] > 0
   lang_BxLxK = jax.nn.one_hot(batch['lang_ids'], num_langs, dtype=jnp.float32)
   lang_BxLxK = lang_BxLxK * valid_BxL[..., None]
-  active_NxBxLxF = (inter['mlp_act'] > 0).astype(jnp.float32)
+  active_NxBxLxF = (inter.mlp_act_NxBxLxF > 0).astype(jnp.float32)
   active_NxFxK = jnp.einsum('nblf,blk->nfk', active_NxBxLxF, lang_BxLxK)
   xent_BxL = losses.cross_entropy(logits, batch['targets'])
   target_BxLxK = lang_BxLxK * (batch['targets'] != 0)[..., None]

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from babel_jax.config import ConfigError
+from babel_jax.errors import ConfigError
 
 DEFAULT_PATH = os.path.join(os.path.dirname(__file__), 'probe_set.json')
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
-import json
 import math
 import os
 import threading
@@ -22,35 +21,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from babel_jax import checkpoints as ckpt_lib
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
-from babel_jax import model as model_lib
-from babel_jax import sharding
-from babel_jax.data import mixture_spec
+from babel_jax.runtime import factory as runtime_lib
+from babel_jax.errors import RunError
+from babel_jax.mixture.spec import MixtureSpec
 from babel_jax.probes import lens as lens_lib
 from babel_jax.probes import neurons as neurons_lib
 from babel_jax.probes import probe_set as probe_set_lib
+from babel_jax.runtime import checkpoints as ckpt_lib
+from babel_jax.runtime import sharding
+from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import metrics as metrics_lib
-from babel_jax.train import state as state_lib
-
-PROBE_DIR = 'probes'
-
-
-def select_steps(spec: str, available: list[int]) -> list[int]:
-  """'' -> all; 'A:B' -> A <= step <= B; 'A:B:S' -> also every S-th of those."""
-  if not spec:
-    return sorted(available)
-  parts = spec.split(':')
-  try:
-    lo = int(parts[0]) if parts[0] else 0
-    hi = int(parts[1]) if len(parts) > 1 and parts[1] else math.inf
-    stride = int(parts[2]) if len(parts) > 2 else 1
-  except ValueError as e:
-    raise config_lib.ConfigError(f'probe.steps={spec!r} must look like "A:B" or "A:B:S"') from e
-  if len(parts) > 3 or stride < 1:
-    raise config_lib.ConfigError(f'probe.steps={spec!r} must look like "A:B" or "A:B:S", S >= 1')
-  return sorted(s for s in available if lo <= s <= hi)[::stride]
 
 
 def heldout_batches(cfg, workdir: str) -> list[dict[str, np.ndarray]]:
@@ -58,7 +40,7 @@ def heldout_batches(cfg, workdir: str) -> list[dict[str, np.ndarray]]:
   languages = config_lib.languages(cfg)
   per_batch = cfg.probe.batch_size * cfg.data.seq_len
   n = math.ceil(cfg.probe.tokens_per_language * len(languages) / per_batch)
-  uniform = mixture_spec.MixtureSpec({lang: 1 / len(languages) for lang in languages})
+  uniform = MixtureSpec({lang: 1 / len(languages) for lang in languages})
   if cfg.data.source == 'corpus':
     from babel_jax.data.pipeline import CorpusSource
     source = CorpusSource(data_lib.corpus_dir(cfg, workdir), data_lib.tokenizer_dir(cfg, workdir),
@@ -79,70 +61,73 @@ def heldout_batches(cfg, workdir: str) -> list[dict[str, np.ndarray]]:
 class Prober:
   """The compiled probes and their fixed inputs; `probe(params)` gives one step's results."""
 
-  def __init__(self, cfg, workdir: str, mesh, dispatch_lock: threading.Lock | None = None):
-    self.cfg, self.mesh = cfg, mesh
+  def __init__(self, cfg, workdir: str, rt: runtime_lib.Runtime,
+               dispatch_lock: threading.Lock | None = None):
+    self.cfg, self.mesh, self.model = cfg, rt.mesh, rt.model
     # Multi-device programs launched from two threads can reach the devices in different orders
     # and deadlock in their collectives; launches (not execution) are serialised with the
     # restore thread under this lock.
     self.lock = dispatch_lock or threading.Lock()
     self.languages = list(config_lib.languages(cfg))
     self.primary = self.languages[0]
-    self.model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
-    tx = state_lib.optimizer(cfg.train)
-    abstract, shardings = state_lib.state_shardings(self.model, tx, mesh, cfg.data.seq_len)
-    self.abstract_params, params_sh = abstract.params, shardings.params
-    rep = sharding.replicated(mesh)
-    num_langs = len(self.languages)
+    self.abstract_params = rt.abstract_params
+    self.lape = neurons_lib.LapeSettings(cfg.probe.filter_rate, cfg.probe.top_rate,
+                                         cfg.probe.activation_bar_ratio)
+    self._build_stats(rt, heldout_batches(cfg, workdir))
+    self.probe_set, self._lens = None, None
+    if cfg.data.source == 'corpus':
+      self._build_lens(rt, workdir)
+    if self._lens is None:
+      metrics_lib.log('logit lens: skipped (needs data.source=corpus and probe-set prompts in '
+                      f'one of {self.languages[1:]})')
+
+  def _build_stats(self, rt: runtime_lib.Runtime, batches: list[dict[str, np.ndarray]]) -> None:
+    """Neuron statistics and held-out loss over the whole sample, as one compiled program."""
+    rep = sharding.replicated(rt.mesh)
     # The held-out sample is stacked [n, B, L] and scanned inside one program: many collective
     # programs in flight at once can deadlock XLA:CPU's multi-device runtime.
-    batches = heldout_batches(cfg, workdir)
     stacked = {k: np.stack([b[k] for b in batches]) for k in batches[0]}
     stacked_sh = jax.sharding.NamedSharding(
-        mesh, jax.sharding.PartitionSpec(None, *sharding.batch_sharding(mesh).spec))
+        rt.mesh, jax.sharding.PartitionSpec(None, *sharding.batch_sharding(rt.mesh).spec))
     self.heldout = jax.device_put(stacked, stacked_sh)
-    self.ones = jax.device_put(
-        np.ones((cfg.model.num_layers, self.model.cfg.d_ff), np.float32), rep)
-    stats = sharding.with_rules(
-        functools.partial(neurons_lib.neuron_stats, self.model, num_langs=num_langs))
+    self.ones = rt.replicated(np.ones((self.model.cfg.num_layers, self.model.cfg.d_ff),
+                                      np.float32))
+    stats = sharding.with_rules(functools.partial(neurons_lib.neuron_stats, self.model,
+                                                  num_langs=len(self.languages)))
 
     def stats_all(params, stacked, mask):
       def body(total, batch):
-        out = stats(params, batch, mask)
-        return jax.tree.map(jnp.add, total, out), None
+        return jax.tree.map(jnp.add, total, stats(params, batch, mask)), None
       zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(
           lambda: stats(params, jax.tree.map(lambda x: x[0], stacked), mask)))
       return jax.lax.scan(body, zeros, stacked)[0]
 
-    self._stats = jax.jit(stats_all, in_shardings=(params_sh, stacked_sh, rep),
+    self._stats = jax.jit(stats_all, in_shardings=(rt.param_shardings, stacked_sh, rep),
                           out_shardings=rep)
-    self.lape = neurons_lib.LapeSettings(cfg.probe.filter_rate, cfg.probe.top_rate,
-                                         cfg.probe.activation_bar_ratio)
-    self.probe_set, self._lens = None, None
-    if cfg.data.source == 'corpus':
-      from babel_jax.data import corpus, tokenizer
-      corpus_dir = data_lib.corpus_dir(cfg, workdir)
-      tok, _ = tokenizer.load(data_lib.tokenizer_dir(cfg, workdir),
-                              corpus.load_manifest(corpus_dir))
-      wanted = [lang for lang in self.languages if lang != self.primary]
-      covered = probe_set_lib.load_raw(cfg.probe.probe_set or probe_set_lib.DEFAULT_PATH)
-      wanted = [lang for lang in wanted if lang in covered['languages']]
-      if wanted:
-        self.probe_set = probe_set_lib.build(
-            tok, wanted, cfg.model.max_len, cfg.probe.probe_set or probe_set_lib.DEFAULT_PATH,
-            cfg.probe.max_prompts_per_pair)
-        for problem in self.probe_set.problems[:10]:
-          metrics_lib.log(f'probe set: skipped {problem}')
-        if len(self.probe_set.problems) > 10:
-          metrics_lib.log(f'probe set: ... {len(self.probe_set.problems)} prompts skipped in all')
-        ps = self.probe_set
-        self._lens_inputs = jax.device_put(
-            (ps.batch(), ps.last_P, ps.target_first_P, ps.python_first_P), rep)
-        lens_fn = functools.partial(lens_lib.lens_stats, self.model)
-        self._lens = jax.jit(sharding.with_rules(lens_fn),
-                             in_shardings=(params_sh, rep, rep, rep, rep), out_shardings=rep)
-    if self._lens is None:
-      metrics_lib.log('logit lens: skipped (needs data.source=corpus and probe-set prompts in '
-                      f'one of {self.languages[1:]})')
+
+  def _build_lens(self, rt: runtime_lib.Runtime, workdir: str) -> None:
+    """The logit lens on the probe-set prompts of the run's non-primary languages."""
+    from babel_jax.data import corpus, tokenizer
+    cfg = self.cfg
+    tok, _ = tokenizer.load(data_lib.tokenizer_dir(cfg, workdir),
+                            corpus.load_manifest(data_lib.corpus_dir(cfg, workdir)))
+    path = cfg.probe.probe_set or probe_set_lib.DEFAULT_PATH
+    covered = probe_set_lib.load_raw(path)['languages']
+    wanted = [lang for lang in self.languages[1:] if lang in covered]
+    if not wanted:
+      return
+    ps = self.probe_set = probe_set_lib.build(tok, wanted, cfg.model.max_len, path,
+                                              cfg.probe.max_prompts_per_pair)
+    for problem in ps.problems[:10]:
+      metrics_lib.log(f'probe set: skipped {problem}')
+    if len(ps.problems) > 10:
+      metrics_lib.log(f'probe set: ... {len(ps.problems)} prompts skipped in all')
+    self._lens_inputs = rt.replicated(
+        (ps.batch(), ps.last_P, ps.target_first_P, ps.python_first_P))
+    rep = sharding.replicated(rt.mesh)
+    self._lens = jax.jit(sharding.with_rules(functools.partial(lens_lib.lens_stats, self.model)),
+                         in_shardings=(rt.param_shardings, rep, rep, rep, rep),
+                         out_shardings=rep)
 
   def _pass(self, params, mask) -> dict[str, np.ndarray]:
     with self.lock:
@@ -202,32 +187,59 @@ def _partial_saves(ckpt_dir: str, min_age_s: float = 0.0) -> list[str]:
   return out
 
 
-def _final_step(workdir: str) -> int | None:
-  try:
-    with open(os.path.join(workdir, 'config.json')) as f:
-      return int(json.load(f)['train']['steps'])
-  except (OSError, KeyError, ValueError):
-    return None
+def _warn_partial(ckpt_dir: str, follow: bool, warned: set[str]) -> None:
+  # While following a live run, a fresh tmp folder is a save in flight, not a partial one.
+  for name in _partial_saves(ckpt_dir, min_age_s=300.0 if follow else 0.0):
+    if name not in warned:
+      warned.add(name)
+      metrics_lib.log(f'warning: skipping partial checkpoint {ckpt_dir}/{name} (a save that '
+                      'did not finish)')
+
+
+def _probe_steps(todo: list[int], restore, prober: 'Prober', run: RunDir,
+                 stats: dict[str, list]) -> None:
+  """Probes `todo` in order while a background thread restores the next checkpoint."""
+  pool = concurrent.futures.ThreadPoolExecutor(1)
+  pending = pool.submit(restore, todo[0])
+  for i, step in enumerate(todo):
+    t = time.perf_counter()
+    try:
+      params, restore_s = pending.result()
+    except Exception as e:  # a corrupt, partial or incompatible checkpoint: skip it
+      params = None
+      stats['skipped'].append(step)
+      metrics_lib.log(f'warning: skipping checkpoint {run.checkpoints}/{step}: '
+                      f'{type(e).__name__}: {str(e).splitlines()[0][:300]}')
+    wait_s = time.perf_counter() - t
+    if i + 1 < len(todo):
+      pending = pool.submit(restore, todo[i + 1])
+    if params is None:
+      continue
+    t = time.perf_counter()
+    result = {'step': step, **prober.probe(params)}
+    probe_s = time.perf_counter() - t
+    run.write_probe(step, result)
+    for key, value in (('probed', step), ('restore_s', restore_s), ('wait_s', wait_s),
+                       ('probe_s', probe_s)):
+      stats[key].append(value)
+    metrics_lib.log(_line(step, result, probe_s, restore_s, wait_s, prober.primary))
+  pool.shutdown()
 
 
 def walk(cfg, workdir: str, follow: bool = False) -> dict[str, Any]:
   """Probes every selected checkpoint of the run in workdir that has no result yet."""
   config_lib.validate(cfg)
-  ckpt_dir = ckpt_lib.checkpoint_dir(os.path.join(workdir))
-  if not os.path.isdir(ckpt_dir):
-    raise config_lib.ConfigError(f'no checkpoints under {workdir!r}; train a run there first')
-  ckpt_lib.check_same_model(ckpt_lib.source_model_config(workdir), cfg.model.to_dict(), workdir)
-  out_dir = os.path.join(workdir, PROBE_DIR)
-  os.makedirs(out_dir, exist_ok=True)
-  mesh = sharding.make_mesh(cfg.mesh)
+  run = RunDir(workdir)
+  if not os.path.isdir(run.checkpoints):
+    raise RunError(f'no checkpoints under {workdir!r}; train a run there first')
+  ckpt_lib.check_same_model(run.model_config(), cfg.model.to_dict(), workdir)
   lock = threading.Lock()
-  prober = Prober(cfg, workdir, mesh, lock)
-  manager = ckpt_lib.make_manager(ckpt_dir, read_only=True)
-  pool = concurrent.futures.ThreadPoolExecutor(1)
+  prober = Prober(cfg, workdir, runtime_lib.build(cfg), lock)
+  manager = ckpt_lib.make_manager(run.checkpoints, read_only=True)
   warned: set[str] = set()
   stats = {'probed': [], 'skipped': [], 'restore_s': [], 'wait_s': [], 'probe_s': []}
   last_new = time.time()
-  final = _final_step(workdir)
+  final = run.final_step()
 
   def restore(step):
     t = time.perf_counter()
@@ -237,45 +249,16 @@ def walk(cfg, workdir: str, follow: bool = False) -> dict[str, Any]:
     return params, time.perf_counter() - t
 
   while True:
-    # While following a live run, a fresh tmp folder is a save in flight, not a partial one.
-    for name in _partial_saves(ckpt_dir, min_age_s=300.0 if follow else 0.0):
-      if name not in warned:
-        warned.add(name)
-        metrics_lib.log(f'warning: skipping partial checkpoint {ckpt_dir}/{name} (a save that '
-                        'did not finish)')
+    _warn_partial(run.checkpoints, follow, warned)
     manager.reload()
     available = list(manager.all_steps())
-    todo = [s for s in select_steps(cfg.probe.steps, available)
-            if not os.path.exists(os.path.join(out_dir, f'{s}.json'))
-            and s not in stats['skipped']]
+    todo = [s for s in ckpt_lib.select_steps(cfg.probe.steps, available)
+            if not run.probed(s) and s not in stats['skipped']]
     if todo:
       last_new = time.time()
       metrics_lib.log(f'probing {len(todo)} checkpoints of {workdir}: {todo[:8]}'
                       f'{" ..." if len(todo) > 8 else ""}')
-    pending = pool.submit(restore, todo[0]) if todo else None
-    for i, step in enumerate(todo):
-      t = time.perf_counter()
-      try:
-        params, restore_s = pending.result()
-      except Exception as e:  # a corrupt, partial or incompatible checkpoint: skip it
-        params = None
-        stats['skipped'].append(step)
-        metrics_lib.log(f'warning: skipping checkpoint {ckpt_dir}/{step}: '
-                        f'{type(e).__name__}: {str(e).splitlines()[0][:300]}')
-      wait_s = time.perf_counter() - t
-      if i + 1 < len(todo):
-        pending = pool.submit(restore, todo[i + 1])
-      if params is None:
-        continue
-      t = time.perf_counter()
-      result = {'step': step, **prober.probe(params)}
-      probe_s = time.perf_counter() - t
-      config_lib.atomic_write(os.path.join(out_dir, f'{step}.json'), json.dumps(result))
-      stats['probed'].append(step)
-      stats['restore_s'].append(restore_s)
-      stats['wait_s'].append(wait_s)
-      stats['probe_s'].append(probe_s)
-      metrics_lib.log(_line(step, result, probe_s, restore_s, wait_s, prober.primary))
+      _probe_steps(todo, restore, prober, run, stats)
     if not follow:
       break
     if final is not None and final in available and not todo:
@@ -285,7 +268,6 @@ def walk(cfg, workdir: str, follow: bool = False) -> dict[str, Any]:
       metrics_lib.log(f'no new checkpoint for {cfg.probe.follow_timeout_s:.0f}s; stop following')
       break
     time.sleep(cfg.probe.follow_poll_s)
-  pool.shutdown()
   manager.close()
   return stats
 
@@ -302,15 +284,3 @@ def _line(step, result, probe_s, restore_s, wait_s, primary) -> str:
     text += f' lens {primary}/L top1 [{share}]'
   return text + f' ({probe_s:.1f}s probe, {restore_s:.1f}s restore, {wait_s:.2f}s waited)'
 
-
-def load_results(workdir: str) -> list[dict[str, Any]]:
-  """Every probes/<step>.json of a run, by step."""
-  out_dir = os.path.join(workdir, PROBE_DIR)
-  if not os.path.isdir(out_dir):
-    return []
-  results = []
-  for name in os.listdir(out_dir):
-    if name.endswith('.json') and name[:-5].isdigit():
-      with open(os.path.join(out_dir, name)) as f:
-        results.append(json.load(f))
-  return sorted(results, key=lambda r: r['step'])

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from babel_jax.config import atomic_write
+from babel_jax.io import atomic_write
 
 
 def measure_peak_flops(devices: list, n: int = 2048, reps: int = 5) -> float:

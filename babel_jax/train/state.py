@@ -1,7 +1,7 @@
 """Train state, optimizer and sharded initialisation.
 
-The state is a plain pytree (step, params, opt_state, rng). Its sharding is derived once from
-the logical axis names the model attaches to its parameters, so init, the train step and
+The state is a plain pytree (step, params, opt_state, rng). Its sharding is derived from the
+runtime (babel_jax.runtime: the parameters' logical axis names), so init, the train step and
 checkpoint restore all agree on where every array lives.
 """
 
@@ -14,10 +14,10 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
-from jax.sharding import Mesh
 
 from babel_jax import model as model_lib
-from babel_jax import sharding
+from babel_jax.runtime import factory as runtime_lib
+from babel_jax.runtime import sharding
 
 
 @flax.struct.dataclass
@@ -50,29 +50,30 @@ def optimizer(train_cfg) -> optax.GradientTransformation:
                   weight_decay=train_cfg.weight_decay, mask=_decay_mask))
 
 
-def _boxed_state(model, tx, rng, seq_len) -> TrainState:
-  params = model_lib.init_boxed(model, rng, seq_len)
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                    opt_state=tx.init(params), rng=rng)
-
-
-def state_shardings(model, tx, mesh: Mesh, seq_len: int) -> tuple[TrainState, TrainState]:
-  """(abstract unboxed state, its NamedShardings), computed without allocating anything."""
-  abstract_boxed = jax.eval_shape(
-      lambda r: _boxed_state(model, tx, r, seq_len), jax.random.PRNGKey(0))
-  shardings = sharding.logical_sharding(mesh, nn.get_partition_spec(abstract_boxed))
-  abstract = nn.unbox(abstract_boxed)
-  abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                          abstract, shardings)
+def state_shardings(rt: runtime_lib.Runtime, tx) -> tuple[TrainState, TrainState]:
+  """(abstract unboxed state, its NamedShardings), computed without allocating anything. The
+  parameters' come from the runtime; the optimizer state's from the same logical axis names."""
+  boxed_opt = jax.eval_shape(
+      lambda r: tx.init(model_lib.init_boxed(rt.model, r, rt.seq_len)), jax.random.PRNGKey(0))
+  opt_sh = sharding.logical_sharding(rt.mesh, nn.get_partition_spec(boxed_opt))
+  rep = sharding.replicated(rt.mesh)
+  shardings = TrainState(step=rep, params=rt.param_shardings, opt_state=opt_sh, rng=rep)
+  abstract_opt = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                              nn.unbox(boxed_opt), opt_sh)
+  key = jax.eval_shape(lambda: jax.random.PRNGKey(0))
+  abstract = TrainState(step=jax.ShapeDtypeStruct((), jnp.int32, sharding=rep),
+                        params=rt.abstract_params, opt_state=abstract_opt,
+                        rng=jax.ShapeDtypeStruct(key.shape, key.dtype, sharding=rep))
   return abstract, shardings
 
 
-def init_state(model, tx, mesh: Mesh, seed: int, seq_len: int) -> TrainState:
+def init_state(rt: runtime_lib.Runtime, tx, seed: int) -> TrainState:
   """Fresh state, created directly in its sharded layout (no host-side full copy)."""
-  _, shardings = state_shardings(model, tx, mesh, seq_len)
-  init = jax.jit(lambda r: nn.unbox(_boxed_state(model, tx, r, seq_len)),
-                 out_shardings=shardings)
-  return init(jax.random.PRNGKey(seed))
+  _, shardings = state_shardings(rt, tx)
+  params = rt.init_params(seed)
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                    opt_state=fresh_opt_state(tx, params, shardings),
+                    rng=jax.random.PRNGKey(seed))
 
 
 def fresh_opt_state(tx, params: Any, shardings: TrainState) -> Any:

@@ -1,17 +1,16 @@
-"""Loss and the jitted train / eval steps (gradient accumulation by scanning micro-batches)."""
+"""Loss and the jitted train step (gradient accumulation by scanning micro-batches)."""
 
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
-from jax.sharding import Mesh
 
 from babel_jax import model as model_lib
-from babel_jax import sharding
+from babel_jax.runtime import factory as runtime_lib
+from babel_jax.runtime import sharding
 from babel_jax.train import losses
 from babel_jax.train.state import TrainState
 
@@ -68,22 +67,11 @@ def train_step(state: TrainState, batch, *, model, tx, num_langs: int, grad_accu
   return new_state, metrics
 
 
-def jit_train_step(model, tx, mesh: Mesh, state_sh: TrainState, num_langs: int,
+def jit_train_step(rt: runtime_lib.Runtime, tx, state_sh: TrainState, num_langs: int,
                    grad_accum: int):
   """The train step jitted with explicit shardings; the input state is donated."""
-  fn = functools.partial(train_step, model=model, tx=tx, num_langs=num_langs,
+  fn = functools.partial(train_step, model=rt.model, tx=tx, num_langs=num_langs,
                          grad_accum=grad_accum)
-  batch_sh = sharding.batch_sharding(mesh)
+  batch_sh = sharding.batch_sharding(rt.mesh)
   return jax.jit(sharding.with_rules(fn), in_shardings=(state_sh, batch_sh),
-                 out_shardings=(state_sh, sharding.replicated(mesh)), donate_argnums=0)
-
-
-def jit_eval_step(model, mesh: Mesh, params_sh: Any, num_langs: int):
-  """Per-language loss sums of a batch, optionally with MLP neurons zeroed (`neuron_mask_NxF`)."""
-
-  def fn(params, batch, neuron_mask_NxF):
-    return loss_sums(model, params, batch, num_langs, neuron_mask_NxF)
-
-  return jax.jit(sharding.with_rules(fn), in_shardings=(params_sh, sharding.batch_sharding(mesh),
-                                   sharding.replicated(mesh)),
-                 out_shardings=sharding.replicated(mesh))
+                 out_shardings=(state_sh, sharding.replicated(rt.mesh)), donate_argnums=0)

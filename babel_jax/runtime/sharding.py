@@ -15,7 +15,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from babel_jax.config import ConfigError, MESH_AXES
+from babel_jax.config import MESH_AXES
+from babel_jax.errors import ConfigError
 
 # Logical axis -> mesh axes. Parameters shard over 'fsdp' on their embed axis (ZeRO-3 style) and
 # over 'tensor' on heads / mlp / vocab (Megatron style); the batch splits over 'data' and 'fsdp'.

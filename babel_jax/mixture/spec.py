@@ -3,7 +3,7 @@
 JSON form (a file named by `data.mixture`, or built from `data.weights` / `data.target_tokens`):
   {"weights": {"python": 0.5, "java": 0.5}, "provenance": {"strategy": "uniform", ...}}
   {"target_tokens": {"python": 2e6, "java": 1e6}}          (weights follow from the targets)
-The grain pipeline realises the weights as token shares; the mixture module writes these files.
+The grain pipeline realises the weights as token shares; the mixture strategies write these files.
 """
 
 from __future__ import annotations
@@ -14,11 +14,7 @@ import math
 from typing import Any
 
 from babel_jax import config as config_lib
-from babel_jax.config import ConfigError
-
-
-class MixtureError(ConfigError):
-  """A mixture spec names an unknown language, has bad weights, or is not valid JSON."""
+from babel_jax.errors import MixtureError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,17 +68,9 @@ def from_config(cfg) -> MixtureSpec:
       raise MixtureError(f'data.mixture={cfg.data.mixture!r}: cannot read a JSON spec ({e})')
     return from_dict(d, languages, f'mixture spec {cfg.data.mixture!r}')
   for field in ('target_tokens', 'weights'):
-    text = cfg.data[field]
-    if text:
-      try:
-        values = [float(v) for v in text.split(',')]
-      except ValueError as e:
-        raise MixtureError(f'data.{field} must be comma-separated numbers, got {text!r}') from e
-      if len(values) != len(languages):
-        raise MixtureError(f'data.{field} has {len(values)} entries but data.languages has '
-                           f'{len(languages)}: {text!r}')
-      key = 'weights' if field == 'weights' else 'target_tokens'
-      return from_dict({key: dict(zip(languages, values)),
+    values = config_lib.numbers(cfg, f'data.{field}')  # count and range checked by validate
+    if values:
+      return from_dict({field: dict(zip(languages, values)),
                         'provenance': {'strategy': f'config data.{field}'}},
                        languages, f'data.{field}')
   return MixtureSpec({lang: 1.0 / len(languages) for lang in languages},

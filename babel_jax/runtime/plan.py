@@ -19,7 +19,8 @@ import numpy as np
 
 from babel_jax import config as config_lib
 from babel_jax import model as model_lib
-from babel_jax import sharding
+from babel_jax.runtime import factory as runtime_lib
+from babel_jax.runtime import sharding
 from babel_jax.train import state as state_lib
 
 GIB = 2**30
@@ -57,11 +58,10 @@ def plan(cfg) -> dict[str, Any]:
   shape = sharding.mesh_shape(cfg.mesh, devices)
   abstract_mesh = jax.sharding.AbstractMesh(tuple(shape[a] for a in config_lib.MESH_AXES),
                                             config_lib.MESH_AXES)
-  model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
-  tx = state_lib.optimizer(cfg.train)
-  abstract, shardings = state_lib.state_shardings(model, tx, abstract_mesh, cfg.data.seq_len)
-  params = model_lib.param_count(abstract.params)
-  per_token = model_lib.flops_per_token(model.cfg, cfg.data.seq_len)
+  rt = runtime_lib.build(cfg, abstract_mesh)
+  abstract, shardings = state_lib.state_shardings(rt, state_lib.optimizer(cfg.train))
+  params = rt.num_params
+  per_token = model_lib.flops_per_token(rt.model.cfg, cfg.data.seq_len)
   param_b = _shard_bytes(abstract.params, shardings.params)
   opt_b = _shard_bytes(abstract.opt_state, shardings.opt_state)
   act = activation_bytes(cfg, shape)

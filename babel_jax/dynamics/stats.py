@@ -1,4 +1,4 @@
-"""Phase 6 statistics: per-language means with 95% intervals over seeds, and who wins.
+"""Statistics over seeds: per-language means with 95% intervals, and who wins a comparison.
 
 Intervals are Student-t intervals of the mean over seeds; the difference between the mixtures is
 Welch's interval (unequal variances). A mixture "wins" a language only when the interval of the

@@ -9,6 +9,7 @@ handler). Keeping params separate lets probes and evaluation restore only them.
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
@@ -18,9 +19,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
-from babel_jax.config import ConfigError
-
-CHECKPOINT_DIR = 'checkpoints'
+from babel_jax.errors import ConfigError
 
 
 def permanent_steps(ckpt_cfg, total_steps: int) -> list[int]:
@@ -115,22 +114,20 @@ def restore_params(manager: ocp.CheckpointManager, step: int, abstract_params):
   return out['params']
 
 
-def checkpoint_dir(path: str) -> str:
-  """Accepts a run's workdir or its checkpoints folder; returns the checkpoints folder."""
-  sub = os.path.join(path, CHECKPOINT_DIR)
-  return sub if os.path.isdir(sub) else path
-
-
-def source_model_config(run_or_ckpt_dir: str) -> dict[str, Any] | None:
-  """The 'model' section of the run that wrote these checkpoints, if its config.json exists."""
-  path = os.path.join(run_or_ckpt_dir, 'config.json')
-  if not os.path.exists(path):
-    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint_dir(run_or_ckpt_dir))),
-                        'config.json')
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)['model']
+def select_steps(spec: str, available: list[int], field: str = 'probe.steps') -> list[int]:
+  """Checkpoint steps to visit: '' all; 'A:B' A <= step <= B; 'A:B:S' every S-th of those."""
+  if not spec:
+    return sorted(available)
+  parts = spec.split(':')
+  try:
+    lo = int(parts[0]) if parts[0] else 0
+    hi = int(parts[1]) if len(parts) > 1 and parts[1] else math.inf
+    stride = int(parts[2]) if len(parts) > 2 else 1
+  except ValueError as e:
+    raise ConfigError(f'{field}={spec!r} must look like "A:B" or "A:B:S"') from e
+  if len(parts) > 3 or stride < 1:
+    raise ConfigError(f'{field}={spec!r} must look like "A:B" or "A:B:S", S >= 1')
+  return sorted(s for s in available if lo <= s <= hi)[::stride]
 
 
 def check_same_model(src: dict[str, Any] | None, dst: dict[str, Any], where: str) -> None:

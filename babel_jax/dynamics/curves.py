@@ -1,0 +1,168 @@
+"""Curves: the typed hand-off from measurement to interpretation, one run and new language.
+
+`load(run)` reads what the probes and the evaluation wrote into a run directory (probes/<step>.json,
+eval/<step>/per_problem.json, the run's config.json and mixture.json) and returns per-checkpoint
+arrays: the held-out loss of every language, the performance curve of the new language L (with
+its source and why it was chosen), the logit lens's working language per layer, and the counts
+of transferring neurons. Everything downstream (stages, Eq. 1, reports, Algorithm 1) reads these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import numpy as np
+
+from babel_jax import config as config_lib
+from babel_jax import io
+from babel_jax.errors import ConfigError, RunError
+from babel_jax.runtime.rundir import RunDir
+
+PERFORMANCE_SOURCES = ('eval', 'lens', 'loss')  # the order 'auto' tries them in
+
+
+@dataclasses.dataclass(frozen=True)
+class Performance:
+  """The new language's performance per checkpoint (higher is better)."""
+  source: str  # one of PERFORMANCE_SOURCES
+  name: str  # what it measures, in words
+  values: np.ndarray  # [C]
+  why: str  # why this source (dynamics.performance, or what 'auto' skipped)
+
+
+@dataclasses.dataclass(frozen=True)
+class Lens:
+  """The working language on L's probe-set prompts, per checkpoint and layer (logit lens)."""
+  python_top1_CxN: np.ndarray  # share of prompts whose top-1 token is the Python identifier's
+  target_top1_CxN: np.ndarray  # ... the L identifier's
+  python_mass_CxN: np.ndarray  # p(Python id) / (p(Python id) + p(L id))
+  final_target_prob_C: np.ndarray  # the last layer's probability of the L identifier
+
+  @property
+  def python_share_C(self) -> np.ndarray:
+    """The probability-mass Python share, averaged over layers."""
+    return self.python_mass_CxN.mean(axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Curves:
+  """One run's measured curves, for its new language `language`."""
+  run: str  # the run directory
+  language: str  # the new language L
+  primary: str
+  languages: tuple[str, ...]
+  steps: np.ndarray  # [C] checkpoint steps
+  tokens: np.ndarray  # [C] training tokens seen at each checkpoint
+  heldout_loss: dict[str, np.ndarray]  # language -> [C]
+  performance: Performance
+  transferring_neurons: np.ndarray  # [C] neurons of both the primary and L (LAPE)
+  lens: Lens | None  # None without a tokenizer or probe-set prompts for L
+  solved: tuple[frozenset[str], ...] | None  # HumanEval problems solved in L per checkpoint
+
+  @property
+  def loss(self) -> np.ndarray:
+    """The held-out loss of L."""
+    return self.heldout_loss[self.language]
+
+
+def python_mass_share(lens: dict[str, Any]) -> np.ndarray:
+  """Per layer: p(Python id) / (p(Python id) + p(L id)), the probability-mass working language."""
+  py, tg = np.asarray(lens['python_prob']), np.asarray(lens['target_prob'])
+  return py / np.maximum(py + tg, 1e-30)
+
+
+def target_language(saved: dict[str, Any], mixture: dict[str, Any] | None,
+                    configured: str = '') -> str | None:
+  """`configured` if set, else the non-primary language with the largest mixture weight."""
+  langs = config_lib.items(saved['data']['languages'])
+  if configured:
+    if configured not in langs:
+      raise ConfigError(f'dynamics.language={configured!r} is not a language of the run '
+                        f'({list(langs)})')
+    return configured
+  if len(langs) < 2:
+    return None
+  weights = (mixture or {}).get('weights') or {lang: 1.0 for lang in langs}
+  return max(langs[1:], key=lambda lang: (weights.get(lang, 0.0), -langs.index(lang)))
+
+
+def choose_performance(choice: str, results: list[dict[str, Any]], lens: Lens | None,
+                       solved, target: str) -> Performance:
+  """The performance curve `choice` names; 'auto' takes the first of PERFORMANCE_SOURCES that
+  every checkpoint has and that is not flat, and says what it skipped."""
+  candidates = {}
+  if solved is not None:
+    candidates['eval'] = (f'HumanEval problems solved in {target}', [len(x) for x in solved])
+  if lens is not None:
+    candidates['lens'] = (f'final-layer probability of the {target} identifier (logit lens)',
+                          lens.final_target_prob_C.tolist())
+  candidates['loss'] = (f'negative held-out loss of {target}',
+                        [-float(r['loss'][target]) for r in results])
+  if choice != 'auto':
+    if choice not in candidates:
+      raise ConfigError(
+          f'dynamics.performance={choice!r} but the checkpoints of {target} have no such results '
+          f'(have: {sorted(candidates)}); run the evaluation / use a corpus with probe prompts')
+    name, values = candidates[choice]
+    return Performance(choice, name, np.asarray(values, np.float64), 'dynamics.performance')
+  skipped = []
+  for key in PERFORMANCE_SOURCES:
+    if key not in candidates:
+      skipped.append(f'{key}: no results')
+      continue
+    name, values = candidates[key]
+    if key != 'loss' and np.ptp(values) == 0:
+      skipped.append(f'{key}: flat at {values[0]:g}')
+      continue
+    why = 'auto' + (f' (skipped {"; ".join(skipped)})' if skipped else '')
+    return Performance(key, name, np.asarray(values, np.float64), why)
+  raise AssertionError('unreachable: the loss curve always exists')
+
+
+def _lens(results: list[dict[str, Any]], target: str) -> Lens | None:
+  if not results or not all(target in r.get('lens', {}) for r in results):
+    return None
+  rows = [r['lens'][target] for r in results]
+  return Lens(python_top1_CxN=np.asarray([x['python_top1'] for x in rows], np.float64),
+              target_top1_CxN=np.asarray([x['target_top1'] for x in rows], np.float64),
+              python_mass_CxN=np.stack([python_mass_share(x) for x in rows]),
+              final_target_prob_C=np.asarray([x['target_prob'][-1] for x in rows], np.float64))
+
+
+def _solved(run: RunDir, steps: list[int], target: str) -> tuple[frozenset[str], ...] | None:
+  per_step = [run.per_problem(s) for s in steps]
+  if not per_step or any(p is None for p in per_step):
+    return None
+  return tuple(frozenset(t for t, ok in p.get(target, {}).items() if ok) for p in per_step)
+
+
+def load(run: RunDir | str, language: str = '', performance: str = 'auto') -> Curves:
+  """The curves of a probed run for its new language (`language`, default: see
+  `target_language`), with the performance curve `performance` chooses."""
+  run = RunDir(run) if isinstance(run, str) else run
+  saved = run.config()
+  if saved is None:
+    raise RunError(f'{run.path} is not a run directory (no config.json)')
+  results = run.probe_results()
+  if not results:
+    raise RunError(f'no probe results in {run.probes_dir}; run --mode probe on {run.path} first')
+  mixture = io.read_json(run.mixture_path) if os.path.exists(run.mixture_path) else None
+  target = target_language(saved, mixture, language)
+  if target is None:
+    raise RunError(f'{run.path} trains on one language only; there is no new language to study')
+  langs = config_lib.items(saved['data']['languages'])
+  steps = [r['step'] for r in results]
+  lens = _lens(results, target)
+  solved = _solved(run, steps, target)
+  per_step = saved['train']['batch_size'] * saved['data']['seq_len']
+  return Curves(
+      run=run.path, language=target, primary=langs[0], languages=langs,
+      steps=np.asarray(steps), tokens=np.asarray(steps, np.float64) * per_step,
+      heldout_loss={lang: np.asarray([r['loss'][lang] for r in results], np.float64)
+                    for lang in langs},
+      performance=choose_performance(performance, results, lens, solved, target),
+      transferring_neurons=np.asarray(
+          [r['neurons']['transferring'].get(target, {}).get('total', 0) for r in results]),
+      lens=lens, solved=solved)

@@ -1,0 +1,124 @@
+"""The report of one run: every probe metric as CSV/JSON, plots, and a Markdown page.
+
+<run>/report/: probes.csv (one row per checkpoint), summary.json (the curves and their analysis:
+stages, Eq. 1, crossover, transferring-neuron peak, |P∩C|/|C| where evaluation results exist),
+lens_<lang>.png (layer x step heatmap of the Python share of the working language), neurons.png,
+loss.png (held-out loss with stage bands), index.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as stdio
+import os
+from typing import Any
+
+import numpy as np
+
+from babel_jax import io
+from babel_jax.dynamics import analysis as analysis_lib
+from babel_jax.dynamics import curves as curves_lib
+from babel_jax.dynamics import plots
+from babel_jax.runtime.rundir import RunDir
+
+
+def _rows(results: list[dict[str, Any]], languages, eq1_share) -> list[dict[str, Any]]:
+  rows = []
+  for i, r in enumerate(results):
+    row = {'step': r['step']}
+    for lang in languages:
+      row[f'loss/{lang}'] = r['loss'].get(lang)
+      row[f'specific/{lang}'] = r['neurons']['specific'].get(lang, {}).get('total')
+      if lang in r['neurons']['transferring']:
+        row[f'transferring/{lang}'] = r['neurons']['transferring'][lang]['total']
+      if lang in r.get('lens', {}):
+        row[f'lens_python_top1/{lang}'] = float(np.mean(r['lens'][lang]['python_top1']))
+        row[f'lens_target_top1/{lang}'] = float(np.mean(r['lens'][lang]['target_top1']))
+        row[f'lens_python_mass/{lang}'] = float(np.mean(
+            curves_lib.python_mass_share(r['lens'][lang])))
+    row['system_share_eq1'] = float(eq1_share[i])
+    rows.append(row)
+  return rows
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+  table = stdio.StringIO()
+  writer = csv.DictWriter(table, list(dict.fromkeys(k for row in rows for k in row)))
+  writer.writeheader()
+  writer.writerows(rows)
+  return table.getvalue()
+
+
+def _plots(report_dir: str, results, curves: curves_lib.Curves, stages) -> list[str]:
+  plt = plots.pyplot()
+  made = []
+  for lang in sorted({lang for r in results for lang in r.get('lens', {})}):
+    rows = [r for r in results if lang in r.get('lens', {})]
+    grid = np.stack([curves_lib.python_mass_share(r['lens'][lang]) for r in rows], axis=1)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    im = ax.imshow(grid, aspect='auto', origin='lower', cmap='coolwarm', vmin=0, vmax=1)
+    ax.set_xticks(range(len(rows)), [str(r['step']) for r in rows], rotation=60, fontsize=7)
+    ax.set_yticks(range(grid.shape[0]))
+    ax.set(xlabel='checkpoint step', ylabel='layer',
+           title=f'{lang} prompts: working language per layer')
+    fig.colorbar(im, ax=ax, label=f'p(Python) / (p(Python) + p({lang}))')
+    made.append(plots.save_figure(fig, report_dir, f'lens_{lang}.png'))
+  steps = curves.steps
+  for name, ylabel, series in (
+      ('neurons.png', 'transferring neurons',
+       {lang: [r['neurons']['transferring'].get(lang, {}).get('total') for r in results]
+        for lang in curves.languages}),
+      ('loss.png', 'held-out loss', curves.heldout_loss)):
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    plots.stage_bands(ax, stages)
+    for lang, vals in series.items():
+      if any(v is not None for v in vals):
+        ax.plot(steps, [np.nan if v is None else v for v in vals], marker='.', label=lang)
+    ax.set(xlabel='checkpoint step', ylabel=ylabel)
+    ax.legend(fontsize=7)
+    made.append(plots.save_figure(fig, report_dir, name))
+  return made
+
+
+def write(run: RunDir | str, settings: analysis_lib.Settings) -> dict[str, Any]:
+  """Writes <run>/report from probes/*.json (and eval/ where present); returns the summary."""
+  run = RunDir(run) if isinstance(run, str) else run
+  curves = curves_lib.load(run, settings.language, settings.performance)
+  analysis = analysis_lib.analyze(curves, settings)
+  summary = analysis_lib.summary(curves, analysis)
+  results = run.probe_results()
+  os.makedirs(run.report_dir, exist_ok=True)
+  io.atomic_write(os.path.join(run.report_dir, 'probes.csv'),
+                  _csv(_rows(results, curves.languages, analysis.eq1.share)))
+  io.write_json(os.path.join(run.report_dir, 'summary.json'), summary)
+  made = _plots(run.report_dir, results, curves, analysis.stages)
+  io.atomic_write(os.path.join(run.report_dir, 'index.md'), _page(summary, made))
+  return summary
+
+
+def _page(summary: dict[str, Any], plots_made: list[str]) -> str:
+  st, eq1 = summary['stages'], summary['eq1']
+  lines = ['# Probe report', '',
+           f'Checkpoints: {len(summary["steps"])} ({summary["steps"][:1]} ... '
+           f'{summary["steps"][-1:]}); primary language {summary["primary"]}, new language '
+           f'{summary["target"]}. Method: docs/method.md.', '',
+           '## Stages', '', f'Performance curve: {summary["performance"]["curve"]} '
+           f'({summary["performance"]["why"]}).', '',
+           '| stage | from step | to step |', '| --- | --- | --- |']
+  lines += [f'| {s["name"]} | {s["start"]} | {s["end"]} |' for s in st['stages']]
+  if st['reason']:
+    lines += ['', f'No stages: {st["reason"]}.']
+  p_star = eq1['p_star']
+  lines += ['', f'- working-language crossover: step {summary["crossover_step"]} '
+            f'(in Transition: {summary["crossover_agrees"]})',
+            f'- transferring neurons peak: step {summary["transferring_peak_step"]} '
+            f'(in Transition: {summary["transferring_agrees"]})',
+            f'- Eq. 1: beta {eq1["beta"]:.4f}, alpha {eq1["alpha"]:.4f} ({eq1["rule"]}); '
+            + (f'P* = {p_star:.3f} at step {eq1["best_step"]}' if p_star is not None
+               else f'no P*: {eq1["problem"]}'),
+            f'- Eq. 1 share vs the logit lens\'s Python share: correlation '
+            f'{summary["eq1_vs_lens"]}', '']
+  lines += [f'![{p}]({p})' for p in plots_made]
+  lines += ['', 'All numbers: `probes.csv`, `summary.json`; raw per-checkpoint results: '
+            '`../probes/<step>.json`.', '']
+  return '\n'.join(lines)
