@@ -12,7 +12,7 @@ from absl.testing import absltest
 
 from babel_jax.dynamics import transfer
 from babel_jax.evaluation import evaluate, humaneval, sandbox
-from babel_jax.evaluation.languages import LANGUAGES, program
+from babel_jax.evaluation.languages import LANGUAGES, program, truncate
 from babel_jax.train import loop
 
 
@@ -48,6 +48,24 @@ class ExecuteTest(absltest.TestCase):
       for (task, kind, _), (outcome, tail) in zip(cases, outcomes):
         self.assertEqual(outcome, 'passed' if kind == 'correct' else 'failed',
                          f'{name} {task} {kind}: {tail[-300:]}')
+
+  def test_hand_written_solution_sets(self):
+    """Every language has the same >= 40 problems, each with both variants, none cut short."""
+    from babel_jax.evaluation import validate
+    tasks = {}
+    for name in LANGUAGES:
+      entries = validate.solutions(name)
+      kinds = {}
+      for task, kind, body in entries:
+        kinds.setdefault(task, set()).add(kind)
+      tasks[name] = set(kinds)
+      self.assertGreaterEqual(len(kinds), 40, name)
+      self.assertEqual({t for t, k in kinds.items() if k != {'correct', 'wrong'}}, set(), name)
+      records = validate.records_by_task(name)
+      for task, kind, body in entries:
+        self.assertTrue(records[task]['translated'], f'{name} {task}')
+        self.assertEqual(truncate(body, records[task]['stop']), body, f'{name} {task} {kind}')
+    self.assertEqual({name: ids for name, ids in tasks.items() if ids != tasks['python']}, {})
 
   def test_scores(self):
     records = [{'task_id': 'a', 'translated': True}, {'task_id': 'b', 'translated': True},
