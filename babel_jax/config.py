@@ -139,6 +139,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.compile_timeout_s = 60.0
   c.eval.run_timeout_s = 10.0
   c.eval.memory_mb = 2048  # sandbox address space (JVM, mono and Go need about 2 GB).
+  c.eval.disk_mb = 256  # all one program may write (its directory and /tmp), held in memory.
 
   c.experiment = ml_collections.ConfigDict()  # --mode experiment: the paper's whole study.
   c.experiment.new_languages = ''  # '' means data.languages[1:]; data.languages[0] is primary.
@@ -241,6 +242,7 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             'eval.compile_timeout_s', 'eval.run_timeout_s', 'eval.memory_mb')
   _positive(cfg, 'probe.max_prompts_per_pair', 'probe.slope_tolerance', 'probe.follow_poll_s',
             'probe.follow_timeout_s', allow_zero=True)
+  _positive(cfg, 'eval.disk_mb')
   _choice(cfg, 'probe.performance', ('auto', 'eval', 'lens', 'loss'))
   _choice(cfg, 'experiment.original', ('natural', 'uniform', 'temperature', 'config'))
   _choice(cfg, 'experiment.fit_fallback', ('original', 'raise'))
