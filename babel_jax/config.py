@@ -153,6 +153,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.compile_timeout_s = 60.0
   c.eval.run_timeout_s = 10.0
   c.eval.memory_mb = 2048  # sandbox address space (JVM, mono and Go need about 2 GB).
+  c.eval.disk_mb = 256  # all one program may write (its directory and /tmp), held in memory.
 
   c.experiment = ml_collections.ConfigDict()  # --mode experiment: the paper's whole study.
   c.experiment.new_languages = ''  # '' means data.languages[1:]; data.languages[0] is primary.
@@ -277,6 +278,7 @@ def _check_ranges(cfg) -> None:
             'eval.compile_timeout_s', 'eval.run_timeout_s', 'eval.memory_mb')
   _positive(cfg, 'probe.max_prompts_per_pair', 'dynamics.slope_tolerance', 'probe.follow_poll_s',
             'probe.follow_timeout_s', allow_zero=True)
+  _positive(cfg, 'eval.disk_mb')
   _choice(cfg, 'dynamics.performance', ('auto', 'eval', 'lens', 'loss'))
   _choice(cfg, 'dynamics.eq1_beta', ('first', 'smoothed'))
   _choice(cfg, 'dynamics.eq1_alpha', ('tail', 'stabilization'))

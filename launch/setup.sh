@@ -23,6 +23,8 @@ command -v mcs >/dev/null || apt_missing+=(mono-mcs mono-runtime)
 command -v g++ >/dev/null || apt_missing+=(g++)
 command -v javac >/dev/null || apt_missing+=(openjdk-17-jdk-headless)
 command -v node >/dev/null || apt_missing+=(nodejs)
+# The evaluation sandbox's jail (without it: a weaker hand-written one, see README).
+command -v bwrap >/dev/null || apt_missing+=(bubblewrap)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${apt_missing[*]} (apt)"

@@ -121,7 +121,10 @@ class EvalModeTest(absltest.TestCase):
         'eval.temperature': 0.8, 'eval.k': '1,2', 'eval.languages': 'python,javascript'})
     workdir = tempfile.mkdtemp()
     loop.train(cfg, workdir)
-    self.assertEqual(evaluate.walk(cfg, workdir), [2])
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+      self.assertEqual(evaluate.walk(cfg, workdir), [2])
+    self.assertEqual(log.getvalue().count(f'eval: sandbox isolation {sandbox.isolation()} ('), 1)
     out = os.path.join(workdir, 'eval', '2')
     with open(os.path.join(out, 'results.json')) as f:
       results = json.load(f)['results']

@@ -14,6 +14,7 @@ from babel_jax.evaluation import translate
 from babel_jax.evaluation import translate_types as tt
 from babel_jax.evaluation import validate
 from babel_jax.evaluation.execution import run_program
+from babel_jax.evaluation.harness import CHECKS_DONE
 from babel_jax.evaluation.humaneval import Untranslatable
 from babel_jax.evaluation.languages import LANGUAGES, program, truncate
 
@@ -138,6 +139,9 @@ class GeneratedDataTest(absltest.TestCase):
         self.assertEqual(list(r), ['task_id', 'language', 'prompt', 'tests', 'stop',
                                    'entry_point', 'translated'])
         self.assertEqual(r['stop'], list(LANGUAGES[lang].stop))
+        # The tests print the placeholder once, after their last check.
+        self.assertEqual(r['tests'].count(CHECKS_DONE), 1, (lang, r['task_id']))
+        self.assertLess(r['tests'].rfind(r['entry_point'] + '('), r['tests'].find(CHECKS_DONE))
         if lang != 'python':
           self.assertTrue(r['prompt'].endswith('{\n'), (lang, r['task_id']))
           self.assertTrue(r['tests'].startswith(r['stop'][0]), (lang, r['task_id']))

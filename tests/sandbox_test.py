@@ -1,10 +1,9 @@
-"""Sandbox: hostile programs are contained, recorded as failures, and leave the host alone."""
+"""Sandbox: outcomes of plain programs, and pass@k. (Hostile programs: reliability_test.py.)"""
 
 from tests import testing  # noqa: F401  (first: fake devices)
 
 import os
 import shutil
-import time
 
 from absl.testing import absltest
 
@@ -13,9 +12,9 @@ from babel_jax.evaluation import sandbox
 PY = shutil.which('python3', path=sandbox.SYSTEM_PATH) or '/usr/bin/python3'
 
 
-def _run(code, timeout_s=3.0, **limits):
+def _run(code, timeout_s=3.0, level=None, **limits):
   box = sandbox.Sandbox(sandbox.Limits(**{'cpu_s': 2, 'memory_mb': 512, 'processes': 64,
-                                          'output_bytes': 1 << 16, **limits}))
+                                          'output_bytes': 1 << 16, **limits}), level=level)
   return box.run({'main.py': code}, [sandbox.Step([PY, 'main.py'], timeout_s)])
 
 
@@ -30,30 +29,16 @@ class SandboxTest(absltest.TestCase):
                                 [sandbox.Step(['gcc', 'a.c'], 10, compile=True)])
       self.assertEqual((r.outcome, r.stage), ('compile_error', 'compile'))
 
-  def test_hostile_programs_are_contained(self):
-    t = time.time()
-    self.assertEqual(_run('while True: pass').outcome, 'timeout')  # CPU limit
-    self.assertEqual(_run('import time; time.sleep(60)', timeout_s=1).outcome, 'timeout')
-    fork = _run('import os\nwhile True:\n  try: os.fork()\n  except OSError: pass', timeout_s=2)
-    self.assertIn(fork.outcome, ('timeout', 'runtime_error'))
-    self.assertEqual(_run('x = bytearray(4 * 1024**3)').outcome, 'runtime_error')
-    spam = _run('import sys\nwhile True: sys.stdout.write("x" * 65536)')
-    self.assertEqual(spam.outcome, 'runtime_error')
-    self.assertLessEqual(len(spam.stdout), 1 << 16)
-    if sandbox.isolation() == 'full':  # another uid: the repository is not writable
-      target = os.path.join(testing.REPO, 'escape_test_file')
-      self.assertNotEqual(_run(f'open({target!r}, "w").write("x")').outcome, 'passed')
-      self.assertFalse(os.path.exists(target))
-    self.assertNotEqual(_run('open("../escaped", "w").write("x")').outcome, 'passed')
-    self.assertLess(time.time() - t, 30)
-    if sandbox.isolation() == 'full':
-      net = _run('import socket\nsocket.create_connection(("1.1.1.1", 80), timeout=2)')
-      self.assertEqual(net.outcome, 'failed')
-      self.assertIn('unreachable', net.stderr)
-      _run('open("/tmp/sandbox_escape", "w").write("x")')
-      self.assertFalse(os.path.exists('/tmp/sandbox_escape'))
-      self.assertEqual(sandbox._uid_processes(sandbox._BASE_UID), [])
-
+  def test_every_level_this_machine_has(self):
+    levels = sandbox.LEVELS[sandbox.LEVELS.index(sandbox.isolation()):]
+    for level in levels:
+      r = _run('import os; print(os.getuid(), os.path.basename(os.getcwd()))', level=level)
+      self.assertEqual(r.outcome, 'passed', f'{level}: {r.stderr}')
+      if os.geteuid() == 0:  # root: every level runs the program under the slot's uid
+        self.assertEqual(r.stdout.split()[0], str(sandbox._BASE_UID), level)
+      self.assertEqual(_run('assert 1 == 2', level=level).outcome, 'failed', level)
+      killed = _run('import os, signal; os.kill(os.getpid(), signal.SIGKILL)', level=level)
+      self.assertEqual((killed.outcome, killed.returncode), ('runtime_error', -9), level)
 
 
 class PassAtKTest(absltest.TestCase):

@@ -157,6 +157,7 @@ def walk(cfg, workdir: str) -> list[int]:
   if cfg.data.source != 'corpus':
     raise EvaluationError('--mode eval needs a tokenizer: data.source must be corpus')
   languages = eval_languages(cfg)
+  metrics_lib.log(f'eval: sandbox isolation {sandbox.isolation_note()}')
   tok, _ = tok_lib.load(data_lib.tokenizer_dir(cfg, workdir),
                         corpus.load_manifest(data_lib.corpus_dir(cfg, workdir)))
   run = RunDir(workdir)
@@ -166,7 +167,7 @@ def walk(cfg, workdir: str) -> list[int]:
   sampler = sampling.Sampler(rt.model, tok_lib.EOS, vocab_limit=tok.vocab_size)
   e = cfg.eval
   executor = Executor(e.workers, sandbox.Limits(cpu_s=int(e.run_timeout_s) + 1,
-                                                memory_mb=e.memory_mb),
+                                                memory_mb=e.memory_mb, disk_mb=e.disk_mb),
                       e.compile_timeout_s, e.run_timeout_s)
   done = []
   for step in ckpt_lib.select_steps(e.steps, list(manager.all_steps()), 'eval.steps'):

@@ -8,9 +8,10 @@ solutions (`validate.py`) go through it.
 from __future__ import annotations
 
 import queue
+import secrets
 
 from babel_jax.evaluation import sandbox
-from babel_jax.evaluation.harness import FAILED_EXIT_CODE
+from babel_jax.evaluation.harness import CHECKS_DONE, FAILED_EXIT_CODE
 from babel_jax.evaluation.languages import LANGUAGES
 
 OUTCOMES = sandbox.OUTCOMES
@@ -31,9 +32,20 @@ def run_program(language: str, source: str, timeout_s: float = 10.0,
                 limits: sandbox.Limits | None = None) -> tuple[str, str]:
   """Compiles (where needed) and runs `source`: (outcome, tail of stdout+stderr).
 
-  outcome: passed, failed (a test check failed), compile_error, timeout, runtime_error.
+  outcome: passed, failed (a test check failed, or an exit 0 before the last check),
+  compile_error, timeout, runtime_error. `source` is prompt + completion + tests, whose last
+  statement prints harness.CHECKS_DONE: that last occurrence (the tests', after any the
+  completion may contain) becomes a fresh random token, drawn here, after the completion was
+  written, and only an exit 0 whose stdout has the token passes. The token is not seeded: it
+  changes no result, and nothing may predict it.
   """
   lang = LANGUAGES[language]
+  head, found, tail = source.rpartition(CHECKS_DONE)
+  if not found:
+    raise ValueError(f'a {language} program must print {CHECKS_DONE} after its last check '
+                     '(stale data? rerun python -m babel_jax.evaluation.translate)')
+  token = 'checks done ' + secrets.token_hex(16)
+  source = head + token + tail
   limits = limits or sandbox.Limits(cpu_s=int(timeout_s) + 1)
   fill = lambda a: a.replace('{file}', '{dir}/' + lang.file_name)  # noqa: E731
   steps = []
@@ -49,7 +61,9 @@ def run_program(language: str, source: str, timeout_s: float = 10.0,
     return 'runtime_error', f'[sandbox error: {type(e).__name__}: {e}]'
   finally:
     _SLOTS.put(slot)
-  out = (r.stdout + r.stderr)[-TAIL_CHARS:]
+  out = (r.stdout + r.stderr).replace(token, CHECKS_DONE)[-TAIL_CHARS:]
+  if r.outcome == 'passed' and token not in r.stdout:
+    return 'failed', out + '\n[sandbox: exit status 0 before the last check ran]'
   if r.outcome == 'failed' and r.returncode != FAILED_EXIT_CODE and not (
       lang.failure_marker and lang.failure_marker in r.stdout + r.stderr):
     return 'runtime_error', out  # a crash, not a failed check

@@ -7,6 +7,10 @@ HumanEval's own float asserts allow).
 """
 
 FAILED_EXIT_CODE = 3  # a check failed; any other non-zero exit is a crash of the program itself
+# The tests print this after their last check; execution.run_program replaces it with a fresh
+# random token per run, and only an exit status 0 with that token in stdout counts as passed (an
+# early exit(0) from inside the function is a failure).
+CHECKS_DONE = 'BABEL_CHECKS_DONE_TOKEN'
 
 PHP = '''
 function babel_equal($actual, $expected) {

@@ -1,10 +1,18 @@
-"""Executable that confines itself, then execs a program: `python -m babel_jax.evaluation.jail
-LIMITS_JSON UID WORKDIR -- ARGV...` (UID -1: rlimits only).
+"""Executable that confines itself, then execs a program:
+`python -m babel_jax.evaluation.jail SPEC_JSON -- ARGV...`.
+
+SPEC (written by sandbox.Sandbox): level ('full', 'namespaces' or 'rlimits'), limits, uid (-1:
+keep this one), workdir, temp ({'/tmp': box directory, ...}) and bwrap (its path).
 
 The sandbox starts this as a fresh process (no threads, no JAX) instead of configuring the child
-between fork and exec, which is unsafe in a multithreaded parent. As root it enters new network
-and mount namespaces, mounts fresh /tmp, /var/tmp and /dev/shm, drops to UID; then applies the
-rlimits, changes to WORKDIR and execs ARGV.
+between fork and exec, which is unsafe in a multithreaded parent. As root it drops to UID and
+applies the rlimits; then
+* full: execs bubblewrap, which (through an unprivileged user namespace of UID) binds the host
+  read-only, the workdir and the private temporary directories writable, and runs ARGV in new
+  pid, network, ipc and uts namespaces with a minimal /dev and no capabilities;
+* namespaces: first enters new network and mount namespaces and binds the private temporary
+  directories over /tmp, /var/tmp and /dev/shm, then execs ARGV;
+* rlimits: execs ARGV.
 """
 
 import ctypes
@@ -14,16 +22,41 @@ import resource
 import sys
 
 CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
-MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 
 
-def confine(limits: dict, uid: int, workdir: str) -> None:
+def bwrap_argv(bwrap: str, workdir: str, temp: dict[str, str]) -> list[str]:
+  """The bubblewrap command line that runs a program (appended) in the full level's jail."""
+  argv = [bwrap, '--unshare-all', '--die-with-parent', '--new-session',
+          '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc']
+  for target, source in temp.items():
+    argv += ['--bind', source, target]
+  # bubblewrap's /dev is a tmpfs of its own: read-only, so that nothing is written outside the
+  # box (its device nodes still work).
+  return argv + ['--remount-ro', '/dev', '--bind', workdir, workdir, '--chdir', workdir, '--']
+
+
+def _enter_namespaces(temp: dict[str, str]) -> None:
+  libc = ctypes.CDLL(None, use_errno=True)
+
+  def check(ok: bool, what: str):
+    if not ok:
+      errno = ctypes.get_errno()
+      raise OSError(errno, f'{what}: {os.strerror(errno)}')
+
+  check(libc.unshare(CLONE_NEWNET | CLONE_NEWNS) == 0, 'unshare network and mount namespaces')
+  check(libc.mount(b'none', b'/', None, MS_REC | MS_PRIVATE, None) == 0, 'make / private')
+  for target, source in temp.items():
+    check(libc.mount(source.encode(), target.encode(), None, MS_BIND, None) == 0,
+          f'bind {source} on {target}')
+
+
+def confine(spec: dict) -> list[str]:
+  """Applies SPEC to this process; returns the argv prefix to exec the program with."""
+  limits, uid = spec['limits'], spec['uid']
+  if spec['level'] == 'namespaces':
+    _enter_namespaces(spec['temp'])
   if uid >= 0:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNET | CLONE_NEWNS) == 0:
-      libc.mount(b'none', b'/', None, MS_REC | MS_PRIVATE, None)
-      for d in (b'/tmp', b'/var/tmp', b'/dev/shm'):
-        libc.mount(b'tmpfs', d, b'tmpfs', 0, b'size=64m,mode=1777')
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
@@ -33,15 +66,22 @@ def confine(limits: dict, uid: int, workdir: str) -> None:
   resource.setrlimit(resource.RLIMIT_NPROC, (limits['processes'],) * 2)
   resource.setrlimit(resource.RLIMIT_FSIZE, (limits['file_mb'] * mb,) * 2)
   resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-  os.chdir(workdir)
+  os.chdir(spec['workdir'])
+  if spec['level'] == 'full':
+    return bwrap_argv(spec['bwrap'], spec['workdir'], spec['temp'])
+  return []
 
 
 def main(argv: list[str]) -> None:
-  limits, uid, workdir, sep, *command = argv
-  if sep != '--' or not command:
-    sys.exit('usage: python -m babel_jax.evaluation.jail LIMITS_JSON UID WORKDIR -- ARGV...')
+  if len(argv) < 3 or argv[1] != '--':
+    sys.exit('usage: python -m babel_jax.evaluation.jail SPEC_JSON -- ARGV...')
+  spec, command = json.loads(argv[0]), argv[2:]
   os.environ.pop('PYTHONPATH', None)  # only there to find this module
-  confine(json.loads(limits), int(uid), workdir)
+  try:
+    command = confine(spec) + command
+  except OSError as e:
+    sys.stderr.write(f'jail: cannot confine the program: {e}\n')
+    os._exit(126)
   try:
     os.execvp(command[0], command)
   except OSError as e:

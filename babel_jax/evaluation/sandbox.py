@@ -1,18 +1,31 @@
 """Runs untrusted generated programs: own directory, limits, no network, everything killed after.
 
-Each program gets a fresh directory and, where the machine allows (root on Linux), its own
-unprivileged uid, a private network namespace (no network) and a private mount namespace with
-fresh /tmp, /var/tmp and /dev/shm (nothing written there outlives it). Limits: CPU seconds,
-address space, processes (per uid, so a fork bomb stops there), file size, output bytes, wall
-time per step. At the end the process group, and every process of the sandbox uid, is killed.
-Without root only the rlimits, the process group and the timeouts apply (`isolation()` says).
+Isolation levels (`isolation()` says which applies; `isolation_note()` says what it means):
+
+* 'full' (root, bubblewrap usable): each program gets a "box", a tmpfs of `Limits.disk_mb` MB
+  and `Limits.inodes` files mounted for it alone, holding its directory and its private /tmp,
+  /var/tmp and /dev/shm, so the total it can write is capped. Each step runs under the slot's own
+  uid inside bubblewrap (jail.py): new user, pid, network, ipc and uts namespaces, the host file
+  system bound read-only, only the box's directories writable, a minimal /dev, no capabilities.
+* 'namespaces' (root, no usable bubblewrap): the same box, uid and rlimits, with the hand-written
+  network and mount namespaces (private temporary directories on the box); the rest of the host
+  file system is as writable for the uid as it is outside (world-writable directories).
+* 'rlimits' (not root, or no mount namespaces): rlimits, process-group kill and timeouts only,
+  in a plain temporary directory; as root the program still runs under its own uid.
+
+Limits in every level: CPU seconds, address space, processes (per uid, so a fork bomb stops
+there), file size, output bytes, wall time per step. At the end the process group, and every
+process of the sandbox uid, is killed.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import functools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,9 +37,15 @@ from typing import Sequence
 
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _BASE_UID = 61000  # sandbox uids: _BASE_UID + slot (no passwd entry needed)
+_PROBE_SLOT = 1000  # the uid that probes the isolation level, apart from the workers' slots
 SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+DEFAULT_ROOT = '/var/lib/babel_jax_sandbox'  # outside /tmp, which the jail replaces
+PRIVATE_TEMP = ('/tmp', '/var/tmp', '/dev/shm')  # each a directory of the program's box
+LEVELS = ('full', 'namespaces', 'rlimits')
 
 OUTCOMES = ('passed', 'failed', 'compile_error', 'timeout', 'runtime_error')
+
+MS_NOSUID, MS_NODEV, MNT_DETACH = 0x2, 0x4, 0x2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +55,8 @@ class Limits:
   processes: int = 256  # per sandbox uid (threads count too)
   file_mb: int = 64
   output_bytes: int = 1 << 20  # stdout + stderr kept per step; more kills the program
+  disk_mb: int = 256  # all the program writes: its directory and private /tmp (box levels)
+  inodes: int = 16384  # files and directories it may create there
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,9 +76,83 @@ class Result:
   seconds: float
 
 
+_probe_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=None)
+def _probe() -> tuple[str, str]:
+  """(level, why not better): the best level that runs `true` on this machine."""
+  if not sys.platform.startswith('linux'):
+    return 'rlimits', 'not Linux'
+  if os.geteuid() != 0:
+    return 'rlimits', 'not root (own uid, namespaces and the box need root)'
+  _sweep_stale_boxes(DEFAULT_ROOT)
+  reasons = []
+  for level in ('full', 'namespaces'):
+    if level == 'full' and not shutil.which('bwrap', path=SYSTEM_PATH):
+      reasons.append('bubblewrap is not installed (apt-get install bubblewrap)')
+      continue
+    try:
+      r = Sandbox(Limits(), slot=_PROBE_SLOT, level=level).run({}, [Step(['true'], 30)])
+      if r.outcome == 'passed':
+        return level, '; '.join(reasons)
+      reasons.append(f'{level} level fails: ' + ' '.join(r.stderr.split())[-300:])
+    except OSError as e:
+      reasons.append(f'{level} level fails: {e}')
+  return 'rlimits', '; '.join(reasons)
+
+
 def isolation() -> str:
-  """'full' (own uid, network and mount namespaces) when root on Linux, else 'rlimits'."""
-  return 'full' if os.geteuid() == 0 and sys.platform.startswith('linux') else 'rlimits'
+  """The level programs run under here: 'full', 'namespaces' or 'rlimits' (see the module)."""
+  with _probe_lock:
+    return _probe()[0]
+
+
+def isolation_note() -> str:
+  """One line for the log: the level, what it guarantees, and why not a better one."""
+  with _probe_lock:
+    level, why = _probe()
+  what = {
+      'full': 'bubblewrap: own uid; no network; own pid, ipc, uts and user namespaces; host file '
+              'system read-only; writable only the program directory and private /tmp, '
+              '/var/tmp, /dev/shm in one capped tmpfs',
+      'namespaces': 'own uid; no network; program directory and private /tmp, /var/tmp, '
+                    '/dev/shm in one capped tmpfs; OTHER WORLD-WRITABLE HOST DIRECTORIES STAY '
+                    'WRITABLE',
+      'rlimits': 'rlimits, timeouts and process-group kill only; the program can write wherever '
+                 + ('its uid' if os.geteuid() == 0 else 'this user') + ' can, with no total cap',
+  }[level]
+  return f'{level} ({what})' + (f'; not better because {why}' if why else '')
+
+
+def _libc():
+  return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount_box(box: str, uid: int, limits: Limits) -> None:
+  """A tmpfs only `uid` can enter, capped at limits.disk_mb MB and limits.inodes files."""
+  options = f'size={limits.disk_mb}m,nr_inodes={limits.inodes},mode=0700,uid={uid},gid={uid}'
+  if _libc().mount(b'tmpfs', box.encode(), b'tmpfs', MS_NOSUID | MS_NODEV,
+                   options.encode()) != 0:
+    errno = ctypes.get_errno()
+    raise OSError(errno, f'cannot mount the program box (tmpfs) on {box}: {os.strerror(errno)}')
+
+
+def _unmount_box(box: str) -> None:
+  _libc().umount2(box.encode(), MNT_DETACH)
+  os.rmdir(box)
+
+
+def _sweep_stale_boxes(root: str) -> None:
+  """Unmounts and removes boxes left by harness processes that died mid-run."""
+  if not os.path.isdir(root):
+    return
+  for name in os.listdir(root):
+    match = re.fullmatch(r'box_(\d+)_\w+', name)
+    if match and not os.path.exists(f'/proc/{match.group(1)}'):
+      path = os.path.join(root, name)
+      _libc().umount2(path.encode(), MNT_DETACH)
+      shutil.rmtree(path, ignore_errors=True)
 
 
 def _uid_processes(uid: int) -> list[int]:
@@ -105,41 +200,58 @@ def _read_capped(stream, cap: int, out: list, over: threading.Event) -> None:
 
 
 class Sandbox:
-  """Runs programs with `Limits`; `slot` picks the uid, so parallel workers use distinct slots."""
+  """Runs programs with `Limits`; `slot` picks the uid, so parallel workers use distinct slots.
 
-  def __init__(self, limits: Limits = Limits(), root: str | None = None, slot: int = 0):
+  `level` forces an isolation level (tests); by default the best this machine supports.
+  """
+
+  def __init__(self, limits: Limits = Limits(), root: str | None = None, slot: int = 0,
+               level: str | None = None):
+    if level is not None and level not in LEVELS:
+      raise ValueError(f'sandbox level {level!r}; have {LEVELS}')
     self.limits = limits
-    self.full = isolation() == 'full'
-    self.uid = _BASE_UID + slot if self.full else None
-    # Outside /tmp: the private mount namespace puts an empty tmpfs there. Parents must be
-    # traversable by the sandbox uid.
-    self.root = root or ('/var/lib/babel_jax_sandbox' if self.full else tempfile.gettempdir())
+    self.level = level or isolation()
+    self.boxed = self.level != 'rlimits'  # a capped tmpfs per program
+    self.uid = _BASE_UID + slot if os.geteuid() == 0 else None
+    # Parents must be traversable by the sandbox uid.
+    self.root = root or (DEFAULT_ROOT if self.uid is not None else tempfile.gettempdir())
     os.makedirs(self.root, mode=0o711, exist_ok=True)
 
   def run(self, files: dict[str, str], steps: Sequence[Step],
           env: dict[str, str] | None = None) -> Result:
     """Writes `files` to a fresh directory and runs `steps` there in order; '{dir}' in a
     step's argv or in `env` values stands for that directory."""
-    workdir = tempfile.mkdtemp(prefix='sandbox_', dir=self.root)
-    fill = lambda text: text.replace('{dir}', workdir)  # noqa: E731
-    steps = [dataclasses.replace(st, argv=[fill(a) for a in st.argv]) for st in steps]
-    env = {k: fill(v) for k, v in (env or {}).items()}
+    box = tempfile.mkdtemp(prefix=f'box_{os.getpid()}_', dir=self.root)
+    mounted = False
     try:
+      if self.boxed:
+        _mount_box(box, self.uid, self.limits)
+        mounted = True
+      workdir = os.path.join(box, 'work') if self.boxed else box
+      temp = {d: os.path.join(box, 'temp' + d.replace('/', '_')) for d in PRIVATE_TEMP
+              if self.boxed and os.path.isdir(d)}
+      for d in ([workdir] if self.boxed else []) + list(temp.values()):
+        os.mkdir(d, 0o700)
+      fill = lambda text: text.replace('{dir}', workdir)  # noqa: E731
+      steps = [dataclasses.replace(st, argv=[fill(a) for a in st.argv]) for st in steps]
+      env = {k: fill(v) for k, v in (env or {}).items()}
       for name, text in files.items():
         with open(os.path.join(workdir, name), 'w') as f:
           f.write(text)
       if self.uid is not None:
-        os.chown(workdir, self.uid, self.uid)
-        for name in files:
-          os.chown(os.path.join(workdir, name), self.uid, self.uid)
+        for path in [workdir, *temp.values(), *(os.path.join(workdir, n) for n in files)]:
+          os.chown(path, self.uid, self.uid)
       # System toolchains only: per-user installs (pyenv under /root) are not visible to the
       # sandbox uid.
-      path = SYSTEM_PATH if self.full else os.environ.get('PATH', SYSTEM_PATH)
+      path = SYSTEM_PATH if self.uid is not None else os.environ.get('PATH', SYSTEM_PATH)
       base_env = {'PATH': path, 'HOME': workdir,
                   'TMPDIR': workdir, 'LANG': 'C.UTF-8', **env}
+      spec = {'level': self.level, 'limits': dataclasses.asdict(self.limits),
+              'uid': -1 if self.uid is None else self.uid, 'workdir': workdir, 'temp': temp,
+              'bwrap': shutil.which('bwrap', path=SYSTEM_PATH)}
       t0 = time.perf_counter()
       for step in steps:
-        result = self._step(step, workdir, base_env)
+        result = self._step(step, spec, base_env)
         if result.outcome != 'passed':
           result.seconds = time.perf_counter() - t0
           return result
@@ -147,16 +259,18 @@ class Sandbox:
     finally:
       if self.uid is not None:
         _kill_uid(self.uid)
-      shutil.rmtree(workdir, ignore_errors=True)
+      if mounted:
+        _unmount_box(box)
+      else:
+        shutil.rmtree(box, ignore_errors=True)
 
-  def _step(self, step: Step, workdir: str, env: dict[str, str]) -> Result:
+  def _step(self, step: Step, spec: dict, env: dict[str, str]) -> Result:
     stage = 'compile' if step.compile else 'run'
     t = time.perf_counter()
     # The confinement happens in a fresh launcher process (jail.py), not between fork and exec
     # of this (multithreaded) process.
-    launcher = [sys.executable, '-m', 'babel_jax.evaluation.jail',
-                json.dumps(dataclasses.asdict(self.limits)),
-                str(-1 if self.uid is None else self.uid), workdir, '--', *step.argv]
+    launcher = [sys.executable, '-m', 'babel_jax.evaluation.jail', json.dumps(spec), '--',
+                *step.argv]
     proc = subprocess.Popen(launcher, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env={**env, 'PYTHONPATH': _PACKAGE_ROOT},
                             start_new_session=True)
@@ -182,6 +296,8 @@ class Sandbox:
     stdout = b''.join(out).decode('utf-8', 'replace')
     stderr = b''.join(err).decode('utf-8', 'replace')
     rc = proc.returncode
+    if self.level == 'full' and rc > 128:
+      rc = 128 - rc  # bubblewrap reports a program killed by signal N as exit status 128 + N
     if timed_out:
       outcome = 'timeout'
     elif over.is_set():

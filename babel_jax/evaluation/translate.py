@@ -233,7 +233,8 @@ class PythonTarget(Target):
 
   def translate(self, problem, a=None):
     return {'task_id': problem['task_id'], 'language': 'python', 'prompt': problem['prompt'],
-            'tests': f'\n{problem["test"]}\ncheck({problem["entry_point"]})\n',
+            'tests': (f'\n{problem["test"]}\ncheck({problem["entry_point"]})\n'
+                      f'print("{harness.CHECKS_DONE}")\n'),
             'stop': list(LANGUAGES['python'].stop), 'entry_point': problem['entry_point'],
             'translated': True}
 
@@ -263,6 +264,7 @@ class PhpTarget(Target):
 
   def tests(self, a):
     lines = [f'babel_check({i}, {call}, {expected});' for i, call, expected in self.checks(a)]
+    lines.append(f'echo "{harness.CHECKS_DONE}\\n";')
     return '\n}\n' + harness.PHP + '\n' + '\n'.join(lines) + '\n'
 
 
@@ -279,6 +281,7 @@ class JavaScriptTarget(Target):
 
   def tests(self, a):
     lines = [f'babelCheck({i}, {call}, {expected});' for i, call, expected in self.checks(a)]
+    lines.append(f'console.log("{harness.CHECKS_DONE}");')
     return '\n}\n' + harness.JAVASCRIPT + '\n' + '\n'.join(lines) + '\n'
 
 
@@ -318,6 +321,7 @@ class GoTarget(Target):
   def tests(self, a):
     lines = [f'\tif actual := {call}; !equal(actual, {expected}) {{\n'
              f'\t\tbabelFail({i}, actual)\n\t}}' for i, call, expected in self.checks(a)]
+    lines.append(f'\tfmt.Println("{harness.CHECKS_DONE}")')
     main = f'func main() {{\n\tequal := {self.equality(a.return_type)}\n'
     return '\n}\n\n' + harness.GO + '\n' + main + '\n'.join(lines) + '\n}\n'
 
@@ -342,6 +346,7 @@ class CppTarget(Target):
   def tests(self, a):
     lines = [f'    babel_check({i}, babel_equal({call}, {expected}));'
              for i, call, expected in self.checks(a)]
+    lines.append(f'    std::cout << "{harness.CHECKS_DONE}" << std::endl;')
     return '\n}\n' + harness.CPP + '\nint main() {\n' + '\n'.join(lines) + '\n    return 0;\n}\n'
 
 
@@ -351,6 +356,7 @@ class ClassTarget(Target):
   check_function = ''  # the harness's check helper
   harness_code = ''
   main_declaration = ''
+  print_line = ''  # the statement that prints a line
 
   def signature(self, a):
     params = self.params(a, lambda n, t: f'{self.literals.type_name(t)} {n}')
@@ -360,6 +366,7 @@ class ClassTarget(Target):
   def tests(self, a):
     lines = [f'        {self.check_function}({i}, {call}, {expected});'
              for i, call, expected in self.checks(a)]
+    lines.append(f'        {self.print_line}("{harness.CHECKS_DONE}");')
     return (f'\n    }}\n{self.harness_code}\n    {self.main_declaration} {{\n'
             + '\n'.join(lines) + '\n    }\n}\n')
 
@@ -370,6 +377,7 @@ class CSharpTarget(ClassTarget):
   check_function = 'BabelCheck'
   harness_code = harness.CSHARP
   main_declaration = 'public static void Main(string[] args)'
+  print_line = 'Console.WriteLine'
   reserved = frozenset('abstract as base bool break byte case catch char checked class const '
                        'continue decimal default delegate do double else enum event explicit '
                        'extern false finally fixed float for foreach goto if implicit in int '
@@ -393,6 +401,7 @@ class JavaTarget(ClassTarget):
   check_function = 'babelCheck'
   harness_code = harness.JAVA
   main_declaration = 'public static void main(String[] args)'
+  print_line = 'System.out.println'
   reserved = frozenset('abstract assert boolean break byte case catch char class const continue '
                        'default do double else enum extends false final finally float for goto if '
                        'implements import instanceof int interface long native new null package '

@@ -19,6 +19,7 @@ import re
 import sys
 
 from babel_jax.evaluation import humaneval
+from babel_jax.evaluation import sandbox
 from babel_jax.evaluation import translate
 from babel_jax.evaluation.execution import run_program
 from babel_jax.evaluation.humaneval import Untranslatable
@@ -121,6 +122,7 @@ def main(argv=None) -> int:
                       help='also run every translated problem with a default-returning body')
   parser.add_argument('--jobs', type=int, default=2)
   args = parser.parse_args(argv)
+  print(f'sandbox isolation {sandbox.isolation_note()}')
   languages = []
   for lang in args.languages:
     missing = LANGUAGES[lang].missing_tools()
