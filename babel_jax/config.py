@@ -72,7 +72,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.corpus.minhash_perms = 128
   c.corpus.val_fraction = 0.05
   c.corpus.shard_mb = 64
-  c.corpus.columns = ''  # dataset shards: 'content=COL,lang=COL,path=COL,ext=COL'; see data/shards.py
+  c.corpus.columns = ''  # dataset shards: 'content=COL,lang=COL,path=COL,ext=COL' (data/shards.py)
   c.corpus.workers = 1  # processes that read and MinHash; the output does not depend on it.
   c.corpus.max_tokens_per_language = 0.0  # token budget, sampled like the byte one; 0 = none.
   c.corpus.max_tokens_by_language = ''  # 'python=11e9,php=23e9': overrides the one above.

@@ -213,7 +213,8 @@ class CorpusTest(absltest.TestCase):
     cap = sum(sizes[:k]) + sizes[k] - 1
     expected = texts[:k]
     self.assertTrue(any(s < sizes[k] for s in sizes[k + 1:]))
-    for name, paths in (('a', full_cfg.paths), ('b', ','.join(reversed(full_cfg.paths.split(','))))):
+    reordered = ','.join(reversed(full_cfg.paths.split(',')))
+    for name, paths in (('a', full_cfg.paths), ('b', reordered)):
       cfg = _config(self.root, near_dup_threshold=0.0, max_bytes_per_language=cap, paths=paths)
       m = corpus.build(cfg, os.path.join(self.tmp, name))
       got = [t for s in corpus.SPLITS for t in corpus.read_texts(os.path.join(self.tmp, name), m,

@@ -10,7 +10,7 @@ import json
 import math
 import os
 import random
-import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -156,6 +156,13 @@ class DatasetSourceTest(absltest.TestCase):
     self.assertCountEqual(_texts(out, m, 'csharp'), self.expected['csharp'])
     self.assertCountEqual(_texts(out, m, 'cpp'), self.expected['cpp'])
     self.assertEqual(m['filtered']['other_language'], 14)  # python and go rows
+
+  def test_a_source_tree_with_a_stray_shard_stays_a_tree(self):
+    tree = os.path.join(self.tmp, 'tree')
+    _fixture_tree(tree)
+    shutil.copy(os.path.join(self.ds, 'cs.jsonl.zst'), os.path.join(tree, 'pkg', 'x.jsonl.zst'))
+    m = corpus.build(_config(tree), os.path.join(self.tmp, 'out'))
+    self.assertEqual(sorted(m['languages']), ['python'])  # the shard's C# rows are not read
 
   def test_truncated_or_incomplete_shards_name_the_file(self):
     bad = os.path.join(self.tmp, 'bad')

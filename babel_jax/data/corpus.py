@@ -89,20 +89,9 @@ def build(c, out_dir: str) -> dict[str, Any]:
   manifest. An existing corpus with the same settings is reused; one with other settings is an
   error (corpora are never overwritten)."""
   out_dir = os.path.abspath(out_dir)
-  existing = os.path.join(out_dir, MANIFEST)
-  if os.path.exists(existing):
-    manifest = load_manifest(out_dir)
-    if _same_settings(manifest['settings'], settings_dict(c)):
-      _log(f'corpus: {out_dir} is up to date ({manifest["content_hash"][:12]}), reusing it')
-      return manifest
-    raise CorpusError(f'{out_dir} already holds a corpus built with other settings; choose '
-                      f'another data.corpus_dir or delete it (corpora are never overwritten)')
-  if os.path.exists(out_dir) and os.listdir(out_dir):
-    raise CorpusError(f'{out_dir} exists, is not empty and has no {MANIFEST}; choose another '
-                      'data.corpus_dir')
-  for stale in glob.glob(f'{out_dir}.partial.*'):
-    shutil.rmtree(stale, ignore_errors=True)
-
+  existing = _existing(c, out_dir)
+  if existing:
+    return existing
   try:
     lang_map = lang_lib.LanguageMap(lang_lib.parse_extensions(c.extensions))
   except lang_lib.LanguageMapError as e:
@@ -114,42 +103,32 @@ def build(c, out_dir: str) -> dict[str, Any]:
     raise CorpusError(f'corpus.languages names {unknown}, which no extension maps to; known: '
                       f'{sorted(known)} (extend with corpus.extensions)')
   budgets, modes = _budgets(c, known), dedup.parse_modes(c.dedup)
+  columns = shards.parse_columns(c.columns)
   token_count = _token_count(c)
   srcs = sources_lib.resolve([s.strip() for s in c.sources.split(',') if s.strip()],
                              [p.strip() for p in c.paths.split(',') if p.strip()], c.debian_dir)
   if not srcs:
     raise CorpusError('no sources: set corpus.sources and/or corpus.paths')
-  ids = sorted(known)
   tmp = f'{out_dir}.partial.{os.getpid()}'
   spill = os.path.join(tmp, '.spill')
   os.makedirs(spill)
   t0 = time.time()
   try:
     with workers_lib.Pool(c.workers) as pool:
-      units = scan.plan(srcs, shards.parse_columns(c.columns))
+      units = scan.plan(srcs, columns)
       settings = scan.Settings(filters.FilterSettings.from_config(c), lang_map.extensions,
-                               tuple(ids), tuple(wanted), shards.parse_columns(c.columns),
-                               tuple(srcs), spill, c.token_model, c.bytes_per_token)
+                               tuple(sorted(known)), tuple(wanted), columns, tuple(srcs), spill,
+                               c.token_model, c.bytes_per_token)
       index, counts, seen, nbytes = _read(pool, units, settings)
+      dt = max(time.time() - t0, 1e-9)
       _log(f'corpus: read {sum(seen):,} files, {nbytes / 1e6:,.0f} MB from {len(units)} units '
-           f'in {time.time() - t0:.0f}s ({nbytes / 1e6 / max(time.time() - t0, 1e-9):.1f} MB/s, '
-           f'{c.workers} worker{"s" * (c.workers > 1)})')
-      if 'exact' in modes:
-        keep = dedup.first_copies(index)
-        counts['exact_duplicate'] += int((~keep).sum())
-        index = index[keep]
-      present = {ids[i] for i in np.unique(index['lang'])}
-      missing = [w for w in wanted if w not in present]
-      if missing:
-        raise CorpusError(f'corpus.languages asks for {missing}, but the sources '
-                          f'({", ".join(s.name for s in srcs)}) hold no usable files in them')
-      chosen = {}
-      for lang in sorted(present):
-        rows = index[index['lang'] == ids.index(lang)]
-        rows = rows[dedup.sample_order(rows)]
-        n = budgets[lang].take(rows)
-        counts['over_cap'] += len(rows) - n
-        chosen[lang] = rows[:n]
+           f'in {dt:.0f}s ({nbytes / 1e6 / dt:.1f} MB/s, {c.workers} worker'
+           f'{"s" * (c.workers > 1)})')
+      chosen = _choose(index, settings.languages, budgets, modes, counts)
+      if not set(wanted) <= set(chosen):
+        raise CorpusError(f'corpus.languages asks for {sorted(set(wanted) - set(chosen))}, but '
+                          f'the sources ({", ".join(s.name for s in srcs)}) hold no usable files '
+                          'in them')
       del index
       if 'near' in modes and c.near_dup_threshold > 0:
         chosen = _near_dedup(pool, chosen, spill, c, counts)
@@ -179,10 +158,44 @@ def build(c, out_dir: str) -> dict[str, Any]:
     shutil.rmtree(tmp, ignore_errors=True)
     raise
   if os.path.isdir(out_dir):
-    os.rmdir(out_dir)  # empty (checked above)
+    os.rmdir(out_dir)  # empty (checked in _existing)
   os.rename(tmp, out_dir)
   _log(summary(manifest))
   return manifest
+
+
+def _existing(c, out_dir: str) -> dict[str, Any] | None:
+  """The manifest of a corpus already there with these settings; refuses anything else there."""
+  if os.path.exists(os.path.join(out_dir, MANIFEST)):
+    manifest = load_manifest(out_dir)
+    if _same_settings(manifest['settings'], settings_dict(c)):
+      _log(f'corpus: {out_dir} is up to date ({manifest["content_hash"][:12]}), reusing it')
+      return manifest
+    raise CorpusError(f'{out_dir} already holds a corpus built with other settings; choose '
+                      f'another data.corpus_dir or delete it (corpora are never overwritten)')
+  if os.path.exists(out_dir) and os.listdir(out_dir):
+    raise CorpusError(f'{out_dir} exists, is not empty and has no {MANIFEST}; choose another '
+                      'data.corpus_dir')
+  for stale in glob.glob(f'{out_dir}.partial.*'):
+    shutil.rmtree(stale, ignore_errors=True)
+  return None
+
+
+def _choose(index: np.ndarray, ids: tuple[str, ...], budgets: dict[str, dedup.Budget],
+            modes: set[str], counts: collections.Counter) -> dict[str, np.ndarray]:
+  """Exact dedup, then each language's rows in sample order, cut to its budget."""
+  if 'exact' in modes:
+    keep = dedup.first_copies(index)
+    counts['exact_duplicate'] += int((~keep).sum())
+    index = index[keep]
+  chosen = {}
+  for i in np.unique(index['lang']).tolist():
+    rows = index[index['lang'] == i]
+    rows = rows[dedup.sample_order(rows)]
+    n = budgets[ids[i]].take(rows)
+    counts['over_cap'] += len(rows) - n
+    chosen[ids[i]] = rows[:n]
+  return chosen
 
 
 def _read(pool: workers_lib.Pool, units: list[scan.Unit], settings: scan.Settings):

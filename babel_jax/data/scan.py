@@ -194,7 +194,8 @@ def scan(task: tuple[Settings, Unit]) -> UnitResult:
   arrays: list[np.ndarray] = []
   files = nbytes = offset = 0
   with open(os.path.join(s.spill_dir, f'{unit.index:07d}.bin'), 'wb') as spill:
-    for item, (path, size, read, raw_lang, ext, is_row) in enumerate(_entries(unit, src, s.columns)):
+    entries = _entries(unit, src, s.columns)
+    for item, (path, size, read, raw_lang, ext, is_row) in enumerate(entries):
       files += 1
       data = read() if is_row else None
       nbytes += len(data) if is_row else 0

@@ -88,9 +88,9 @@ def layout(path: str, names: list[str], mapping: dict[str, str], need_language: 
     else:
       chosen[role] = next((c for c in DEFAULT_COLUMNS[role] if c in names), None)
   if chosen['content'] is None:
-    raise ShardError(f'{path}: no content column (looked for {" or ".join(DEFAULT_COLUMNS["content"])}'
-                     f'); it has {", ".join(names) or "none"}; map yours with '
-                     'corpus.columns=content=NAME')
+    looked = ' or '.join(DEFAULT_COLUMNS['content'])
+    raise ShardError(f'{path}: no content column (looked for {looked}); it has '
+                     f'{", ".join(names) or "none"}; map yours with corpus.columns=content=NAME')
   if need_language and not (chosen['lang'] or chosen['path'] or chosen['ext']):
     raise ShardError(f'{path}: no language column (lang or language), path or ext column; map '
                      'one with corpus.columns (e.g. lang=NAME) or give the source as PATH=LANG')
@@ -161,7 +161,7 @@ def read_parquet(path: str, name: str, row_groups: tuple[int, ...], lay: Layout)
         yield Row(_get(cols, lay.path, i) or f'{name}:{row + i}', _get(cols, lay.lang, i),
                   _get(cols, lay.ext, i), _text(value, where, lay.content))
       row += batch.num_rows
-  except pa.ArrowException as e:
+  except (pa.ArrowException, OSError) as e:
     raise ShardError(f'{path}: unreadable at row {row} (truncated or corrupt?): '
                      f'{str(e).splitlines()[0]}') from e
 
@@ -188,7 +188,7 @@ def _chunks(path: str) -> Iterator[bytes]:
       else:
         yield from iter(lambda: raw.read(_CHUNK), b'')
     except (EOFError, OSError, zlib.error) as e:
-      raise ShardError(f'{path}: compressed stream is truncated or corrupt ({e})') from e
+      raise ShardError(f'{path}: truncated or corrupt ({e})') from e
 
 
 def _zstd_chunks(raw, path: str) -> Iterator[bytes]:
