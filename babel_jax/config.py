@@ -75,6 +75,13 @@ def default_config() -> ml_collections.ConfigDict:
   c.corpus.minhash_perms = 128
   c.corpus.val_fraction = 0.05
   c.corpus.shard_mb = 64
+  c.corpus.columns = ''  # dataset shards: 'content=COL,lang=COL,path=COL,ext=COL' (data/shards.py)
+  c.corpus.workers = 1  # processes that read and MinHash; the output does not depend on it.
+  c.corpus.max_tokens_per_language = 0.0  # token budget, sampled like the byte one; 0 = none.
+  c.corpus.max_tokens_by_language = ''  # 'python=11e9,php=23e9': overrides the one above.
+  c.corpus.token_model = ''  # sentencepiece model counting tokens; '' = bytes / bytes_per_token.
+  c.corpus.bytes_per_token = 3.5
+  c.corpus.dedup = 'exact,near'  # or 'exact', 'near', 'none' (datasets that arrive deduplicated).
 
   c.tokenizer = ml_collections.ConfigDict()
   c.tokenizer.vocab_size = 0  # 0 means model.vocab_size.
@@ -294,6 +301,12 @@ def _check_ranges(cfg) -> None:
       raise ConfigError(f'probe.{field} must be in (0, 1), got {cfg.probe[field]}')
   if not 0.0 <= cfg.corpus.val_fraction < 1.0:
     raise ConfigError(f'corpus.val_fraction must be in [0, 1), got {cfg.corpus.val_fraction}')
+  _positive(cfg, 'corpus.workers', 'corpus.bytes_per_token')
+  _positive(cfg, 'corpus.max_tokens_per_language', allow_zero=True)
+  from babel_jax.data import dedup, shards  # pylint: disable=g-import-not-at-top
+  shards.parse_columns(cfg.corpus.columns)
+  dedup.parse_table(cfg.corpus.max_tokens_by_language, 'corpus.max_tokens_by_language')
+  dedup.parse_modes(cfg.corpus.dedup)
   if not 0.0 <= cfg.corpus.near_dup_threshold <= 1.0:
     raise ConfigError(f'corpus.near_dup_threshold must be in [0, 1], got '
                       f'{cfg.corpus.near_dup_threshold}')

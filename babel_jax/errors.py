@@ -30,6 +30,14 @@ class LanguageMapError(DataError):
   """A `corpus.extensions` entry is not of the form '.ext=lang'."""
 
 
+class ShardError(DataError):
+  """A dataset shard is truncated, corrupt or lacks a column; the message names the file."""
+
+
+class WorkerError(DataError):
+  """A parallel corpus build cannot start its worker processes."""
+
+
 class TokenizerError(DataError):
   """The tokenizer is missing, broken or was trained on another corpus."""
 

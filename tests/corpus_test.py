@@ -2,6 +2,7 @@
 
 from tests import testing  # noqa: F401  (first: fake devices)
 
+import hashlib
 import io
 import json
 import os
@@ -194,6 +195,32 @@ class CorpusTest(absltest.TestCase):
     py = a['languages']['python']['files']
     self.assertEqual(py['train'] + py['validation'], 5)
     self.assertGreater(a['filtered']['over_cap'], 0)
+
+  def test_byte_cap_keeps_the_smallest_keys_whatever_the_order(self):
+    other = os.path.join(self.tmp, 'other')
+    for i in range(12):  # sizes from 0.5 to 6 KB, so which files fit depends on the cut
+      _write(other, f'o_{i}.py', _PY.format(n=100 + i) + ''.join(
+          f'LIMIT_{i}_{j} = {j * 31 + i}\n' for j in range(20 * i)))
+    full_cfg = _config(self.root, near_dup_threshold=0.0)
+    full_cfg.paths += f',{other}'
+    full = corpus.build(full_cfg, os.path.join(self.tmp, 'full'))
+    texts = sorted((t for s in corpus.SPLITS for t in corpus.read_texts(
+        os.path.join(self.tmp, 'full'), full, 'python', s)),
+                   key=lambda t: hashlib.sha256(t.encode()).hexdigest()[8:24])
+    sizes = [len(t.encode()) for t in texts]
+    # Cut just before the first large file past the middle: smaller files after it would fit
+    # in the slack, but a budget is a prefix of the key order, not a knapsack.
+    k = next(i for i in range(len(texts) // 2, len(texts)) if sizes[i] > 3000)
+    cap = sum(sizes[:k]) + sizes[k] - 1
+    expected = texts[:k]
+    self.assertTrue(any(s < sizes[k] for s in sizes[k + 1:]))
+    reordered = ','.join(reversed(full_cfg.paths.split(',')))
+    for name, paths in (('a', full_cfg.paths), ('b', reordered)):
+      cfg = _config(self.root, near_dup_threshold=0.0, max_bytes_per_language=cap, paths=paths)
+      m = corpus.build(cfg, os.path.join(self.tmp, name))
+      got = [t for s in corpus.SPLITS for t in corpus.read_texts(os.path.join(self.tmp, name), m,
+                                                                  'python', s)]
+      self.assertCountEqual(got, expected, name)
 
   def test_never_overwrites_and_a_crash_leaves_no_manifest(self):
     out = os.path.join(self.tmp, 'corpus')

@@ -2,6 +2,8 @@
 
 from tests import testing  # noqa: F401  (first: fake devices)
 
+import contextlib
+import io
 import json
 import os
 import subprocess

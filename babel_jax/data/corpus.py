@@ -1,9 +1,12 @@
-"""`--mode corpus`: real source files -> filtered, deduplicated ArrayRecord shards + manifest.
+"""`--mode corpus`: source files and dataset shards -> filtered, deduplicated ArrayRecord shards.
 
-Pipeline per file: language (extension, shebang, source hint) -> path/size/content filters ->
-exact dedup (sha256) -> per-language cap (keeps the files with the smallest content hash, so a
-cap is a deterministic sample whatever the reading order) -> near-dedup (MinHash LSH) -> split by
-content hash (adding files never moves old ones between train and validation) -> shards.
+Per document: language (extension, shebang, source hint, or a dataset's language column) ->
+path/size/content filters -> exact dedup (sha256; the earliest copy read is kept) -> per-language
+budget in bytes, tokens and files (the documents with the smallest content-hash keys, so a
+budget is a deterministic sample whatever the reading order) -> near-dedup (MinHash LSH, bands
+on disk) -> split by content hash (adding documents never moves old ones between train and
+validation) -> shards. Reading and MinHash run in `corpus.workers` processes (scan.py,
+dedup.py, workers.py); the output does not depend on their number.
 
 Output, written under a temporary name and renamed at the end (a crash leaves no manifest that
 points at partial shards):
@@ -14,10 +17,8 @@ points at partial shards):
 from __future__ import annotations
 
 import collections
-import dataclasses
 import glob
 import hashlib
-import heapq
 import json
 import os
 import re
@@ -25,29 +26,21 @@ import shutil
 import time
 from typing import Any
 
+import numpy as np
 from array_record.python import array_record_module as array_record
-from datasketch import MinHash, MinHashLSH
 
 from babel_jax import config as config_lib
-from babel_jax.data import filters, languages as lang_lib, sources as sources_lib
+from babel_jax.config import default_config
+from babel_jax.data import dedup, filters, languages as lang_lib, scan, shards
+from babel_jax.data import sources as sources_lib, workers as workers_lib
 from babel_jax.errors import CorpusError
 
 SPLITS = ('train', 'validation')
 MANIFEST = 'manifest.json'
-_WORDS = re.compile(rb'\w+')
 _LEX = re.compile(rb'\w+|[^\w\s]')
+_NOT_SETTINGS = ('workers',)  # how a corpus is built, not what it holds
+_BAND_CHUNK_BYTES, _BAND_CHUNK_DOCS = 1 << 20, 250
 
-
-@dataclasses.dataclass
-class Doc:
-  sha: str
-  source: str
-  path: str
-  data: bytes
-
-  @property
-  def key(self) -> str:  # cap-sampling order, independent of the split bits sha[:8].
-    return self.sha[8:24]
 
 
 
@@ -56,64 +49,39 @@ def split_of(sha: str, val_fraction: float) -> str:
   return 'validation' if int(sha[:8], 16) % 10_000 < round(val_fraction * 10_000) else 'train'
 
 
-class _Capped:
-  """Keeps the docs with the smallest keys within a byte and a file budget (0 = unlimited)."""
-
-  def __init__(self, max_bytes: int, max_files: int):
-    self.max_bytes, self.max_files = max_bytes, max_files
-    self.heap: list[tuple[str, int, Doc]] = []  # (negated-order key, tiebreak, doc)
-    self.bytes = 0
-    self.dropped = 0
-    self._n = 0
-
-  def offer(self, doc: Doc) -> None:
-    self._n += 1
-    heapq.heappush(self.heap, (_neg(doc.key), self._n, doc))
-    self.bytes += len(doc.data)
-    while ((self.max_bytes and self.bytes > self.max_bytes and len(self.heap) > 1) or
-           (self.max_files and len(self.heap) > self.max_files)):
-      _, _, gone = heapq.heappop(self.heap)
-      self.bytes -= len(gone.data)
-      self.dropped += 1
-
-  def docs(self) -> list[Doc]:
-    return sorted((d for _, _, d in self.heap), key=lambda d: d.key)
-
-
-def _neg(key: str) -> str:
-  # Largest key first in a min-heap: complement each hex digit.
-  return key.translate(str.maketrans('0123456789abcdef', 'fedcba9876543210'))
-
-
-def _minhash(data: bytes, num_perm: int, shingle: int = 5) -> MinHash:
-  words = _WORDS.findall(data)
-  grams = [b' '.join(words[i:i + shingle]) for i in range(max(1, len(words) - shingle + 1))]
-  m = MinHash(num_perm=num_perm, seed=1)
-  m.update_batch(grams or [b''])
-  return m
-
-
-def _near_dedup(docs: list[Doc], threshold: float, num_perm: int) -> tuple[list[Doc], int]:
-  """Drops every doc whose MinHash Jaccard estimate with an earlier kept doc is >= threshold."""
-  if threshold <= 0:
-    return docs, 0
-  lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-  kept = []
-  for doc in docs:
-    m = _minhash(doc.data, num_perm)
-    if lsh.query(m):
-      continue
-    lsh.insert(doc.sha, m)
-    kept.append(doc)
-  return kept, len(docs) - len(kept)
-
-
 def settings_dict(c) -> dict[str, Any]:
-  return c.to_dict()
+  return {k: v for k, v in c.to_dict().items() if k not in _NOT_SETTINGS}
+
+
+def _same_settings(old: dict[str, Any], new: dict[str, Any]) -> bool:
+  """Equal, counting a field an older manifest lacks as equal when it is at its default."""
+  defaults = default_config().corpus.to_dict()
+  return all(old.get(k, defaults[k]) == v for k, v in new.items()) and set(old) <= set(new)
 
 
 def _log(msg: str) -> None:
   print(msg, flush=True)
+
+
+def _budgets(c, known: set[str]) -> dict[str, dedup.Budget]:
+  table = dedup.parse_table(c.max_tokens_by_language, 'corpus.max_tokens_by_language', known)
+  return collections.defaultdict(
+      lambda: dedup.Budget(c.max_bytes_per_language, int(c.max_tokens_per_language),
+                           c.max_files_per_language),
+      {lang: dedup.Budget(c.max_bytes_per_language, tokens, c.max_files_per_language)
+       for lang, tokens in table.items()})
+
+
+def _token_count(c) -> dict[str, Any]:
+  if not c.token_model:
+    return {'method': 'estimate', 'bytes_per_token': c.bytes_per_token}
+  if not os.path.isfile(c.token_model):
+    raise CorpusError(f'corpus.token_model {c.token_model!r} is not a file; give a sentencepiece '
+                      "model (e.g. an earlier run's corpus/tokenizer/spm.model) or '' to estimate")
+  with open(c.token_model, 'rb') as f:
+    sha = hashlib.sha256(f.read()).hexdigest()
+  return {'method': 'sentencepiece', 'model': os.path.abspath(c.token_model),
+          'model_sha256': sha}
 
 
 def build(c, out_dir: str) -> dict[str, Any]:
@@ -121,10 +89,86 @@ def build(c, out_dir: str) -> dict[str, Any]:
   manifest. An existing corpus with the same settings is reused; one with other settings is an
   error (corpora are never overwritten)."""
   out_dir = os.path.abspath(out_dir)
-  existing = os.path.join(out_dir, MANIFEST)
-  if os.path.exists(existing):
+  existing = _existing(c, out_dir)
+  if existing:
+    return existing
+  try:
+    lang_map = lang_lib.LanguageMap(lang_lib.parse_extensions(c.extensions))
+  except lang_lib.LanguageMapError as e:
+    raise CorpusError(str(e)) from e
+  known = lang_map.languages
+  wanted = config_lib.items(c.languages)
+  unknown = [w for w in wanted if w not in known]
+  if unknown:
+    raise CorpusError(f'corpus.languages names {unknown}, which no extension maps to; known: '
+                      f'{sorted(known)} (extend with corpus.extensions)')
+  budgets, modes = _budgets(c, known), dedup.parse_modes(c.dedup)
+  columns = shards.parse_columns(c.columns)
+  token_count = _token_count(c)
+  srcs = sources_lib.resolve(list(config_lib.items(c.sources)), list(config_lib.items(c.paths)),
+                             c.debian_dir)
+  if not srcs:
+    raise CorpusError('no sources: set corpus.sources and/or corpus.paths')
+  tmp = f'{out_dir}.partial.{os.getpid()}'
+  spill = os.path.join(tmp, '.spill')
+  os.makedirs(spill)
+  t0 = time.time()
+  try:
+    with workers_lib.Pool(c.workers) as pool:
+      units = scan.plan(srcs, columns)
+      settings = scan.Settings(filters.FilterSettings.from_config(c), lang_map.extensions,
+                               tuple(sorted(known)), tuple(wanted), columns, tuple(srcs), spill,
+                               c.token_model, c.bytes_per_token)
+      index, counts, seen, nbytes = _read(pool, units, settings)
+      dt = max(time.time() - t0, 1e-9)
+      _log(f'corpus: read {sum(seen):,} files, {nbytes / 1e6:,.0f} MB from {len(units)} units '
+           f'in {dt:.0f}s ({nbytes / 1e6 / dt:.1f} MB/s, {c.workers} worker'
+           f'{"s" * (c.workers > 1)})')
+      chosen = _choose(index, settings.languages, budgets, modes, counts)
+      if not set(wanted) <= set(chosen):
+        raise CorpusError(f'corpus.languages asks for {sorted(set(wanted) - set(chosen))}, but '
+                          f'the sources ({", ".join(s.name for s in srcs)}) hold no usable files '
+                          'in them')
+      del index
+      if 'near' in modes and c.near_dup_threshold > 0:
+        chosen = _near_dedup(pool, chosen, spill, c, counts)
+      langs = _write(pool, chosen, tmp, spill, [s.name for s in srcs],
+                     [u.source for u in units], c)
+    shutil.rmtree(spill)
+    manifest = {
+        'version': 1,
+        'settings': settings_dict(c),
+        'sources': [{'name': s.name, 'path': s.path, 'files_seen': seen[i]}
+                    for i, s in enumerate(srcs)],
+        'language_ids': {lang: i for i, lang in enumerate(sorted(langs))},
+        'languages': langs,
+        'filtered': {r: counts[r] for r in (*filters.REASONS, 'exact_duplicate',
+                                            'near_duplicate', 'over_cap', 'other_language',
+                                            'not_code')},
+        'files_read': sum(seen),
+        'bytes_read': nbytes,
+        'token_count': token_count,
+        'workers': c.workers,
+        'build_seconds': round(time.time() - t0, 1),
+    }
+    manifest['content_hash'] = _content_hash(tmp, langs)
+    with open(os.path.join(tmp, MANIFEST), 'w') as f:
+      json.dump(manifest, f, indent=2, sort_keys=True)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  if os.path.isdir(out_dir):
+    os.rmdir(out_dir)  # empty (checked in _existing)
+  os.rename(tmp, out_dir)
+  _log(summary(manifest))
+  return manifest
+
+
+def _existing(c, out_dir: str) -> dict[str, Any] | None:
+  """The manifest of a corpus already there with these settings; refuses anything else there."""
+  if os.path.exists(os.path.join(out_dir, MANIFEST)):
     manifest = load_manifest(out_dir)
-    if manifest['settings'] == settings_dict(c):
+    if _same_settings(manifest['settings'], settings_dict(c)):
       _log(f'corpus: {out_dir} is up to date ({manifest["content_hash"][:12]}), reusing it')
       return manifest
     raise CorpusError(f'{out_dir} already holds a corpus built with other settings; choose '
@@ -134,135 +178,135 @@ def build(c, out_dir: str) -> dict[str, Any]:
                       'data.corpus_dir')
   for stale in glob.glob(f'{out_dir}.partial.*'):
     shutil.rmtree(stale, ignore_errors=True)
+  return None
 
-  try:
-    lang_map = lang_lib.LanguageMap(lang_lib.parse_extensions(c.extensions))
-  except lang_lib.LanguageMapError as e:
-    raise CorpusError(str(e)) from e
-  wanted = config_lib.items(c.languages)
-  unknown = [w for w in wanted if w not in lang_map.languages]
-  if unknown:
-    raise CorpusError(f'corpus.languages names {unknown}, which no extension maps to; known: '
-                      f'{sorted(lang_map.languages)} (extend with corpus.extensions)')
-  srcs = sources_lib.resolve(list(config_lib.items(c.sources)), list(config_lib.items(c.paths)),
-                             c.debian_dir)
-  if not srcs:
-    raise CorpusError('no sources: set corpus.sources and/or corpus.paths')
-  settings = filters.FilterSettings.from_config(c)
+
+def _choose(index: np.ndarray, ids: tuple[str, ...], budgets: dict[str, dedup.Budget],
+            modes: set[str], counts: collections.Counter) -> dict[str, np.ndarray]:
+  """Exact dedup, then each language's rows in sample order, cut to its budget."""
+  if 'exact' in modes:
+    keep = dedup.first_copies(index)
+    counts['exact_duplicate'] += int((~keep).sum())
+    index = index[keep]
+  chosen = {}
+  for i in np.unique(index['lang']).tolist():
+    rows = index[index['lang'] == i]
+    rows = rows[dedup.sample_order(rows)]
+    n = budgets[ids[i]].take(rows)
+    counts['over_cap'] += len(rows) - n
+    chosen[ids[i]] = rows[:n]
+  return chosen
+
+
+def _read(pool: workers_lib.Pool, units: list[scan.Unit], settings: scan.Settings):
+  """Scans every unit (largest first, for balance); merges the results in unit order."""
+  progress = workers_lib.Progress('read', sum(u.input_bytes for u in units), _log)
+  results: dict[int, scan.UnitResult] = {}
+  tasks = [(settings, u) for u in sorted(units, key=lambda u: (-u.input_bytes, u.index))]
+  for r in pool.run(scan.scan, tasks):
+    results[r.unit] = r
+    progress.update(units[r.unit].input_bytes, r.files, r.nbytes)
+  progress.finish()
   counts: collections.Counter = collections.Counter()
-  capped: dict[str, _Capped] = {}
-  seen: set[str] = set()
-  source_stats = []
-  t0 = last = time.time()
-  files = nbytes = 0
-  for src in srcs:
-    overrides = dict(src.overrides)
-    src_files = 0
-    for entry in sources_lib.iterate(src):
-      files += 1
-      src_files += 1
-      now = time.time()
-      if now - last > 2:
-        last = now
-        kept = sum(len(k.heap) for k in capped.values())
-        _log(f'corpus: {files} files ({files / (now - t0):.0f}/s), {nbytes / 1e6:.0f} MB read '
-             f'({nbytes / 1e6 / (now - t0):.1f} MB/s), {kept} kept so far [{src.name}]')
-      lang = lang_map.by_name(entry.path, overrides, src.default_language)
-      data = None
-      if lang is None and '.' not in os.path.basename(entry.path):
-        if entry.size > settings.max_bytes:
-          counts['too_large'] += 1
-          continue
-        data = entry.read()
-        nbytes += len(data)
-        lang = lang_map.by_shebang(data)
-      if lang is None:
-        counts['not_code'] += 1
-        continue
-      if wanted and lang not in wanted:
-        counts['other_language'] += 1
-        continue
-      reason = filters.check_path(entry.path) or filters.check_size(entry.size, settings)
-      if reason is None:
-        if data is None:
-          data = entry.read()
-          nbytes += len(data)
-        reason = filters.check_content(data, settings)
-      if reason:
-        counts[reason] += 1
-        continue
-      sha = hashlib.sha256(data).hexdigest()
-      if sha in seen:
-        counts['exact_duplicate'] += 1
-        continue
-      seen.add(sha)
-      if lang not in capped:
-        capped[lang] = _Capped(c.max_bytes_per_language, c.max_files_per_language)
-      capped[lang].offer(Doc(sha, src.name, entry.path, data))
-    source_stats.append({'name': src.name, 'path': src.path, 'files_seen': src_files})
-  _log(f'corpus: read {files} files, {nbytes / 1e6:.0f} MB in {time.time() - t0:.0f}s; '
-       f'near-dedup and writing shards')
-  missing = [w for w in wanted if w not in capped]
-  if missing:
-    raise CorpusError(f'corpus.languages asks for {missing}, but the sources '
-                      f'({", ".join(s.name for s in srcs)}) hold no usable files in them')
-
-  tmp = f'{out_dir}.partial.{os.getpid()}'
-  os.makedirs(tmp)
-  langs: dict[str, Any] = {}
-  for lang in sorted(capped):
-    counts['over_cap'] += capped[lang].dropped
-    docs, near = _near_dedup(capped[lang].docs(), c.near_dup_threshold, c.minhash_perms)
-    counts['near_duplicate'] += near
-    langs[lang] = _write_language(tmp, lang, docs, c.shard_mb * 2**20, c.val_fraction)
-  manifest = {
-      'version': 1,
-      'settings': settings_dict(c),
-      'sources': source_stats,
-      'language_ids': {lang: i for i, lang in enumerate(sorted(langs))},
-      'languages': langs,
-      'filtered': {r: counts[r] for r in (*filters.REASONS, 'exact_duplicate', 'near_duplicate',
-                                          'over_cap', 'other_language', 'not_code')},
-      'files_read': files,
-      'bytes_read': nbytes,
-      'build_seconds': round(time.time() - t0, 1),
-  }
-  manifest['content_hash'] = _content_hash(tmp, langs)
-  with open(os.path.join(tmp, MANIFEST), 'w') as f:
-    json.dump(manifest, f, indent=2, sort_keys=True)
-  if os.path.isdir(out_dir):
-    os.rmdir(out_dir)  # empty (checked above)
-  os.rename(tmp, out_dir)
-  _log(summary(manifest))
-  return manifest
+  seen = [0] * len(settings.sources)
+  for u in units:
+    counts.update(results[u.index].counts)
+    seen[u.source] += results[u.index].files
+  index = np.concatenate([results[u.index].index for u in units] or
+                         [np.zeros(0, scan.INDEX)])
+  return index, counts, seen, sum(r.nbytes for r in results.values())
 
 
-def _write_language(root: str, lang: str, docs: list[Doc], shard_bytes: int,
-                    val_fraction: float) -> dict[str, Any]:
-  out: dict[str, Any] = {'files': {}, 'bytes': {}, 'lexical_tokens': {}, 'shards': {}}
+def _near_dedup(pool: workers_lib.Pool, chosen: dict[str, np.ndarray], spill: str, c,
+                counts: collections.Counter) -> dict[str, np.ndarray]:
+  """MinHash bands of every chosen document (in the workers) into memmaps on disk, then the
+  LSH decision per language from one band column at a time (dedup.near_duplicates)."""
+  b = dedup.Bander.get(c.near_dup_threshold, c.minhash_perms).b
+  bands, tasks, where = {}, [], {}
+  for lang, rows in chosen.items():
+    bands[lang] = np.lib.format.open_memmap(os.path.join(spill, f'bands-{lang}.npy'), 'w+',
+                                            np.uint64, (len(rows), b))
+    start = 0
+    while start < len(rows):
+      stop = start + 1
+      size = int(rows['nbytes'][start])
+      while (stop < len(rows) and stop - start < _BAND_CHUNK_DOCS and
+             size < _BAND_CHUNK_BYTES):
+        size += int(rows['nbytes'][stop])
+        stop += 1
+      where[len(tasks)] = (lang, start, stop, size)
+      tasks.append((len(tasks), spill, rows[start:stop], c.near_dup_threshold, c.minhash_perms))
+      start = stop
+  progress = workers_lib.Progress('minhash', sum(w[3] for w in where.values()), _log)
+  for chunk_id, out in pool.run(dedup.band_task, tasks):
+    lang, start, stop, size = where[chunk_id]
+    bands[lang][start:stop] = out
+    progress.update(size, stop - start, size)
+  progress.finish()
+  kept = {}
+  for lang, rows in chosen.items():
+    bands[lang].flush()
+    dropped = dedup.near_duplicates(bands[lang])
+    counts['near_duplicate'] += int(dropped.sum())
+    kept[lang] = rows[~dropped]
+    del bands[lang]
+    os.remove(os.path.join(spill, f'bands-{lang}.npy'))
+  return kept
+
+
+def _write(pool: workers_lib.Pool, chosen: dict[str, np.ndarray], tmp: str, spill: str,
+           source_names: list[str], unit_sources: list[int], c) -> dict[str, Any]:
+  tasks = []
+  for lang, rows in chosen.items():
+    rows_file = os.path.join(spill, f'rows-{lang}.npy')
+    np.save(rows_file, rows)
+    tasks.append((tmp, spill, lang, rows_file, source_names, unit_sources,
+                  c.shard_mb * 2**20, c.val_fraction))
+  progress = workers_lib.Progress('write', sum(int(r['nbytes'].sum()) for r in chosen.values()),
+                                  _log)
+  langs = {}
+  for lang, info in pool.run(_write_language, tasks):
+    langs[lang] = info
+    size = info['bytes']['train'] + info['bytes']['validation']
+    progress.update(size, info['files']['train'] + info['files']['validation'], size)
+  progress.finish()
+  return {lang: langs[lang] for lang in sorted(langs)}
+
+
+def _write_language(task: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
+  """Worker: one language's shards, documents in sample order, split by content hash."""
+  root, spill, lang, rows_file, source_names, unit_sources, shard_bytes, val_fraction = task
+  rows = np.load(rows_file)
+  is_val = rows['d0'] % 10_000 < round(val_fraction * 10_000)
+  out: dict[str, Any] = {'files': {}, 'bytes': {}, 'lexical_tokens': {}, 'tokens': {},
+                         'shards': {}}
   os.makedirs(os.path.join(root, lang))
-  for split in SPLITS:
-    part = [d for d in docs if split_of(d.sha, val_fraction) == split]
-    shards, size, writer = [], 0, None
-    for d in part:
-      if writer is None or size >= shard_bytes:
-        if writer is not None:
-          writer.close()
-        rel = f'{lang}/{split}-{len(shards):05d}.array_record'
-        shards.append(rel)
-        writer = array_record.ArrayRecordWriter(os.path.join(root, rel), 'group_size:1')
-        size = 0
-      record = json.dumps({'text': d.data.decode('utf-8'), 'source': d.source,
-                           'path': d.path}).encode()
-      writer.write(record)
-      size += len(record)
-    if writer is not None:
-      writer.close()
-    out['files'][split] = len(part)
-    out['bytes'][split] = sum(len(d.data) for d in part)
-    out['lexical_tokens'][split] = sum(len(_LEX.findall(d.data)) for d in part)
-    out['shards'][split] = shards
-  return out
+  with scan.SpillReader(spill) as reader:
+    for split, part in (('train', rows[~is_val]), ('validation', rows[is_val])):
+      shards_out, size, writer, lex = [], 0, None, 0
+      for row in part:
+        if writer is None or size >= shard_bytes:
+          if writer is not None:
+            writer.close()
+          rel = f'{lang}/{split}-{len(shards_out):05d}.array_record'
+          shards_out.append(rel)
+          writer = array_record.ArrayRecordWriter(os.path.join(root, rel), 'group_size:1')
+          size = 0
+        data = reader.data(row)
+        record = json.dumps({'text': data.decode('utf-8'),
+                             'source': source_names[unit_sources[int(row['unit'])]],
+                             'path': reader.path(row)}).encode()
+        writer.write(record)
+        size += len(record)
+        lex += len(_LEX.findall(data))
+      if writer is not None:
+        writer.close()
+      out['files'][split] = len(part)
+      out['bytes'][split] = int(part['nbytes'].sum())
+      out['lexical_tokens'][split] = lex
+      out['tokens'][split] = int(part['tokens'].sum())
+      out['shards'][split] = shards_out
+  return lang, out
 
 
 def _content_hash(root: str, langs: dict[str, Any]) -> str:
@@ -304,12 +348,15 @@ def read_texts(corpus_dir: str, manifest: dict[str, Any], lang: str, split: str)
 
 
 def summary(manifest: dict[str, Any]) -> str:
-  rows = [f'{"language":<12}{"train files":>12}{"val files":>10}{"MB":>9}{"lex tokens":>13}']
+  method = manifest.get('token_count', {}).get('method', 'estimate')
+  rows = [f'{"language":<12}{"train files":>12}{"val files":>10}{"MB":>9}{"lex tokens":>13}'
+          f'{"tokens (" + method + ")":>24}']
   for lang, info in sorted(manifest['languages'].items()):
-    files, b, tok = info['files'], info['bytes'], info['lexical_tokens']
+    files, b, lex = info['files'], info['bytes'], info['lexical_tokens']
+    tok = info.get('tokens', {'train': 0, 'validation': 0})
     rows.append(f'{lang:<12}{files["train"]:>12}{files["validation"]:>10}'
                 f'{(b["train"] + b["validation"]) / 1e6:>9.2f}'
-                f'{tok["train"] + tok["validation"]:>13,}')
+                f'{lex["train"] + lex["validation"]:>13,}{tok["train"] + tok["validation"]:>24,}')
   dropped = ', '.join(f'{k} {v}' for k, v in manifest['filtered'].items() if v)
   return '\n'.join(rows + [f'files read {manifest["files_read"]}; dropped: {dropped}',
                            f'content hash {manifest["content_hash"][:16]}'])

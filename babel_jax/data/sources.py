@@ -8,7 +8,8 @@ Registry names (`corpus.sources`):
   npm_js         the JavaScript of the bundled npm                      (nodejs/npm)
   debian         what launch/fetch_debian_sources.sh fetched: PHP, C#, Go, C++ and more
 Extra paths (`corpus.paths`) are 'PATH' or 'PATH=LANG', LANG naming the language of files whose
-extension does not say (extensionless C++ headers, .h files in C++ trees).
+extension does not say (extensionless C++ headers, .h files in C++ trees). A path may also be a
+Parquet or JSON Lines dataset shard or a folder of them (read by shards.py, planned in scan.py).
 """
 
 from __future__ import annotations
