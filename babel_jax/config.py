@@ -17,6 +17,8 @@ import ml_collections
 from babel_jax.errors import ConfigError
 
 MESH_AXES = ('data', 'fsdp', 'tensor')
+COLUMN_ROLES = ('content', 'lang', 'path', 'ext')  # dataset shard columns (data/shards.py)
+PLANTED_KINDS = ('clone', 'partial', 'scrambled')  # planted control languages (data/planted.py)
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -82,6 +84,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.corpus.token_model = ''  # sentencepiece model counting tokens; '' = bytes / bytes_per_token.
   c.corpus.bytes_per_token = 3.5
   c.corpus.dedup = 'exact,near'  # or 'exact', 'near', 'none' (datasets that arrive deduplicated).
+  # Planted languages (data/planted.py): controls with a known answer, made from a real
+  # language's tokens: comma-separated '<lang>_clone', '<lang>_partial', '<lang>_scrambled'.
+  c.corpus.planted = ''
+  c.corpus.planted_seed = 0
+  c.corpus.planted_share = 1.0  # '_partial': share of identifier / keyword pieces remapped.
 
   c.tokenizer = ml_collections.ConfigDict()
   c.tokenizer.vocab_size = 0  # 0 means model.vocab_size.
@@ -113,6 +120,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.checkpoint.keep_every = 0  # >0: multiples of this step are permanent too.
   c.checkpoint.keep_last = 2  # latest checkpoints kept besides the permanent ones.
   c.checkpoint.async_save = True
+  c.checkpoint.initial = False  # also keep step 0 of a fresh run (the study's reference runs).
 
   c.probe = ml_collections.ConfigDict()
   c.probe.steps = ''  # checkpoints to probe: '' all, 'A:B' a range (inclusive), 'A:B:S' a stride.
@@ -124,6 +132,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.probe.deactivate = True  # also measure per-language loss with each neuron set zeroed.
   c.probe.probe_set = ''  # '' means babel_jax/probes/probe_set.json.
   c.probe.max_prompts_per_pair = 0  # 0 uses every prompt.
+  c.probe.solution_loss = True  # the loss of hand-written HumanEval solutions (needs a tokenizer).
   c.probe.follow_poll_s = 10.0
   c.probe.follow_timeout_s = 3600.0  # --follow gives up after this long without a new step.
 
@@ -132,8 +141,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.dynamics = ml_collections.ConfigDict()
   c.dynamics.language = ''  # the new language L of a run; '' means the heaviest non-primary one.
   # New-language performance curve for stages and Algorithm 1: 'eval' (HumanEval problems
-  # solved), 'lens' (final-layer probability of L's identifiers on the probe set), 'loss'
-  # (negative held-out loss of L), or 'auto': the first that exists and is not flat (reported).
+  # solved), 'solutions' (negative loss of correct HumanEval solutions given their prompts),
+  # 'lens' (final-layer probability of L's identifiers on the probe set, or of the planted ids),
+  # 'loss' (negative held-out loss of L), or 'auto': the first that exists and is not flat.
   c.dynamics.performance = 'auto'
   c.dynamics.smooth_window = 3  # checkpoints in the moving average used by stage detection.
   c.dynamics.slope_tolerance = 0.1  # |slope| (relative to the curve's mean slope) of 'stable'.
@@ -177,6 +187,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.experiment.fit_fallback = 'original'  # a language whose curves cannot be fitted keeps its
   #                                         original token share ('original'), or stop ('raise').
   c.experiment.evaluate = True  # HumanEval in phases 3 and 6 (needs data.source = corpus).
+  # Planted control languages studied beside the real new languages (data/planted.py): some of
+  # 'clone,partial,scrambled'. Each gets continual and reference runs, not a mixture share.
+  c.experiment.controls = ''
+  c.experiment.reference = True  # from-scratch runs on each new language: effective transfer.
 
   c.mesh = ml_collections.ConfigDict()
   c.mesh.data = -1  # -1 takes all devices left after the other axes.
@@ -236,6 +250,32 @@ def languages(cfg) -> tuple[str, ...]:
   return items(cfg.data.languages)
 
 
+def pairs(text: str, name: str) -> dict[str, str]:
+  """'a=b,c=d' -> {'a': 'b', 'c': 'd'}: a comma-separated KEY=VALUE field, each key once."""
+  out = {}
+  for item in items(text):
+    key, sep, value = (s.strip() for s in item.partition('='))
+    if not sep or not key or key in out:
+      raise ConfigError(f'{name} entry {item!r} must look like KEY=VALUE, each key once')
+    out[key] = value
+  return out
+
+
+def budgets(text: str, name: str) -> dict[str, int]:
+  """'python=11e9,php=23e9' -> {'python': 11_000_000_000, ...}: positive amounts per language."""
+  out = {}
+  for key, value in pairs(text, name).items():
+    try:
+      amount = float(value)
+    except ValueError:
+      amount = -1.0
+    if not amount > 0 or not math.isfinite(amount):
+      raise ConfigError(f'{name} entry {key}={value!r} must look like language=NUMBER (> 0, '
+                        'e.g. python=11e9)')
+    out[key] = int(amount)
+  return out
+
+
 def numbers(cfg, name: str) -> tuple[float, ...]:
   """A comma-separated list of numbers (e.g. data.weights), checked: finite and >= 0."""
   section, field = name.split('.')
@@ -286,7 +326,7 @@ def _check_ranges(cfg) -> None:
   _positive(cfg, 'probe.max_prompts_per_pair', 'dynamics.slope_tolerance', 'probe.follow_poll_s',
             'probe.follow_timeout_s', allow_zero=True)
   _positive(cfg, 'eval.disk_mb')
-  _choice(cfg, 'dynamics.performance', ('auto', 'eval', 'lens', 'loss'))
+  _choice(cfg, 'dynamics.performance', ('auto', 'eval', 'solutions', 'lens', 'loss'))
   _choice(cfg, 'dynamics.eq1_beta', ('first', 'smoothed'))
   _choice(cfg, 'dynamics.eq1_alpha', ('tail', 'stabilization'))
   _choice(cfg, 'experiment.original', ('natural', 'uniform', 'temperature', 'config'))
@@ -303,10 +343,15 @@ def _check_ranges(cfg) -> None:
     raise ConfigError(f'corpus.val_fraction must be in [0, 1), got {cfg.corpus.val_fraction}')
   _positive(cfg, 'corpus.workers', 'corpus.bytes_per_token')
   _positive(cfg, 'corpus.max_tokens_per_language', allow_zero=True)
-  from babel_jax.data import dedup, shards  # pylint: disable=g-import-not-at-top
-  shards.parse_columns(cfg.corpus.columns)
-  dedup.parse_table(cfg.corpus.max_tokens_by_language, 'corpus.max_tokens_by_language')
-  dedup.parse_modes(cfg.corpus.dedup)
+  columns = pairs(cfg.corpus.columns, 'corpus.columns')
+  if not set(columns) <= set(COLUMN_ROLES) or not all(columns.values()):
+    raise ConfigError(f'corpus.columns={cfg.corpus.columns!r}: entries must look like '
+                      f'ROLE=COLUMN with ROLE one of {", ".join(COLUMN_ROLES)}, each at most once')
+  budgets(cfg.corpus.max_tokens_by_language, 'corpus.max_tokens_by_language')
+  modes = set(items(cfg.corpus.dedup))
+  if modes != {'none'} and not (modes and modes <= {'exact', 'near'}):
+    raise ConfigError(f"corpus.dedup is {cfg.corpus.dedup!r}; expected 'exact,near', 'exact', "
+                      "'near' or 'none'")
   if not 0.0 <= cfg.corpus.near_dup_threshold <= 1.0:
     raise ConfigError(f'corpus.near_dup_threshold must be in [0, 1], got '
                       f'{cfg.corpus.near_dup_threshold}')
@@ -340,6 +385,15 @@ def _check_lists(cfg) -> None:
   langs = languages(cfg)
   if not langs or len(set(langs)) != len(langs):
     raise ConfigError(f'data.languages must list distinct names, got {cfg.data.languages!r}')
+  bad = [k for k in items(cfg.experiment.controls) if k not in PLANTED_KINDS]
+  if bad:
+    raise ConfigError(f'experiment.controls names {bad}; expected some of {PLANTED_KINDS}')
+  for name in items(cfg.corpus.planted):
+    if not any(name.endswith('_' + k) and len(name) > len(k) + 1 for k in PLANTED_KINDS):
+      raise ConfigError(f'corpus.planted entry {name!r} must look like <language>_<kind>, kind '
+                        f'one of {PLANTED_KINDS}')
+  if not 0.0 < cfg.corpus.planted_share <= 1.0:
+    raise ConfigError(f'corpus.planted_share must be in (0, 1], got {cfg.corpus.planted_share}')
   bad = [lang for lang in items(cfg.experiment.new_languages) if lang not in langs[1:]]
   if bad:
     raise ConfigError(f'experiment.new_languages names {bad}; expected languages of '

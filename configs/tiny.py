@@ -25,4 +25,5 @@ def get_config():
   c.experiment.original = 'uniform'
   c.experiment.primary_tokens = 1e6
   c.experiment.continual_checkpoints = 4
+  c.experiment.seeds = 2
   return c

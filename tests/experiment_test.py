@@ -15,6 +15,12 @@ from babel_jax import io
 # The driver, not sharding, is under test here (sharded runs have their own tests): one device
 # keeps the study's dozen short runs fast.
 ONE_DEVICE = ('--config.mesh.num_devices=1',)
+# The planted controls beside one real new language, two seeds, short continual runs.
+NO_REFERENCE = ('--config.experiment.reference=False', '--config.experiment.new_languages=php')
+CONTROLS = ('--config.experiment.controls=clone,partial,scrambled',
+            '--config.experiment.new_languages=php', '--config.experiment.continual_steps=24',
+            '--config.experiment.continual_checkpoints=4', '--config.probe.deactivate=False',
+            '--config.probe.tokens_per_language=2048')
 
 
 def _phases(workdir):
@@ -23,61 +29,88 @@ def _phases(workdir):
 
 class ExperimentTest(absltest.TestCase):
 
-  def test_tiny_end_to_end(self):
+  def test_tiny_end_to_end_with_controls(self):
     workdir = tempfile.mkdtemp()
-    proc = testing.run_main(workdir, *ONE_DEVICE, mode='experiment')
+    proc = testing.run_main(workdir, *ONE_DEVICE, *CONTROLS, mode='experiment')
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     self.assertEqual(_phases(workdir), ['1-primary.json', '2-continual.json', '3-dynamics.json',
                                         '4-mixture.json', '5-scratch.json', '6-compare.json'])
-    with open(os.path.join(workdir, 'comparison.json')) as f:
-      comparison = json.load(f)
-    self.assertLen(comparison['runs']['original'], 3)
+    study = io.read_json(os.path.join(workdir, 'config.json'))
+    self.assertEqual(study['data']['languages'],
+                     'python,php,go,python_clone,python_partial,python_scrambled')
+    self.assertEqual(study['model']['vocab_size'], 4 * 256)  # three planted id ranges
+    comparison = io.read_json(os.path.join(workdir, 'comparison.json'))
+    self.assertLen(comparison['runs']['original'], 2)
     losses = {r['language']: r for r in comparison['rows'] if r['metric'] == 'heldout_loss'}
-    self.assertEqual(sorted(losses), ['go', 'php', 'python'])
+    self.assertEqual(sorted(losses), ['go', 'php', 'python'])  # the controls get no share
     for row in losses.values():
       self.assertLess(row['original']['low'], row['original']['mean'])
       self.assertLess(row['original']['mean'], 7.0)  # trained: below the untrained log(256)
+    optimized = io.read_json(os.path.join(workdir, 'mixture', 'optimized.json'))
+    self.assertEqual(optimized['weights']['python_clone'], 0.0)
     page = open(os.path.join(workdir, 'report', 'index.md')).read()
-    for heading in ('Stages per new language', 'Eq. 1 against the measured', 'mixture chosen',
-                    'From-scratch comparison'):
+    for heading in ('## Findings', '## Controls', 'Stages per new language',
+                    'Eq. 1 against the measured', 'mixture chosen', 'From-scratch comparison'):
       self.assertIn(heading, page)
-    for plot in ('stages.png', 'eq1.png', 'mixture.png', 'comparison.png'):
+    for plot in ('controls.png', 'stages.png', 'eq1.png', 'mixture.png', 'comparison.png'):
       self.assertTrue(os.path.exists(os.path.join(workdir, 'report', plot)), plot)
-    # Continual runs start at the primary run's final parameters, kept as their step 0.
-    self.assertTrue(os.path.isdir(os.path.join(workdir, 'continual', 'go', 'checkpoints', '0')))
-    with open(os.path.join(workdir, 'mixture', 'optimized.json')) as f:
-      optimized = json.load(f)
-    # On synthetic data the performance curve is the falling loss: no Translation peak, so both
-    # fits fall back, the mixtures agree and the original runs stand for both.
-    self.assertEqual(sorted(optimized['provenance']['kept_original']), ['go', 'php'])
-    self.assertIn('The optimized mixture equals the original', page)
-    self.assertEqual(os.listdir(os.path.join(workdir, 'scratch')), ['original'])
-    self.assertEqual([r['run'] for r in comparison['runs']['optimized']],
-                     [r['run'] for r in comparison['runs']['original']])
+    # Continual runs start at the primary run's final parameters, kept as their step 0; the
+    # reference runs keep their untrained step 0.
+    for kind in ('continual', 'reference'):
+      for k in (0, 1):
+        self.assertTrue(os.path.isdir(os.path.join(workdir, kind, 'python_clone', f'seed{k}',
+                                                   'checkpoints', '0')), (kind, k))
+    self._controls_table(workdir)
     self._one_eq1_everywhere(workdir, optimized)
+
+  def _controls_table(self, workdir):
+    controls = io.read_json(os.path.join(workdir, 'controls.json'))
+    self.assertEqual(sorted(controls['languages']),
+                     ['php', 'python_clone', 'python_partial', 'python_scrambled'])
+    clone = controls['languages']['python_clone']
+    self.assertEqual(clone['kind'], 'clone')
+    self.assertLen(clone['seeds'], 2)
+    for reading in clone['seeds']:
+      self.assertEqual(reading['lens_source'], 'aligned')
+      self.assertIsNotNone(reading['transfer_end'])  # against its reference run
+      self.assertLen(reading['effective_transfer']['fraction'], len(
+          io.read_json(os.path.join(reading['run'], 'report', 'summary.json'))['steps']))
+    self.assertEqual(clone['summary']['lens_late']['n'], 2)
+    pairs = {(tuple(e['pair']), e['instrument']): e for e in controls['separation']}
+    for instrument in ('transfer_end', 'lens_early', 'lens_late', 'transferring_neurons'):
+      positive = pairs[('python_clone', 'python_scrambled'), instrument]
+      self.assertIn('validated', positive)
+      self.assertIn(('python_clone', 'python_partial'), {k[0] for k in pairs})
+    page = open(os.path.join(workdir, 'report', 'index.md')).read()
+    self.assertIn('python_clone vs python_scrambled', page)
+    self.assertRegex(page, r'Positive against negative control \(python_clone vs '
+                           r'python_scrambled\)')
 
   def _one_eq1_everywhere(self, workdir, optimized):
     """The per-run report, the study report and Algorithm 1 show the same Eq. 1 numbers."""
     study = io.read_json(os.path.join(workdir, 'report', 'eq1.json'))
     dynamics = io.read_json(os.path.join(workdir, 'dynamics.json'))
-    for lang in ('php', 'go'):
-      run = io.read_json(os.path.join(workdir, 'continual', lang, 'report', 'summary.json'))
-      for key in ('alpha', 'beta', 'rule', 'p_star', 'problem'):
-        self.assertEqual(run['eq1'][key], study[lang][key], (lang, key))
-        self.assertEqual(dynamics[lang]['eq1'][key], study[lang][key], (lang, key))
-      np.testing.assert_array_equal(run['eq1']['share'], study[lang]['share'])
-      self.assertIsNotNone(study[lang]['problem'])  # synthetic: the falling loss has no peak
-      self.assertIn(study[lang]['problem'], optimized['provenance']['kept_original'][lang])
+    for lang in ('php', 'python_clone'):
+      for k in (0, 1):
+        run = io.read_json(os.path.join(workdir, 'continual', lang, f'seed{k}', 'report',
+                                        'summary.json'))
+        for key in ('alpha', 'beta', 'rule', 'p_star', 'problem'):
+          self.assertEqual(run['eq1'][key], study[lang][k][key], (lang, k, key))
+          self.assertEqual(dynamics[lang][k]['eq1'][key], study[lang][k][key], (lang, k, key))
+        np.testing.assert_array_equal(run['eq1']['share'], study[lang][k]['share'])
+    # Synthetic: the performance curve is the falling loss, with no Translation peak.
+    self.assertIsNotNone(study['php'][0]['problem'])
+    self.assertIn(study['php'][0]['problem'], optimized['provenance']['kept_original']['php'])
 
   def test_phases_resume_after_an_interruption(self):
     workdir = tempfile.mkdtemp()
     # Every training run stops after 25 steps of a process: the primary run (40 steps) stops.
-    proc = testing.run_main(workdir, '--config.train.stop_after=25', *ONE_DEVICE,
+    proc = testing.run_main(workdir, '--config.train.stop_after=25', *ONE_DEVICE, *NO_REFERENCE,
                             mode='experiment')
     self.assertNotEqual(proc.returncode, 0)
     self.assertIn('run the same command again to resume', proc.stdout + proc.stderr)
     self.assertFalse(os.path.exists(os.path.join(workdir, 'phases')))
-    proc = testing.run_main(workdir, '--config.experiment.seeds=2', *ONE_DEVICE,
+    proc = testing.run_main(workdir, '--config.experiment.seeds=2', *ONE_DEVICE, *NO_REFERENCE,
                             mode='experiment')
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     self.assertIn('resumed from', proc.stdout)
@@ -86,13 +119,13 @@ class ExperimentTest(absltest.TestCase):
       steps = [json.loads(line)['step'] for line in f]
     self.assertEqual(steps, list(range(1, 41)))  # resumed at 26, nothing repeated or lost
     before = os.path.getmtime(os.path.join(workdir, 'comparison.json'))
-    proc = testing.run_main(workdir, '--config.experiment.seeds=2', *ONE_DEVICE,
+    proc = testing.run_main(workdir, '--config.experiment.seeds=2', *ONE_DEVICE, *NO_REFERENCE,
                             mode='experiment')
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     self.assertEqual(proc.stdout.count('done already'), 6)
     self.assertEqual(os.path.getmtime(os.path.join(workdir, 'comparison.json')), before)
-    proc = testing.run_main(workdir, '--config.experiment.seeds=3', *ONE_DEVICE,
-                            mode='experiment')
+    proc = testing.run_main(workdir, '--config.experiment.seeds=2', *ONE_DEVICE, *NO_REFERENCE,
+                            '--config.experiment.scratch_steps=30', mode='experiment')
     self.assertNotEqual(proc.returncode, 0)
     self.assertIn('phase 5 (scratch)', proc.stderr)
     self.assertIn('finished with another config', proc.stderr)

@@ -44,7 +44,7 @@ class MixtureTest(absltest.TestCase):
     specs = [strategies.natural(tokens), strategies.uniform(list(tokens)),
              strategies.temperature(tokens, 2.0),
              strategies.babel_tower(3e6, {'cpp': 0.6, 'javascript': 0.4}),
-             optimize.optimize({'cpp': _fit(0.6)}, ('python', 'cpp', 'javascript'),
+             optimize.optimize({'cpp': [_fit(0.6)]}, ('python', 'cpp', 'javascript'),
                                strategies.natural(tokens), 3e6, tokens, 'original')]
     self.assertAlmostEqual(specs[0].weights['python'], 0.5)
     self.assertAlmostEqual(specs[1].weights['cpp'], 1 / 3)
@@ -64,19 +64,20 @@ class MixtureTest(absltest.TestCase):
   def test_optimize_fits_each_language_and_reports_fallbacks(self):
     langs = ('python', 'php', 'csharp', 'go')
     base = strategies.uniform(langs)
-    fits = {'php': _fit(0.69), 'csharp': _fit(0.52),
-            'go': _fit(0.69, flat=True)}  # flat: no peak to fit
+    fits = {'php': [_fit(0.69)], 'csharp': [_fit(0.52), _fit(0.52, flat=True)],
+            'go': [_fit(0.69, flat=True)] * 2}  # flat: no peak to fit
     spec = optimize.optimize(fits, langs, base, 11e9, None, 'original')
     t = spec.provenance['target_tokens']
     self.assertAlmostEqual(t['php'] / 1e9, 4.94, places=2)  # the paper's check, end to end
     self.assertAlmostEqual(t['csharp'] / 1e9, 10.15, places=2)
     self.assertEqual(t['go'], 11e9)  # uniform original: go keeps python's share
     self.assertIn('no clear performance peak', spec.provenance['kept_original']['go'])
-    self.assertEqual(spec.provenance['fits']['php']['best_step'],
-                     10 * spec.provenance['fits']['php']['best_index'])
+    php = spec.provenance['fits']['php']['seeds'][0]
+    self.assertEqual(php['best_step'], 10 * php['best_index'])
+    self.assertEqual(spec.provenance['fits']['csharp']['seeds_with_p_star'], 1)
     self.assertAlmostEqual(sum(spec.weights.values()), 1.0)
     self.assertEqual(list(spec.weights), list(langs))
-    self.assertEqual(spec.provenance['fits']['php']['alpha'], fits['php'].alpha)
+    self.assertEqual(php['alpha'], fits['php'][0].alpha)
     with self.assertRaisesRegex(FitError, 'go: no clear performance peak'):
       optimize.optimize(fits, langs, base, 11e9, None, 'raise')
 

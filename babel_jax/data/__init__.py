@@ -16,6 +16,15 @@ def tokenizer_dir(cfg, workdir: str) -> str:
   return cfg.data.tokenizer_dir or os.path.join(corpus_dir(cfg, workdir), 'tokenizer')
 
 
+def plants(cfg) -> list:
+  """The planted languages of a synthetic run: corpus.planted, else those in data.languages
+  (a corpus records its own in the manifest)."""
+  from babel_jax.data import planted
+  names = config_lib.items(cfg.corpus.planted) or [
+      lang for lang in config_lib.languages(cfg) if planted.parse(lang)]
+  return planted.specs(names, cfg.corpus.planted_seed, cfg.corpus.planted_share)
+
+
 def make_source(cfg, process_index: int = 0, process_count: int = 1,
                 workdir: str = '') -> DataSource:
   """The configured data source, yielding this process's rows of every global batch."""
@@ -25,7 +34,8 @@ def make_source(cfg, process_index: int = 0, process_count: int = 1,
     from babel_jax.data.synthetic import SyntheticSource
     return SyntheticSource(
         languages, tuple(spec.vector(languages)), cfg.model.vocab_size, cfg.train.batch_size,
-        cfg.data.seq_len, cfg.data.mean_doc_len, cfg.seed, process_index, process_count)
+        cfg.data.seq_len, cfg.data.mean_doc_len, cfg.seed, process_index, process_count,
+        plants(cfg))
   if cfg.data.source == 'corpus':
     from babel_jax.data.pipeline import CorpusSource
     return CorpusSource(

@@ -17,6 +17,7 @@ points at partial shards):
 from __future__ import annotations
 
 import collections
+import dataclasses
 import glob
 import hashlib
 import json
@@ -31,7 +32,7 @@ from array_record.python import array_record_module as array_record
 
 from babel_jax import config as config_lib
 from babel_jax.config import default_config
-from babel_jax.data import dedup, filters, languages as lang_lib, scan, shards
+from babel_jax.data import dedup, filters, languages as lang_lib, planted, scan, shards
 from babel_jax.data import sources as sources_lib, workers as workers_lib
 from babel_jax.errors import CorpusError
 
@@ -135,13 +136,14 @@ def build(c, out_dir: str) -> dict[str, Any]:
       langs = _write(pool, chosen, tmp, spill, [s.name for s in srcs],
                      [u.source for u in units], c)
     shutil.rmtree(spill)
+    planted_langs = _planted(c, langs)
     manifest = {
         'version': 1,
         'settings': settings_dict(c),
         'sources': [{'name': s.name, 'path': s.path, 'files_seen': seen[i]}
                     for i, s in enumerate(srcs)],
         'language_ids': {lang: i for i, lang in enumerate(sorted(langs))},
-        'languages': langs,
+        'languages': {**langs, **planted_langs},
         'filtered': {r: counts[r] for r in (*filters.REASONS, 'exact_duplicate',
                                             'near_duplicate', 'over_cap', 'other_language',
                                             'not_code')},
@@ -309,6 +311,17 @@ def _write_language(task: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
   return lang, out
 
 
+def _planted(c, langs: dict[str, Any]) -> dict[str, Any]:
+  """Manifest entries of the planted languages: their source's shards and how they are made."""
+  out = {}
+  for p in planted.specs(config_lib.items(c.planted), c.planted_seed, c.planted_share):
+    if p.of not in langs:
+      raise CorpusError(f'corpus.planted names {p.name!r}, but the corpus holds no {p.of} files '
+                        f'(it has {sorted(langs)})')
+    out[p.name] = {**langs[p.of], 'planted': dataclasses.asdict(p)}
+  return out
+
+
 def _content_hash(root: str, langs: dict[str, Any]) -> str:
   h = hashlib.sha256()
   for lang in sorted(langs):
@@ -352,11 +365,16 @@ def summary(manifest: dict[str, Any]) -> str:
   rows = [f'{"language":<12}{"train files":>12}{"val files":>10}{"MB":>9}{"lex tokens":>13}'
           f'{"tokens (" + method + ")":>24}']
   for lang, info in sorted(manifest['languages'].items()):
+    if 'planted' in info:
+      continue
     files, b, lex = info['files'], info['bytes'], info['lexical_tokens']
     tok = info.get('tokens', {'train': 0, 'validation': 0})
     rows.append(f'{lang:<12}{files["train"]:>12}{files["validation"]:>10}'
                 f'{(b["train"] + b["validation"]) / 1e6:>9.2f}'
                 f'{lex["train"] + lex["validation"]:>13,}{tok["train"] + tok["validation"]:>24,}')
   dropped = ', '.join(f'{k} {v}' for k, v in manifest['filtered'].items() if v)
+  made = [f'{n} ({i["planted"]["kind"]} of {i["planted"]["of"]}, seed {i["planted"]["seed"]})'
+          for n, i in sorted(manifest['languages'].items()) if 'planted' in i]
+  rows += [f'planted: {", ".join(made)}'] if made else []
   return '\n'.join(rows + [f'files read {manifest["files_read"]}; dropped: {dropped}',
                            f'content hash {manifest["content_hash"][:16]}'])

@@ -66,32 +66,19 @@ class Budget:
 
 
 def parse_modes(spec: str) -> set[str]:
-  """corpus.dedup: 'exact,near' (default), 'exact', 'near' or 'none'."""
-  items = set(config_lib.items(spec))
-  if items == {'none'}:
-    return set()
-  if not items or not items <= {'exact', 'near'}:
-    raise ConfigError(f"corpus.dedup is {spec!r}; expected 'exact,near', 'exact', 'near' or "
-                      "'none'")
-  return items
+  """corpus.dedup: 'exact,near' (default), 'exact', 'near' or 'none' (checked by validate)."""
+  modes = set(config_lib.items(spec))
+  return set() if modes == {'none'} else modes
 
 
 def parse_table(spec: str, field: str, known: set[str] | None = None) -> dict[str, int]:
-  """'python=11e9,php=23e9' -> {'python': 11_000_000_000, 'php': 23_000_000_000}."""
-  out = {}
-  for item in config_lib.items(spec):
-    lang, sep, value = (s.strip() for s in item.partition('='))
-    try:
-      amount = float(value)
-    except ValueError:
-      amount = -1.0
-    if not sep or not lang or amount <= 0 or lang in out:
-      raise ConfigError(f'{field} entry {item!r} must look like language=NUMBER (> 0, e.g. '
-                       'python=11e9), each language once')
-    if known is not None and lang not in known:
-      raise ConfigError(f'{field} names {lang!r}, which no extension maps to; known: '
-                       f'{sorted(known)}')
-    out[lang] = int(amount)
+  """'python=11e9,php=23e9' -> {'python': 11_000_000_000, 'php': 23_000_000_000}; every
+  language must be one the language map knows."""
+  out = config_lib.budgets(spec, field)
+  unknown = [lang for lang in out if known is not None and lang not in known]
+  if unknown:
+    raise ConfigError(f'{field} names {unknown[0]!r}, which no extension maps to; known: '
+                      f'{sorted(known)}')
   return out
 
 

@@ -23,6 +23,7 @@ import grain
 import numpy as np
 
 from babel_jax.data import corpus as corpus_lib
+from babel_jax.data import planted
 from babel_jax.data import tokenizer as tok_lib
 from babel_jax.data.batch import NO_LANG
 from babel_jax.errors import DataError
@@ -30,14 +31,30 @@ from babel_jax.mixture import spec as spec_lib
 
 
 class _Tokenize(grain.transforms.Map):
-  """ArrayRecord JSON record -> {'tokens': [BOS] + ids + [EOS]}."""
+  """ArrayRecord JSON record -> {'tokens': [BOS] + ids + [EOS]}, moved into a planted
+  language's ids when the stream is one (data/planted.py)."""
 
-  def __init__(self, tokenizer: tok_lib.Tokenizer):
-    self._tok = tokenizer
+  def __init__(self, tokenizer: tok_lib.Tokenizer, plant=None):
+    self._tok, self._plant = tokenizer, plant
 
   def map(self, record: bytes) -> dict[str, np.ndarray]:
     ids = self._tok.encode(json.loads(record)['text'])
-    return {'tokens': np.asarray([tok_lib.BOS, *ids, tok_lib.EOS], np.int32)}
+    tokens = np.asarray([tok_lib.BOS, *ids, tok_lib.EOS], np.int32)
+    if self._plant is not None:
+      tokens = planted.transform(*self._plant, tokens)
+    return {'tokens': tokens}
+
+
+def planted_maps(manifest: dict[str, Any], tokenizer: tok_lib.Tokenizer
+                 ) -> dict[str, tuple[planted.Planted, np.ndarray]]:
+  """Every planted language of the corpus: how it is made and its id map (real id -> its id)."""
+  movable = planted.identifier_pieces(tokenizer.pieces())
+  out = {}
+  for name, info in manifest['languages'].items():
+    if 'planted' in info:
+      p = planted.Planted(**info['planted'])
+      out[name] = (p, planted.id_map(p, tokenizer.vocab_size, movable))
+  return out
 
 
 class _Mix(grain.IterDataset):
@@ -110,7 +127,7 @@ class CorpusSource:
     tokenizer, info = tok_lib.load(tokenizer_dir, manifest)
     if vocab_size is not None and tokenizer.vocab_size > vocab_size:
       raise DataError(f'the tokenizer at {tokenizer_dir} has {tokenizer.vocab_size} pieces, '
-                        f'more than model.vocab_size={vocab_size}')
+                      f'more than model.vocab_size={vocab_size}')
     weights = spec.vector(languages)
     for lang, w in zip(languages, weights):
       if w > 0 and not manifest['languages'][lang]['files'][split]:
@@ -122,12 +139,19 @@ class CorpusSource:
                  'tokenizer_dir': os.path.abspath(tokenizer_dir),
                  'tokenizer_sha256': info['model_sha256'], 'mixture': spec.weights,
                  'mixture_provenance': spec.provenance}
+    self.planted = {k: v for k, v in planted_maps(manifest, tokenizer).items() if k in languages}
+    need = max([planted.vocab_size(tokenizer.vocab_size, p.index + 1)
+                for p, _ in self.planted.values()], default=0)
+    if vocab_size is not None and need > vocab_size:
+      raise DataError(f'the planted languages {sorted(self.planted)} need ids up to {need} '
+                      f'({tokenizer.vocab_size} pieces per range), more than '
+                      f'model.vocab_size={vocab_size}; raise model.vocab_size to {need}')
     streams = []
     for i, lang in enumerate(languages):
       paths = [os.path.join(corpus_dir, rel) for rel in manifest['languages'][lang]['shards'][split]]
       ds = grain.MapDataset.source(grain.sources.ArrayRecordDataSource(paths) if paths else [])
       ds = ds[process_index::process_count].seed(seed * 1000 + i).shuffle().repeat(None)
-      it = ds.map(_Tokenize(tokenizer)).to_iter_dataset(
+      it = ds.map(_Tokenize(tokenizer, self.planted.get(lang))).to_iter_dataset(
           grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=64))
       streams.append(grain.experimental.ConcatThenSplitIterDataset(
           it, length_struct={'tokens': seq_len + 1}))

@@ -20,12 +20,12 @@ import zlib
 from typing import Iterator
 
 from babel_jax import config as config_lib
-from babel_jax.errors import ConfigError, ShardError
+from babel_jax.errors import ShardError
 
 PARQUET = ('.parquet',)
 JSONL = ('.jsonl', '.jsonl.gz', '.jsonl.zst')
 SUFFIXES = PARQUET + JSONL
-ROLES = ('content', 'lang', 'path', 'ext')
+ROLES = config_lib.COLUMN_ROLES
 DEFAULT_COLUMNS = {'content': ('content', 'text'), 'lang': ('lang', 'language'),
                    'path': ('max_stars_repo_path', 'path'), 'ext': ('ext',)}
 # Dataset language names (The Stack v1/v2, StarCoder data) that differ from ours once
@@ -37,15 +37,9 @@ _CHUNK = 1 << 20
 
 
 def parse_columns(spec: str) -> dict[str, str]:
-  """'content=code,lang=language_name' -> {'content': 'code', 'lang': 'language_name'}."""
-  out = {}
-  for item in config_lib.items(spec):
-    role, sep, column = (s.strip() for s in item.partition('='))
-    if not sep or role not in ROLES or not column or role in out:
-      raise ConfigError(f'corpus.columns entry {item!r} must look like ROLE=COLUMN with ROLE one '
-                        f'of {", ".join(ROLES)}, each at most once')
-    out[role] = column
-  return out
+  """'content=code,lang=language_name' -> {'content': 'code', 'lang': 'language_name'}
+  (checked by config.validate: roles from ROLES, each at most once)."""
+  return config_lib.pairs(spec, 'corpus.columns')
 
 
 def is_shard(path: str) -> bool:

@@ -2,15 +2,17 @@
 
 Each language is a sparse bigram process over its own slice of the vocabulary mixed with a
 shared slice, so a model can learn it (loss falls well below log V) and per-language losses
-differ. Batch i is a pure function of (seed, i): the iterator state is just the next index.
+differ. Planted languages (data/planted.py) move a real language's documents into an id range of
+their own; the shared slice plays the part of the anchors 'partial' keeps. Batch i is a pure function of (seed, i): the iterator state is just the next index.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
+from babel_jax.data import planted
 from babel_jax.data.batch import pack_documents
 
 _BRANCHING = 4  # likely successors per token: keeps the entropy low enough to learn fast.
@@ -21,10 +23,15 @@ class SyntheticSource:
 
   def __init__(self, languages: tuple[str, ...], weights: tuple[float, ...], vocab_size: int,
                batch_size: int, seq_len: int, mean_doc_len: int, seed: int,
-               process_index: int = 0, process_count: int = 1):
-    if vocab_size < 16 * len(languages):
-      raise ValueError(f'synthetic data needs vocab_size >= {16 * len(languages)} for '
-                       f'{len(languages)} languages, got {vocab_size}')
+               process_index: int = 0, process_count: int = 1,
+               plants: Sequence[planted.Planted] = ()):
+    plants = {p.name: p for p in plants if p.name in languages}
+    real = [lang for lang in languages if lang not in plants]
+    # Real languages use ids below `base`; planted language k the range above it (planted.py).
+    base = vocab_size // (max((p.index + 1 for p in plants.values()), default=0) + 1)
+    if base < 16 * len(real):
+      raise ValueError(f'synthetic data needs vocab_size >= {16 * len(real)} per id range for '
+                       f'{len(real)} languages, got {vocab_size} for {len(languages)}')
     if batch_size % process_count:
       raise ValueError(f'batch_size {batch_size} not divisible by {process_count} processes')
     self.languages = tuple(languages)
@@ -36,13 +43,23 @@ class SyntheticSource:
     # The languages themselves do not depend on the seed: runs with other seeds see the same
     # languages (sampled differently), as with a real corpus.
     rng = np.random.default_rng(0xDA7A)
-    shared = np.arange(1, vocab_size // 4)
-    per_lang = np.array_split(np.arange(vocab_size // 4, vocab_size), len(languages))
-    self._vocab = [np.concatenate([shared, own]) for own in per_lang]
+    shared = np.arange(1, base // 4)
+    per_lang = np.array_split(np.arange(base // 4, base), len(real))
+    self._vocab = {lang: np.concatenate([shared, own]) for lang, own in zip(real, per_lang)}
     # successors[lang][t] lists the likely next tokens (indices into that language's vocab).
-    self._succ = [rng.integers(0, len(v), size=(len(v), _BRANCHING)) for v in self._vocab]
+    self._succ = {lang: rng.integers(0, len(v), size=(len(v), _BRANCHING))
+                  for lang, v in self._vocab.items()}
+    # A planted language moves its source's documents; 'partial' keeps the shared slice.
+    movable = np.arange(base) >= base // 4
+    self.planted = {name: (p, planted.id_map(p, base, movable)) for name, p in plants.items()}
+    missing = [p.of for p in plants.values() if p.of not in self._vocab]
+    if missing:
+      raise ValueError(f'planted languages need their sources among the languages: {missing}')
 
-  def _document(self, rng: np.random.Generator, lang: int) -> np.ndarray:
+  def _document(self, rng: np.random.Generator, lang: str) -> np.ndarray:
+    if lang in self.planted:
+      p, mapping = self.planted[lang]
+      return planted.transform(p, mapping, self._document(rng, p.of))
     n = max(2, int(rng.exponential(self.mean_doc_len)))
     vocab, succ = self._vocab[lang], self._succ[lang]
     idx = np.empty(n, np.int64)
@@ -59,7 +76,7 @@ class SyntheticSource:
     docs, total = [], 0
     while total < need + self.seq_len:
       lang = int(rng.choice(len(self.languages), p=self.weights))
-      doc = self._document(rng, lang)
+      doc = self._document(rng, self.languages[lang])
       docs.append((doc, lang))
       total += len(doc) - 1
     full = pack_documents(docs, self.batch_size, self.seq_len)

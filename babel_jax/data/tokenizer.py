@@ -66,6 +66,10 @@ class Tokenizer:
   def decode(self, ids: list[int]) -> str:
     return self._sp.decode(list(ids))
 
+  def pieces(self) -> list[str]:
+    """Every piece's text, by id."""
+    return [self._sp.id_to_piece(i) for i in range(self.vocab_size)]
+
 
 def _chunks(text: str) -> Iterator[str]:
   """Line-aligned pieces short enough for sentencepiece's trainer."""
@@ -82,8 +86,11 @@ def _chunks(text: str) -> Iterator[str]:
 
 
 def _sample(corpus_dir: str, manifest: dict[str, Any], per_language: int) -> Iterator[str]:
-  """A language-balanced sample: the first `per_language` bytes of each train split."""
+  """A language-balanced sample: the first `per_language` bytes of each real language's train
+  split (planted languages are the primary's documents again; they are not sampled twice)."""
   for lang in sorted(manifest['languages']):
+    if 'planted' in manifest['languages'][lang]:
+      continue
     taken = 0
     for text in corpus_lib.read_texts(corpus_dir, manifest, lang, 'train'):
       if taken >= per_language:
@@ -139,7 +146,8 @@ def train(c, vocab_size: int, corpus_dir: str, out_dir: str) -> dict[str, Any]:
   tokens: dict[str, dict[str, int]] = {}
   failures: list[str] = []
   checked = 0
-  for lang in sorted(manifest['languages']):
+  real = [lang for lang, i in manifest['languages'].items() if 'planted' not in i]
+  for lang in sorted(real):
     tokens[lang] = {}
     for split in corpus_lib.SPLITS:
       texts = list(corpus_lib.read_texts(corpus_dir, manifest, lang, split))
@@ -150,6 +158,9 @@ def train(c, vocab_size: int, corpus_dir: str, out_dir: str) -> dict[str, Any]:
           checked += 1
           if tok.decode(row) != text:
             failures.append(f'{lang}: {text[:60]!r}')
+  for lang, i in manifest['languages'].items():
+    if 'planted' in i:  # the same documents, one planted id per real id
+      tokens[lang] = dict(tokens[i['planted']['of']])
   info = {'settings': settings, 'corpus_hash': manifest['content_hash'],
           'corpus_dir': os.path.abspath(corpus_dir),
           'model_sha256': hashlib.sha256(model.getvalue()).hexdigest(),

@@ -20,7 +20,7 @@ from babel_jax import io
 from babel_jax.errors import ConfigError, RunError
 from babel_jax.runtime.rundir import RunDir
 
-PERFORMANCE_SOURCES = ('eval', 'lens', 'loss')  # the order 'auto' tries them in
+PERFORMANCE_SOURCES = ('eval', 'solutions', 'lens', 'loss')  # the order 'auto' tries them in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +34,9 @@ class Performance:
 
 @dataclasses.dataclass(frozen=True)
 class Lens:
-  """The working language on L's probe-set prompts, per checkpoint and layer (logit lens)."""
+  """The working language of L per checkpoint and layer (logit lens): on L's probe-set prompts
+  for a real language, on every held-out position for a planted one (the aligned lens)."""
+  source: str  # 'probe set' or 'aligned'
   python_top1_CxN: np.ndarray  # share of prompts whose top-1 token is the Python identifier's
   target_top1_CxN: np.ndarray  # ... the L identifier's
   python_mass_CxN: np.ndarray  # p(Python id) / (p(Python id) + p(L id))
@@ -58,8 +60,9 @@ class Curves:
   heldout_loss: dict[str, np.ndarray]  # language -> [C]
   performance: Performance
   transferring_neurons: np.ndarray  # [C] neurons of both the primary and L (LAPE)
-  lens: Lens | None  # None without a tokenizer or probe-set prompts for L
+  lens: Lens | None  # None without a tokenizer and probe-set prompts, or planted text, for L
   solved: tuple[frozenset[str], ...] | None  # HumanEval problems solved in L per checkpoint
+  solution_loss: np.ndarray | None  # [C] loss of hand-written correct solutions in L
 
   @property
   def loss(self) -> np.ndarray:
@@ -89,15 +92,19 @@ def target_language(saved: dict[str, Any], mixture: dict[str, Any] | None,
 
 
 def choose_performance(choice: str, results: list[dict[str, Any]], lens: Lens | None,
-                       solved, target: str) -> Performance:
+                       solved, target: str, solution_loss=None) -> Performance:
   """The performance curve `choice` names; 'auto' takes the first of PERFORMANCE_SOURCES that
   every checkpoint has and that is not flat, and says what it skipped."""
   candidates = {}
   if solved is not None:
     candidates['eval'] = (f'HumanEval problems solved in {target}', [len(x) for x in solved])
+  if solution_loss is not None:
+    candidates['solutions'] = (f'negative loss of correct {target} HumanEval solutions',
+                               (-np.asarray(solution_loss)).tolist())
   if lens is not None:
-    candidates['lens'] = (f'final-layer probability of the {target} identifier (logit lens)',
-                          lens.final_target_prob_C.tolist())
+    what = ('the {} identifier (logit lens)' if lens.source == 'probe set' else
+            'the next {} token (aligned lens)').format(target)
+    candidates['lens'] = (f'final-layer probability of {what}', lens.final_target_prob_C.tolist())
   candidates['loss'] = (f'negative held-out loss of {target}',
                         [-float(r['loss'][target]) for r in results])
   if choice != 'auto':
@@ -122,13 +129,17 @@ def choose_performance(choice: str, results: list[dict[str, Any]], lens: Lens | 
 
 
 def _lens(results: list[dict[str, Any]], target: str) -> Lens | None:
-  if not results or not all(target in r.get('lens', {}) for r in results):
-    return None
-  rows = [r['lens'][target] for r in results]
-  return Lens(python_top1_CxN=np.asarray([x['python_top1'] for x in rows], np.float64),
-              target_top1_CxN=np.asarray([x['target_top1'] for x in rows], np.float64),
-              python_mass_CxN=np.stack([python_mass_share(x) for x in rows]),
-              final_target_prob_C=np.asarray([x['target_prob'][-1] for x in rows], np.float64))
+  for key, source in (('lens', 'probe set'), ('aligned_lens', 'aligned')):
+    if results and all(target in r.get(key, {}) for r in results):
+      rows = [r[key][target] for r in results]
+      mass = [x['python_mass'] if key == 'aligned_lens' else python_mass_share(x) for x in rows]
+      return Lens(source=source,
+                  python_top1_CxN=np.asarray([x['python_top1'] for x in rows], np.float64),
+                  target_top1_CxN=np.asarray([x['target_top1'] for x in rows], np.float64),
+                  python_mass_CxN=np.asarray(mass, np.float64),
+                  final_target_prob_C=np.asarray([x['target_prob'][-1] for x in rows],
+                                                 np.float64))
+  return None
 
 
 def _solved(run: RunDir, steps: list[int], target: str) -> tuple[frozenset[str], ...] | None:
@@ -156,13 +167,17 @@ def load(run: RunDir | str, language: str = '', performance: str = 'auto') -> Cu
   steps = [r['step'] for r in results]
   lens = _lens(results, target)
   solved = _solved(run, steps, target)
+  solution_loss = None
+  if results and all(target in r.get('solution_loss', {}) for r in results):
+    solution_loss = np.asarray([r['solution_loss'][target]['loss'] for r in results])
   per_step = saved['train']['batch_size'] * saved['data']['seq_len']
   return Curves(
       run=run.path, language=target, primary=langs[0], languages=langs,
       steps=np.asarray(steps), tokens=np.asarray(steps, np.float64) * per_step,
       heldout_loss={lang: np.asarray([r['loss'][lang] for r in results], np.float64)
                     for lang in langs},
-      performance=choose_performance(performance, results, lens, solved, target),
+      performance=choose_performance(performance, results, lens, solved, target,
+                                     solution_loss),
       transferring_neurons=np.asarray(
           [r['neurons']['transferring'].get(target, {}).get('total', 0) for r in results]),
-      lens=lens, solved=solved)
+      lens=lens, solved=solved, solution_loss=solution_loss)

@@ -1,8 +1,10 @@
 """The study's report: one Markdown page with plots, readable at a glance.
 
-<study>/report/index.md: the stages per new language, Eq. 1 on the loss against the measured
-working-language share, the mixture chosen (and why), and the comparison of the from-scratch
-runs; plots stages.png, eq1.png, mixture.png, comparison.png and eq1.json next to it. The
+<study>/report/index.md: the findings in a few sentences, the controls (which instruments tell
+a planted clone from a scrambled language), the stages per new language and seed, Eq. 1 on the
+loss against the measured working-language share, the mixture chosen (and why), and the
+comparison of the from-scratch runs; plots controls.png, stages.png, eq1.png, mixture.png,
+comparison.png and eq1.json next to it. The
 experiment driver gathers the inputs; every number here comes from `analysis.analyze`, the
 mixture files and comparison.json, so it matches the per-run reports and Algorithm 1.
 """
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from babel_jax import io
+from babel_jax.dynamics import controls as controls_lib
 from babel_jax.dynamics import plots
 from babel_jax.dynamics.analysis import Analysis
 from babel_jax.dynamics.curves import Curves
@@ -26,25 +29,28 @@ MIXTURES = ('original', 'optimized')
 @dataclasses.dataclass(frozen=True)
 class Study:
   """What the report shows; gathered by the experiment driver."""
-  languages: tuple[str, ...]  # primary first
-  dynamics: dict[str, tuple[Curves, Analysis]]  # per new language
-  run_reports: dict[str, str]  # per new language: its report page, relative to report/
+  languages: tuple[str, ...]  # the real languages, primary first
+  dynamics: dict[str, list[tuple[Curves, Analysis]]]  # per new language, one per seed
+  run_reports: dict[str, list[str]]  # per new language and seed: its page, relative to report/
   mixtures: dict[str, dict[str, Any]]  # original / optimized MixtureSpec JSON
   comparison: dict[str, Any]  # comparison.json
   phases: list[dict[str, Any]]  # phase records
   seeds: int
   scratch_steps: int
   same_mixtures: bool  # the optimized mixture equals the original
+  controls: dict[str, Any] | None = None  # controls.json (dynamics/controls.py)
 
 
 def eq1_table(study: Study) -> dict[str, Any]:
   """Per new language: Eq. 1's share at every checkpoint, the lens's measured Python share,
   their correlation and the fit (eq1.json)."""
   out = {}
-  for lang, (curves, a) in study.dynamics.items():
-    measured = None if curves.lens is None else curves.lens.python_share_C.tolist()
-    out[lang] = {**a.eq1.to_dict(), 'steps': curves.steps.tolist(), 'measured_share': measured,
-                 'correlation': a.eq1_vs_lens}
+  for lang, seeds in study.dynamics.items():
+    out[lang] = []
+    for curves, a in seeds:
+      measured = None if curves.lens is None else curves.lens.python_share_C.tolist()
+      out[lang].append({**a.eq1.to_dict(), 'run': curves.run, 'steps': curves.steps.tolist(),
+                        'measured_share': measured, 'correlation': a.eq1_vs_lens})
   return out
 
 
@@ -62,10 +68,12 @@ def _stage_plot(plt, study: Study):
   langs = list(study.dynamics)
   fig, axes = plt.subplots(1, len(langs), figsize=(4.2 * len(langs), 3.2), squeeze=False)
   for ax, lang in zip(axes[0], langs):
-    curves, a = study.dynamics[lang]
-    plots.stage_bands(ax, a.stages)
+    (curves, a), *others = study.dynamics[lang]
+    plots.stage_bands(ax, a.stages)  # the first seed's bands
     ax.plot(curves.steps, curves.performance.values, 'o', ms=3, color='gray', label='measured')
-    ax.plot(curves.steps, a.stages.smoothed, '-', color='k', label='smoothed')
+    ax.plot(curves.steps, a.stages.smoothed, '-', color='k', label='smoothed (seed 0)')
+    for c, other in others:
+      ax.plot(c.steps, other.stages.smoothed, '-', color='k', alpha=0.35, lw=0.8)
     ax.set_title(f'{lang}: {curves.performance.source}', fontsize=9)
     ax.set_xlabel('continual step')
     ax.legend(fontsize=6)
@@ -76,11 +84,13 @@ def _eq1_plot(plt, study: Study):
   langs = list(study.dynamics)
   fig, axes = plt.subplots(1, len(langs), figsize=(4.2 * len(langs), 3.2), squeeze=False)
   for ax, lang in zip(axes[0], langs):
-    curves, a = study.dynamics[lang]
+    (curves, a), *others = study.dynamics[lang]
     ax.plot(curves.steps, a.eq1.share, '-o', ms=3, label='Eq. 1 from the loss')
     if curves.lens is not None:
       ax.plot(curves.steps, curves.lens.python_share_C, '-s', ms=3,
-              label='logit lens (Python mass)')
+              label=f'{curves.lens.source} lens (Python mass)')
+    for c, other in others:
+      ax.plot(c.steps, other.eq1.share, '-', color='C0', alpha=0.35, lw=0.8)
     r = a.eq1_vs_lens
     ax.set_title(f'{lang}: r = {r:.2f}' if r is not None else f'{lang}: r n/a', fontsize=9)
     ax.set(ylim=(-0.2, 1.2), xlabel='continual step', ylabel='Python system share')
@@ -116,9 +126,28 @@ def _comparison_plot(plt, rows):
   return fig
 
 
+def _controls_plot(plt, t: dict[str, Any]):
+  shown = ('transfer_end', 'lens_early', 'lens_late', 'transferring_neurons')
+  langs = list(t['languages'])
+  fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 3.2), squeeze=False)
+  for ax, name in zip(axes[0], shown):
+    ivs = [t['languages'][lang]['summary'][name] for lang in langs]
+    means = [np.nan if iv['mean'] is None else iv['mean'] for iv in ivs]
+    err = [0 if iv['low'] is None else iv['mean'] - iv['low'] for iv in ivs]
+    colours = ['C2' if t['languages'][l]['kind'] == 'clone' else 'C3' if
+               t['languages'][l]['kind'] == 'scrambled' else 'C1' if
+               t['languages'][l]['kind'] == 'partial' else 'C0' for l in langs]
+    ax.bar(range(len(langs)), means, yerr=err, capsize=3, color=colours)
+    ax.set_xticks(range(len(langs)), langs, rotation=45, ha='right', fontsize=7)
+    ax.set_title(name, fontsize=9)
+  return fig
+
+
 def _plots(report_dir: str, study: Study) -> list[str]:
   plt = plots.pyplot()
   figures = {'mixture.png': _mixture_plot(plt, study)}
+  if study.controls and study.controls['languages']:
+    figures['controls.png'] = _controls_plot(plt, study.controls)
   if study.dynamics:
     figures.update({'stages.png': _stage_plot(plt, study), 'eq1.png': _eq1_plot(plt, study)})
   if study.comparison['rows']:
@@ -126,19 +155,71 @@ def _plots(report_dir: str, study: Study) -> list[str]:
   return [plots.save_figure(fig, report_dir, name, dpi=100) for name, fig in figures.items()]
 
 
+def _findings(study: Study) -> list[str]:
+  """The study's result in a few sentences: what the controls validate, what transferred, and
+  what the mixture comparison found."""
+  lines = ['## Findings', '']
+  if study.controls:
+    lines += [f'- {s}' for s in controls_lib.findings(study.controls)]
+  rows = study.comparison['rows']
+  if rows:
+    won = [f'{r["language"]} ({r["metric"]}: {r["winner"]})' for r in rows
+           if r['winner'] in ('optimized', 'original')]
+    lines.append('- Mixture comparison: ' + (
+        'even by construction (the optimized mixture equals the original).'
+        if study.same_mixtures else
+        (f'a clear winner for {", ".join(won)}; ' if won else 'no clear winner; ')
+        + f'{len(rows) - len(won)} of {len(rows)} language-metric rows show no clear '
+        'difference at this scale.'))
+  return lines + ['']
+
+
+def _controls_section(study: Study) -> list[str]:
+  t = study.controls
+  lines = ['## Controls', '',
+           'Planted languages with a known answer (docs/method.md): the clone has exactly the '
+           'primary language\'s structure in ids of its own, the partial clone keeps the '
+           'anchors (whitespace, punctuation, digits), the scrambled language keeps only the '
+           f'unigram counts. Mean [{t["confidence"]:.0%} interval] over seeds.', '',
+           '| language | kind | ' + ' | '.join(controls_lib.INSTRUMENTS) +
+           ' | translation ends | stabilization starts |',
+           '| --- | --- |' + ' --- |' * (len(controls_lib.INSTRUMENTS) + 2)]
+  for lang, row in t['languages'].items():
+    cells = [_interval(row['summary'][n], 3) if row['summary'][n]['n'] else '–'
+             for n in controls_lib.NUMBERS]
+    if row['summary']['transfer_end'].get('censored'):
+      cells[0] = f'≥ {cells[0]} ({row["summary"]["transfer_end"]["censored"]} censored)'
+    lines.append(f'| {lang} | {row["kind"]} | ' + ' | '.join(cells) + ' |')
+  lines += ['', 'Columns: ' + '; '.join(f'`{k}`: {v}' for k, v in
+                                        controls_lib.INSTRUMENTS.items()) + '. A censored '
+            'reading: the continual run ended below every loss its from-scratch reference '
+            'reached, so D_T / D is a lower bound.', '',
+            '| instrument | pair | difference (first - second) | verdict |',
+            '| --- | --- | --- | --- |']
+  for e in t['separation']:
+    d = e['difference']
+    diff = '–' if d is None else f'{_fmt(d["diff"], 3)} [{_fmt(d["low"], 3)}, {_fmt(d["high"], 3)}]'
+    verdict = e['verdict'] + ('' if 'validated' not in e else
+                              ('; **validated**' if e['validated'] else
+                               '; **not validated at this scale**'))
+    lines.append(f'| {e["instrument"]} | {e["pair"][0]} vs {e["pair"][1]} | {diff} | '
+                 f'{verdict} |')
+  return lines + ['', '![controls](controls.png)', '']
+
+
 def _stages_section(study: Study) -> list[str]:
   lines = ['## Stages per new language', '',
-           '| language | performance curve | translation ends | stabilization starts | '
+           '| language | seed | performance curve | translation ends | stabilization starts | '
            'working-language crossover | transferring neurons peak |',
-           '| --- | --- | --- | --- | --- | --- |']
-  for lang, (curves, a) in study.dynamics.items():
-    p = curves.performance
-    lines.append(f'| {lang} | {p.name} ({p.why}) | {a.stages.translation_end} | '
-                 f'{a.stages.stabilization_start} | {a.crossover_step} (in Transition: '
-                 f'{a.crossover_agrees}) | {a.transferring_peak_step} (in Transition: '
-                 f'{a.transferring_agrees}) |')
-  return lines + ['', '![stages](stages.png)', '', 'Per-run probe reports: ' + ', '.join(
-      f'[{lang}]({path})' for lang, path in study.run_reports.items()), '']
+           '| --- | --- | --- | --- | --- | --- | --- |']
+  for lang, seeds in study.dynamics.items():
+    for k, (curves, a) in enumerate(seeds):
+      p = curves.performance
+      lines.append(f'| {lang} | [{k}]({study.run_reports[lang][k]}) | {p.name} ({p.why}) | '
+                   f'{a.stages.translation_end} | {a.stages.stabilization_start} | '
+                   f'{a.crossover_step} (in Transition: {a.crossover_agrees}) | '
+                   f'{a.transferring_peak_step} (in Transition: {a.transferring_agrees}) |')
+  return lines + ['', '![stages](stages.png)', '']
 
 
 def _eq1_section(study: Study) -> list[str]:
@@ -146,13 +227,14 @@ def _eq1_section(study: Study) -> list[str]:
            'P(l) = (alpha - l) / (alpha - beta) on the held-out loss of the new language; '
            'measured: the logit lens\'s Python probability-mass share, averaged over layers. '
            'The same fit gives P* to Algorithm 1 below.', '',
-           '| language | beta | alpha | rule | P* (step) | correlation with the measured share |',
-           '| --- | --- | --- | --- | --- | --- |']
-  for lang, (_, a) in study.dynamics.items():
-    e = a.eq1
-    p = f'{e.p_star:.3f} ({e.best_step})' if e.p_star is not None else f'– ({e.problem})'
-    lines.append(f'| {lang} | {_fmt(e.beta)} | {_fmt(e.alpha)} | {e.rule} | {p} | '
-                 f'{_fmt(a.eq1_vs_lens, 3)} |')
+           '| language | seed | beta | alpha | rule | P* (step) | correlation with the measured '
+           'share |', '| --- | --- | --- | --- | --- | --- | --- |']
+  for lang, seeds in study.dynamics.items():
+    for k, (_, a) in enumerate(seeds):
+      e = a.eq1
+      p = f'{e.p_star:.3f} ({e.best_step})' if e.p_star is not None else f'– ({e.problem})'
+      lines.append(f'| {lang} | {k} | {_fmt(e.beta)} | {_fmt(e.alpha)} | {e.rule} | {p} | '
+                   f'{_fmt(a.eq1_vs_lens, 3)} |')
   return lines + ['', '![eq1](eq1.png)', '']
 
 
@@ -161,17 +243,19 @@ def _mixture_section(study: Study) -> list[str]:
   lines = ['## The mixture chosen', '',
            f'Original: {study.mixtures["original"]["provenance"].get("strategy")}. Optimized: '
            f'Algorithm 1 with a {study.languages[0]} budget of {opt["python_tokens"]:.4g} '
-           'tokens.', '', '| language | original share | optimized share | optimized tokens | '
-           'P* | best step | note |', '| --- | --- | --- | --- | --- | --- | --- |']
+           'tokens; P* is the mean over the seeds whose curves give one.', '',
+           '| language | original share | optimized share | optimized tokens | P* | best steps | '
+           'note |', '| --- | --- | --- | --- | --- | --- | --- |']
   for lang in study.languages:
     fit = opt['fits'].get(lang, {})
     note = opt['kept_original'].get(lang, '')
     if lang in opt.get('capped', {}):
       note = f'capped at the {opt["capped"][lang]["available"]:.4g} tokens available'
+    steps = ', '.join(str(f['best_step']) for f in fit.get('seeds', []) if f['p_star'])
     lines.append(f'| {lang} | {study.mixtures["original"]["weights"][lang]:.3f} | '
                  f'{study.mixtures["optimized"]["weights"][lang]:.3f} | '
                  f'{opt["target_tokens"][lang]:.4g} | {_fmt(fit.get("p_star"), 3)} | '
-                 f'{fit.get("best_step", "–")} | {note} |')
+                 f'{steps or "–"} | {note} |')
   if study.same_mixtures:
     lines += ['', '**The optimized mixture equals the original** (every new language was capped '
               'at the tokens available or kept its original share): its from-scratch runs would '
@@ -199,21 +283,24 @@ def _comparison_section(study: Study, made: list[str]) -> list[str]:
   return lines + ['']
 
 
-def write(report_dir: str, study: Study, extra_sections: list[list[str]] = ()) -> str:
-  """Writes report_dir/index.md, its plots and eq1.json; returns the page's path.
-  `extra_sections` (lists of Markdown lines) go first, after the header."""
+def write(report_dir: str, study: Study) -> str:
+  """Writes report_dir/index.md, its plots and eq1.json; returns the page's path."""
   os.makedirs(report_dir, exist_ok=True)
   made = _plots(report_dir, study)
   io.write_json(os.path.join(report_dir, 'eq1.json'), eq1_table(study), indent=1)
   lines = ['# Babel Tower study', '',
            f'Primary language **{study.languages[0]}**; new languages '
-           f'**{", ".join(study.dynamics)}**; {study.seeds} seeds per mixture. Config: '
+           f'**{", ".join(study.dynamics)}**; {study.seeds} seeds per run. Config: '
            '`../config.json`; method: docs/method.md. Phases (seconds): '
            + ', '.join(f'{p["name"]} {p["seconds"]:.0f}' for p in study.phases) + '.', '']
-  for section in (*extra_sections, _stages_section(study), _eq1_section(study),
-                  _mixture_section(study), _comparison_section(study, made)):
+  sections = [_findings(study)]
+  if study.controls and study.controls['languages']:
+    sections.append(_controls_section(study))
+  sections += [_stages_section(study), _eq1_section(study), _mixture_section(study),
+               _comparison_section(study, made)]
+  for section in sections:
     lines += section
-  lines += ['Numbers: `../dynamics.json`, `../mixture/original.json`, '
+  lines += ['Numbers: `../controls.json`, `../dynamics.json`, `../mixture/original.json`, '
             '`../mixture/optimized.json`, `../comparison.json`, `eq1.json`.', '']
   path = os.path.join(report_dir, 'index.md')
   io.atomic_write(path, '\n'.join(lines))

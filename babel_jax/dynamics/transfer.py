@@ -1,4 +1,5 @@
-"""Knowledge transfer from the primary language, measured on solved problems (|P ∩ C| / |C|).
+"""Transfer from the primary language: |P ∩ C| / |C| on solved problems, and effective data
+transferred on held-out loss.
 
 P: problems the primary-only model solves (in the primary language) that an L-only model fails
 (in L), the "Python-specific" problems. C: problems a checkpoint solves in L. |P∩C|/|C| is the
@@ -6,6 +7,11 @@ share of correct L answers that need the primary language's knowledge (docs/meth
 """
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
 
 
 def python_specific(python_solved: dict[str, bool], target_solved: dict[str, bool]) -> list[str]:
@@ -19,3 +25,50 @@ def knowledge_transfer(specific: set[str], solved: set[str]) -> float | None:
     return None
   return len(specific & solved) / len(solved)
 
+
+# Effective data transferred (Hernandez et al. 2021, "Scaling Laws for Transfer") ---------------
+
+@dataclasses.dataclass(frozen=True)
+class EffectiveTransfer:
+  """Per continual checkpoint: the tokens a from-scratch run on L needs to reach the loss the
+  continual run reached after D tokens (D_F), and D_T / D = (D_F - D) / D, the data the primary
+  language is worth, as a fraction of the data seen. D_F is a lower bound (censored) where the
+  continual run is below every loss the from-scratch run reached."""
+  tokens: np.ndarray  # [C] D, tokens of L seen by the continual run
+  scratch_tokens: np.ndarray  # [C] D_F
+  fraction: np.ndarray  # [C] D_T / D (NaN at D = 0)
+  censored: np.ndarray  # [C] bool: D_F only a lower bound (beyond the from-scratch run)
+
+  def to_dict(self) -> dict[str, Any]:
+    return {k: v.tolist() for k, v in dataclasses.asdict(self).items()}
+
+
+def tokens_to_reach(ref_tokens, ref_loss, loss: float) -> tuple[float, bool]:
+  """Tokens the reference (from-scratch) run needs to reach `loss`: the first crossing of its
+  best-so-far loss, interpolated linearly in log tokens between checkpoints (linearly from the
+  first checkpoint when it is at 0 tokens). (tokens, censored): censored when the reference
+  never got that low, and then the tokens are its last checkpoint's."""
+  t = np.asarray(ref_tokens, np.float64)
+  best = np.minimum.accumulate(np.asarray(ref_loss, np.float64))
+  if loss >= best[0]:
+    return float(t[0]), False
+  if loss < best[-1]:
+    return float(t[-1]), True
+  i = int(np.argmax(best <= loss))  # first checkpoint at or below the loss
+  lo, hi = best[i - 1], best[i]
+  w = 1.0 if lo == hi else (lo - loss) / (lo - hi)
+  if t[i - 1] <= 0:
+    return float(t[i - 1] + w * (t[i] - t[i - 1])), False
+  return float(np.exp(np.log(t[i - 1]) + w * (np.log(t[i]) - np.log(t[i - 1])))), False
+
+
+def effective_transfer(tokens, loss, ref_tokens, ref_loss) -> EffectiveTransfer:
+  """D_T / D at every checkpoint of a continual run (tokens, held-out loss of L) against a
+  from-scratch run on L (ref_tokens, ref_loss, the same held-out sample)."""
+  tokens = np.asarray(tokens, np.float64)
+  reached = [tokens_to_reach(ref_tokens, ref_loss, l) for l in np.asarray(loss, np.float64)]
+  d_f = np.asarray([r[0] for r in reached])
+  censored = np.asarray([r[1] for r in reached])
+  with np.errstate(divide='ignore', invalid='ignore'):
+    fraction = np.where(tokens > 0, (d_f - tokens) / tokens, np.nan)
+  return EffectiveTransfer(tokens, d_f, fraction, censored)

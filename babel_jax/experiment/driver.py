@@ -2,12 +2,15 @@
 
 0 corpus     build the corpus and tokenizer (data.source = corpus; reused when built)
 1 primary    pre-train on the primary language (Python by default)
-2 continual  continual pre-training on each new language from phase 1, dense checkpoints
+2 continual  continual pre-training on each new language (real ones and planted controls) from
+             phase 1, experiment.seeds seeds, dense checkpoints; and the reference runs: from
+             scratch on each new language alone, the same steps and checkpoints
 3 dynamics   probes and evaluation streamed over those checkpoints (measurements only)
 4 mixture    the curves interpreted (babel_jax.dynamics) and the Babel Tower mixture fitted
+             (real languages only: the controls calibrate the instruments, they get no share)
 5 scratch    from-scratch multilingual runs on both mixtures, experiment.seeds seeds each
 6 compare    held-out loss and pass@1 per language: means, 95% intervals, winners
-Then the per-run reports and the study's report are (re)written.
+Then the per-run reports, controls.json and the study's report are (re)written.
 
 A phase writes phases/<n>-<name>.json last, holding a fingerprint of the configs it ran with;
 running the command again skips finished phases and resumes the unfinished one (each training,
@@ -29,6 +32,7 @@ from babel_jax import data as data_lib
 from babel_jax import io
 from babel_jax.dynamics import analysis as analysis_lib
 from babel_jax.dynamics import curves as curves_lib
+from babel_jax.dynamics import controls as controls_lib
 from babel_jax.dynamics import run_report, stats, study_report
 from babel_jax.errors import ConfigError
 from babel_jax.experiment import runs
@@ -53,11 +57,13 @@ class Study:
   def __init__(self, cfg, workdir: str):
     self.cfg, self.workdir = cfg, workdir
     self.languages = list(config_lib.languages(cfg))
+    self.real = runs.real_languages(cfg)
     self.new = runs.new_languages(cfg)
+    self.controls = runs.controls(cfg)
     self.settings = analysis_lib.Settings.from_config(cfg)
     self.started = time.perf_counter()
     self._why_not_evaluated: dict[str, str] = {}
-    self._dynamics: dict[str, tuple[curves_lib.Curves, analysis_lib.Analysis]] | None = None
+    self._dynamics: dict[str, list[tuple[curves_lib.Curves, analysis_lib.Analysis]]] | None = None
 
   def phase(self, n: int, fingerprint: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     name = PHASES[n]
@@ -111,14 +117,24 @@ class Study:
                f'primary pre-training ({runs.primary(self.cfg)})')
     return {'run': run_dir}
 
+  def dense_runs(self):
+    """(kind, language, k, config, directory) of every continual and reference run."""
+    for kind, config, folder in (
+        ('continual', runs.continual_config, runs.continual_dir),
+        ('reference', runs.reference_config, runs.reference_dir)):
+      if kind == 'reference' and not self.cfg.experiment.reference:
+        continue
+      for lang in self.new:
+        for k in runs.seeds(self.cfg):
+          yield kind, lang, k, config(self.cfg, self.workdir, lang, k), folder(
+              self.workdir, lang, k)
+
   def continual(self) -> dict[str, Any]:
-    out = {}
-    for i, lang in enumerate(self.new):
-      run_dir = runs.continual_dir(self.workdir, lang)
-      self.train(runs.continual_config(self.cfg, self.workdir, lang), run_dir,
-                 f'continual pre-training {i + 1}/{len(self.new)} ({lang})')
-      out[lang] = run_dir
-    return {'runs': out}
+    todo = list(self.dense_runs())
+    for i, (kind, lang, k, run_cfg, run_dir) in enumerate(todo):
+      what = 'continual pre-training' if kind == 'continual' else 'from scratch (reference)'
+      self.train(run_cfg, run_dir, f'{what} {i + 1}/{len(todo)} ({lang}, seed {run_cfg.seed})')
+    return {'runs': [run_dir for *_, run_dir in todo]}
 
   # Phase 3 ------------------------------------------------------------------------------------
   def _evaluable(self, lang: str) -> bool:
@@ -140,38 +156,59 @@ class Study:
     return not self._why_not_evaluated[lang]
 
   def measure(self) -> dict[str, Any]:
-    """Phase 3: probes and evaluation over every checkpoint of each continual run."""
+    """Phase 3: probes over every checkpoint of each continual and reference run, on the study's
+    held-out sample; HumanEval over the continual runs' checkpoints."""
     from babel_jax.evaluation import evaluate
     from babel_jax.probes import stream
-    for i, lang in enumerate(self.new):
-      run_cfg = runs.continual_config(self.cfg, self.workdir, lang)
-      run_dir = runs.continual_dir(self.workdir, lang)
-      _log(f'probing {lang} ({i + 1}/{len(self.new)}): {run_dir}')
-      stream.walk(run_cfg, run_dir)
-      if self._evaluable(lang):
-        _log(f'evaluating {lang} ({i + 1}/{len(self.new)})')
-        evaluate.walk(run_cfg, run_dir)
-    return {'runs': {lang: runs.continual_dir(self.workdir, lang) for lang in self.new}}
+    todo = list(self.dense_runs())
+    prober = None  # one for every run: the same model, languages and held-out sample
+    for i, (kind, lang, _, run_cfg, run_dir) in enumerate(todo):
+      pcfg = runs.probe_config(run_cfg, self.cfg.seed)
+      _log(f'probing {i + 1}/{len(todo)} ({kind}, {lang}): {run_dir}')
+      prober = prober or self._prober(pcfg, run_dir)
+      stream.walk(pcfg, run_dir, prober=prober)
+      if kind == 'continual' and self._evaluable(lang):
+        _log(f'evaluating {lang}: {run_dir}')
+        evaluate.walk(pcfg, run_dir)
+    return {'runs': [run_dir for *_, run_dir in todo]}
+
+  @staticmethod
+  def _prober(pcfg, run_dir: str):
+    import threading
+    from babel_jax.probes.prober import Prober
+    from babel_jax.runtime import factory
+    return Prober(pcfg, run_dir, factory.build(pcfg), threading.Lock())
 
   # Phase 4 ------------------------------------------------------------------------------------
-  def dynamics(self) -> dict[str, tuple[curves_lib.Curves, analysis_lib.Analysis]]:
-    """Every continual run's curves and what they say (computed once per process)."""
+  def dynamics(self) -> dict[str, list[tuple[curves_lib.Curves, analysis_lib.Analysis]]]:
+    """Every continual run's curves and what they say, per language and seed (computed once)."""
     if self._dynamics is None:
       self._dynamics = {}
       for lang in self.new:
-        c = curves_lib.load(runs.continual_dir(self.workdir, lang), lang,
-                            self.settings.performance)
-        self._dynamics[lang] = (c, analysis_lib.analyze(c, self.settings))
+        for k in runs.seeds(self.cfg):
+          c = curves_lib.load(runs.continual_dir(self.workdir, lang, k), lang,
+                              self.settings.performance)
+          self._dynamics.setdefault(lang, []).append((c, analysis_lib.analyze(c, self.settings)))
     return self._dynamics
+
+  def references(self) -> dict[str, list[curves_lib.Curves]] | None:
+    """The reference runs' curves, per language and seed (their held-out loss is what counts)."""
+    if not self.cfg.experiment.reference:
+      return None
+    return {lang: [curves_lib.load(runs.reference_dir(self.workdir, lang, k), lang, 'loss')
+                   for k in runs.seeds(self.cfg)] for lang in self.new}
 
   def mixture(self, train_tokens: dict[str, float] | None) -> dict[str, Any]:
     from babel_jax.mixture import optimize, spec as spec_lib
     e = self.cfg.experiment
     dynamics = self.dynamics()
     _write_json(runs.study_file(self.workdir, 'dynamics.json'),
-                {lang: analysis_lib.summary(c, a) for lang, (c, a) in dynamics.items()})
+                {lang: [analysis_lib.summary(c, a) for c, a in seeds]
+                 for lang, seeds in dynamics.items()})
     configured = spec_lib.from_config(self.cfg) if e.original == 'config' else None
-    base = optimize.original(e.original, self.languages, train_tokens, e.temperature, configured)
+    if configured is not None:
+      configured = spec_lib.restricted(configured, self.real)
+    base = optimize.original(e.original, self.real, train_tokens, e.temperature, configured)
     budget = e.primary_tokens or (train_tokens or {}).get(self.languages[0], 0)
     if not budget:
       raise ConfigError('experiment.primary_tokens is 0 and the corpus token counts are unknown '
@@ -180,10 +217,12 @@ class Study:
     # when it states token counts (data.target_tokens), else the corpus's.
     stated = base.provenance.get('target_tokens')
     available = {k: float(v) for k, v in stated.items()} if stated else train_tokens
-    optimized = optimize.optimize({lang: a.eq1 for lang, (_, a) in dynamics.items()},
-                                  self.languages, base, budget, available, e.fit_fallback)
+    optimized = optimize.optimize(
+        {lang: [a.eq1 for _, a in seeds] for lang, seeds in dynamics.items()
+         if lang in self.real}, self.real, base, budget, available, e.fit_fallback)
     out = {}
     for name, spec in (('original', base), ('optimized', optimized)):
+      spec = spec_lib.extended(spec, self.languages)  # the controls get no share
       path = runs.mixture_path(self.workdir, name)
       if jax.process_index() == 0:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -226,21 +265,23 @@ class Study:
     from babel_jax.probes import stream
     measured: dict[str, list[dict[str, Any]]] = {m: [] for m in runs.MIXTURES}
     todo = list(self.scratch_runs())
+    prober = None
     for i, (mixture, _, run_cfg, run_dir) in enumerate(todo):
-      pcfg = runs.final_probe_config(run_cfg, self.cfg.seed)
+      pcfg = runs.probe_config(run_cfg, self.cfg.seed, final=True)
       final, run = run_cfg.train.steps, RunDir(run_dir)
       _log(f'final probes and evaluation {i + 1}/{len(todo)}: {run_dir}')
-      stream.walk(pcfg, run_dir)
+      prober = prober or self._prober(pcfg, run_dir)
+      stream.walk(pcfg, run_dir, prober=prober)
       row = {'run': run_dir, 'seed': run_cfg.seed,
              'heldout_loss': io.read_json(run.probe_path(final))['loss']}
-      langs = [lang for lang in self.languages if self._evaluable(lang)]
+      langs = [lang for lang in self.real if self._evaluable(lang)]
       if langs:
         pcfg.eval.languages = ','.join(langs)
         evaluate.walk(pcfg, run_dir)
         results = run.eval_results(final)['results']
         row['pass@1'] = {lang: r['pass_at_k']['pass@1'] for lang, r in results.items()}
       measured[mixture].append(row)
-    rows = stats.compare(measured, self.languages)
+    rows = stats.compare(measured, self.real)
     path = runs.study_file(self.workdir, 'comparison.json')
     _write_json(path, {'runs': measured, 'rows': rows, 'confidence': stats.CONFIDENCE})
     for r in rows:
@@ -250,35 +291,43 @@ class Study:
 
   # The reports --------------------------------------------------------------------------------
   def report(self) -> str:
-    """Rewrites every continual run's report and the study's report; returns the page's path."""
+    """Rewrites every continual run's report, controls.json and the study's report; returns the
+    page's path."""
     pages = {}
     for lang in self.new:
-      run = RunDir(runs.continual_dir(self.workdir, lang))
-      run_report.write(run, dataclasses.replace(self.settings, language=lang))
-      pages[lang] = os.path.relpath(os.path.join(run.report_dir, 'index.md'),
-                                    runs.report_dir(self.workdir))
+      for k in runs.seeds(self.cfg):
+        run = RunDir(runs.continual_dir(self.workdir, lang, k))
+        run_report.write(run, dataclasses.replace(self.settings, language=lang))
+        pages.setdefault(lang, []).append(os.path.relpath(
+            os.path.join(run.report_dir, 'index.md'), runs.report_dir(self.workdir)))
     mixtures = self.mixtures()
+    table = controls_lib.table(self.dynamics(), self.references(), self.controls)
+    _write_json(runs.study_file(self.workdir, 'controls.json'), table)
     study = study_report.Study(
-        languages=tuple(self.languages), dynamics=self.dynamics(), run_reports=pages,
+        languages=tuple(self.real), dynamics=self.dynamics(), run_reports=pages,
         mixtures=mixtures, comparison=io.read_json(runs.study_file(self.workdir,
                                                                    'comparison.json')),
         phases=[io.read_json(p) for p in runs.phase_records(self.workdir)],
         seeds=self.cfg.experiment.seeds, scratch_steps=runs.steps(self.cfg, 'scratch'),
         same_mixtures=runs.same_weights(mixtures['original']['weights'],
-                                        mixtures['optimized']['weights']))
+                                        mixtures['optimized']['weights']),
+        controls=table)
     return study_report.write(runs.report_dir(self.workdir), study)
 
 
 def run(cfg, workdir: str) -> str:
   """Runs (or resumes) the study in workdir; returns the path of its report."""
-  config_lib.validate(cfg)
+  cfg = runs.with_controls(config_lib.validate(cfg))
   RunDir(workdir).ensure_writable()
   if not runs.new_languages(cfg):
     raise ConfigError('the experiment needs at least one new language: data.languages is '
                       f'{cfg.data.languages!r}')
-  # Every run of the study compiles the same programs: keep them across runs and restarts.
+  # Every run of the study compiles the same programs: keep them across runs and restarts, the
+  # quick ones too (by default only programs that took a second to compile are kept).
   jax.config.update('jax_compilation_cache_dir', os.path.join(os.path.abspath(workdir),
                                                               'jax_cache'))
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
   if jax.process_index() == 0:
     io.write_keeping_old(runs.study_file(workdir, 'config.json'), config_lib.to_json(cfg))
   if not cfg.train.peak_flops:  # measured once for every run's MFU line
@@ -293,13 +342,13 @@ def run(cfg, workdir: str) -> str:
     _log('phase 0/6 corpus: synthetic data, nothing to build')
   w, train, measures = workdir, runs.TRAINING, runs.MEASURES
   s.phase(1, runs.fingerprint(runs.primary_config(cfg, w), sections=train), s.primary)
-  continual = [runs.continual_config(cfg, w, lang) for lang in s.new]
-  s.phase(2, runs.fingerprint(*continual, sections=train), s.continual)
-  s.phase(3, runs.fingerprint(*continual, {'evaluate': cfg.experiment.evaluate},
+  dense = [c for *_, c, _ in s.dense_runs()]
+  s.phase(2, runs.fingerprint(*dense, sections=train), s.continual)
+  s.phase(3, runs.fingerprint(*dense, {'evaluate': cfg.experiment.evaluate},
                               sections=measures), s.measure)
   e = cfg.experiment
   s.phase(4, runs.fingerprint(cfg.dynamics, {
-      'fit': [e.original, e.temperature, e.primary_tokens, e.fit_fallback],
+      'fit': [e.original, e.temperature, e.primary_tokens, e.fit_fallback, e.controls],
       'configured': [cfg.data.weights, cfg.data.target_tokens, cfg.data.mixture],
       'tokens': tokens}), lambda: s.mixture(tokens))
   scratch = [c for _, _, c, _ in s.scratch_runs()]

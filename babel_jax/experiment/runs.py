@@ -8,8 +8,10 @@ WORKDIR/ (this module owns these paths)
   config.json                        the study config (as resolved)
   corpus/                            phase 0 (corpus + tokenizer), when data.source = corpus
   primary/                           phase 1: primary-language pre-training
-  continual/<lang>/                  phase 2 (+ probes/, eval/ from phase 3, report/)
+  continual/<lang>/seed<k>/          phase 2 (+ probes/, eval/ from phase 3, report/)
+  reference/<lang>/seed<k>/          phase 2: from scratch on <lang> alone (+ probes/)
   dynamics.json, mixture/{original,optimized}.json   phase 4
+  controls.json                      the controls' table, with the report
   scratch/<mixture>/seed<k>/         phase 5 (+ probes/, eval/ of the final step from phase 6)
   comparison.json                    phase 6
   report/                            the study's report, rewritten at the end of every run
@@ -27,6 +29,7 @@ import ml_collections
 
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
+from babel_jax.data import planted
 
 MIXTURES = ('original', 'optimized')
 # Fields that change how a run is carried out or logged but not its results, and paths that
@@ -48,7 +51,48 @@ def primary(cfg) -> str:
 
 
 def new_languages(cfg) -> list[str]:
+  """The languages studied by continual pre-training: real ones and planted controls."""
   return list(config_lib.items(cfg.experiment.new_languages) or config_lib.languages(cfg)[1:])
+
+
+def controls(cfg) -> list[str]:
+  """The planted control languages of the study (experiment.controls), by name."""
+  return planted.names(config_lib.items(cfg.experiment.controls), primary(cfg))
+
+
+def real_languages(cfg) -> list[str]:
+  """data.languages without the planted ones: what a mixture is made of."""
+  return [lang for lang in config_lib.languages(cfg) if not planted.parse(lang)]
+
+
+def seeds(cfg) -> range:
+  """Run k of a seeded phase uses seed cfg.seed + k."""
+  return range(cfg.experiment.seeds)
+
+
+def with_controls(cfg) -> ml_collections.ConfigDict:
+  """The study config with its controls added as languages: listed in data.languages (weight 0
+  in any configured mixture), built by the corpus (corpus.planted), and given id ranges of their
+  own (model.vocab_size grows to hold them; tokenizer.vocab_size keeps the real vocabulary)."""
+  names = controls(cfg)
+  if not names:
+    return cfg
+  out = ml_collections.ConfigDict(cfg.to_dict())
+  langs = list(config_lib.languages(cfg))
+  added = [n for n in names if n not in langs]
+  out.data.languages = ','.join(langs + added)
+  for field in ('weights', 'target_tokens'):
+    if cfg.data[field]:
+      out.data[field] = ','.join([cfg.data[field]] + ['0'] * len(added))
+  if cfg.experiment.new_languages:
+    listed = config_lib.items(cfg.experiment.new_languages)
+    out.experiment.new_languages = ','.join([*listed, *(n for n in names if n not in listed)])
+  made = list(dict.fromkeys([*config_lib.items(cfg.corpus.planted), *names]))
+  out.corpus.planted = ','.join(made)
+  base = cfg.tokenizer.vocab_size or cfg.model.vocab_size
+  out.tokenizer.vocab_size = base if cfg.data.source == 'corpus' else cfg.tokenizer.vocab_size
+  out.model.vocab_size = max(cfg.model.vocab_size, planted.vocab_size(base, len(made)))
+  return config_lib.validate(out)
 
 
 def steps(cfg, phase: str) -> int:
@@ -59,8 +103,12 @@ def primary_dir(workdir: str) -> str:
   return os.path.join(workdir, 'primary')
 
 
-def continual_dir(workdir: str, lang: str) -> str:
-  return os.path.join(workdir, 'continual', lang)
+def continual_dir(workdir: str, lang: str, k: int) -> str:
+  return os.path.join(workdir, 'continual', lang, f'seed{k}')
+
+
+def reference_dir(workdir: str, lang: str, k: int) -> str:
+  return os.path.join(workdir, 'reference', lang, f'seed{k}')
 
 
 def mixture_path(workdir: str, mixture: str) -> str:
@@ -112,16 +160,41 @@ def primary_config(cfg, workdir: str):
       'checkpoint.keep_every': 0, 'checkpoint.keep_last': 1})
 
 
-def continual_config(cfg, workdir: str, lang: str):
-  """Phase 2: one new language from the phase-1 parameters, with dense checkpoints."""
+def _dense(cfg, lang: str, k: int) -> dict[str, object]:
+  """What every run on one new language shares: its data, seed, and dense checkpoints."""
   total = steps(cfg, 'continual')
   every = max(1, total // cfg.experiment.continual_checkpoints)
+  return {'seed': cfg.seed + k, 'train.steps': total, 'data.weights': _one_hot(cfg, lang),
+          'data.target_tokens': '', 'data.mixture': '', 'checkpoint.every_steps': every,
+          'checkpoint.keep_every': every, 'checkpoint.keep_last': 1, 'dynamics.language': lang,
+          'eval.languages': lang}
+
+
+def continual_config(cfg, workdir: str, lang: str, k: int = 0):
+  """Phase 2: one new language from the phase-1 parameters, with dense checkpoints; seed k
+  draws the data in its own order (the phase-1 model is shared)."""
   return derive(cfg, workdir, {
-      'train.steps': total, 'train.lr': cfg.experiment.continual_lr or cfg.train.lr,
-      'train.init_from': os.path.abspath(primary_dir(workdir)), 'train.init_step': -1,
-      'data.weights': _one_hot(cfg, lang), 'data.target_tokens': '', 'data.mixture': '',
-      'checkpoint.every_steps': every, 'checkpoint.keep_every': every,
-      'checkpoint.keep_last': 1, 'dynamics.language': lang, 'eval.languages': lang})
+      **_dense(cfg, lang, k), 'train.lr': cfg.experiment.continual_lr or cfg.train.lr,
+      'train.init_from': os.path.abspath(primary_dir(workdir)), 'train.init_step': -1})
+
+
+def reference_config(cfg, workdir: str, lang: str, k: int = 0):
+  """Phase 2: from scratch on one new language alone, as long as a continual run and with the
+  same checkpoints (step 0 included): the reference of effective data transferred."""
+  return derive(cfg, workdir, {**_dense(cfg, lang, k), 'train.init_from': '',
+                               'checkpoint.initial': True})
+
+
+def probe_config(run_cfg, study_seed: int, final: bool = False):
+  """A run's probes on the study's held-out sample (drawn with the study seed, the same for every
+  run); `final`: only the last step, without the neuron-deactivation passes."""
+  out = ml_collections.ConfigDict(run_cfg.to_dict())
+  out.seed = study_seed
+  if final:
+    last = f'{run_cfg.train.steps}:{run_cfg.train.steps}'
+    out.probe.steps = out.eval.steps = last
+    out.probe.deactivate = False
+  return config_lib.validate(out)
 
 
 def scratch_config(cfg, workdir: str, mixture: str, k: int):
@@ -131,17 +204,6 @@ def scratch_config(cfg, workdir: str, mixture: str, k: int):
       'data.weights': '', 'data.target_tokens': '',
       'data.mixture': os.path.abspath(mixture_path(workdir, mixture)),
       'checkpoint.log_spaced': 0, 'checkpoint.keep_every': 0, 'checkpoint.keep_last': 1})
-
-
-def final_probe_config(run_cfg, study_seed: int):
-  """Phase 6: probe and evaluate only a scratch run's final step, on the study's held-out sample
-  (seed), without the neuron-deactivation passes (the comparison needs the losses)."""
-  out = ml_collections.ConfigDict(run_cfg.to_dict())
-  final = f'{run_cfg.train.steps}:{run_cfg.train.steps}'
-  out.seed = study_seed
-  out.probe.steps = out.eval.steps = final
-  out.probe.deactivate = False
-  return config_lib.validate(out)
 
 
 TRAINING = ('seed', 'model', 'data', 'train', 'checkpoint')  # what a training run depends on

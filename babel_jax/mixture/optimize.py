@@ -1,16 +1,18 @@
 """From measured dynamics to mixtures: the study's original mixture and the optimized one.
 
 `original` builds the baseline the paper compares against (natural proportions by default).
-`optimize` is Algorithm 1: for every new language, P* from its Eq. 1 fit (babel_jax.dynamics,
-the same fit the reports print) sets its tokens relative to the primary language's budget. A
-language whose curves cannot support the fit either stops the study (experiment.fit_fallback =
-'raise') or keeps its original share relative to the primary language ('original'); either way
-the reason is in the spec's provenance and in the report.
+`optimize` is Algorithm 1: for every new language, P* from its Eq. 1 fits (babel_jax.dynamics,
+the same fits the reports print; the mean over the seeds whose curves give one) sets its tokens
+relative to the primary language's budget. A language whose curves give no P* in any seed either
+stops the study (experiment.fit_fallback = 'raise') or keeps its original share relative to the
+primary language ('original'); either way the reason is in the spec's provenance and the report.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
+
+import numpy as np
 
 from babel_jax.dynamics.eq1 import Eq1Fit
 from babel_jax.errors import ConfigError, FitError
@@ -45,13 +47,13 @@ def _fit_record(fit: Eq1Fit) -> dict[str, Any]:
           'best_index': fit.best_index, 'best_step': fit.best_step, 'p_star': fit.p_star}
 
 
-def optimize(fits: dict[str, Eq1Fit], languages: Sequence[str], base: MixtureSpec,
+def optimize(fits: dict[str, Sequence[Eq1Fit]], languages: Sequence[str], base: MixtureSpec,
              primary_tokens: float, available: dict[str, float] | None,
              fallback: str) -> MixtureSpec:
-  """Algorithm 1 over every new language with an Eq. 1 fit in `fits`.
+  """Algorithm 1 over every new language with Eq. 1 fits (one per seed) in `fits`.
 
-  Languages of `languages` without a fit, and languages whose fit has no P* under fallback
-  'original', keep their share relative to the primary language from `base`.
+  Languages of `languages` without fits, and languages none of whose fits has a P* under
+  fallback 'original', keep their share relative to the primary language from `base`.
   """
   primary = languages[0]
   if base.weights[primary] <= 0:
@@ -61,13 +63,16 @@ def optimize(fits: dict[str, Eq1Fit], languages: Sequence[str], base: MixtureSpe
     if lang not in fits:
       kept[lang] = 'not studied (not in experiment.new_languages)'
       continue
-    fit = fits[lang]
-    if fit.problem is not None:
+    good = [f for f in fits[lang] if f.problem is None]
+    if not good:
+      problem = fits[lang][0].problem
       if fallback == 'raise':
-        raise FitError(f'{lang}: {fit.problem} (experiment.fit_fallback=raise)')
-      kept[lang] = f'fit failed, original share kept: {lang}: {fit.problem}'
+        raise FitError(f'{lang}: {problem} (experiment.fit_fallback=raise)')
+      kept[lang] = f'fit failed, original share kept: {lang}: {problem}'
       continue
-    records[lang], p_star[lang] = _fit_record(fit), fit.p_star
+    p_star[lang] = float(np.mean([f.p_star for f in good]))
+    records[lang] = {'p_star': p_star[lang], 'seeds_with_p_star': len(good),
+                     'seeds': [_fit_record(f) for f in fits[lang]]}
   spec = strategies.babel_tower(primary_tokens, p_star, available, primary, records)
   target = dict(spec.provenance['target_tokens'])
   for lang in kept:

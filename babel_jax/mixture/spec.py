@@ -57,6 +57,17 @@ def from_dict(d: dict[str, Any], languages: tuple[str, ...], what: str) -> Mixtu
   return MixtureSpec(_normalise(d[key], languages, f'{what} {key}'), provenance)
 
 
+def restricted(spec: MixtureSpec, languages) -> MixtureSpec:
+  """The spec over `languages` only, renormalised (a study's controls have no share)."""
+  return MixtureSpec(_normalise({k: spec.weights[k] for k in languages}, tuple(languages),
+                                'mixture'), dict(spec.provenance))
+
+
+def extended(spec: MixtureSpec, languages) -> MixtureSpec:
+  """The spec with weight 0 for every language of `languages` it does not name, in that order."""
+  return MixtureSpec({k: spec.weights.get(k, 0.0) for k in languages}, spec.provenance)
+
+
 def from_config(cfg) -> MixtureSpec:
   """The run's spec: data.mixture (file) > data.target_tokens > data.weights > uniform."""
   languages = config_lib.languages(cfg)

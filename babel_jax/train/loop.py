@@ -63,12 +63,11 @@ def write_run_config(cfg, run: RunDir) -> None:
     run.write_config(config_lib.to_json(cfg))
 
 
-def _init_or_resume(cfg, run: RunDir, rt, tx, manager, source):
+def _init_or_resume(cfg, run: RunDir, rt, c: step_lib.Compiled, manager, source):
   """Returns (state, start_step, provenance dict)."""
-  abstract, shardings = state_lib.state_shardings(rt, tx)
   latest = manager.latest_step()
   if latest is not None:
-    state, meta = ckpt_lib.restore(manager, latest, abstract)
+    state, meta = ckpt_lib.restore(manager, latest, c.abstract)
     if not ckpt_lib.restore_data_state(manager, latest, source):
       metrics_lib.log(f'warning: checkpoint {latest} has no data state for '
                       f'{jax.process_count()} hosts (written by another host count); the data '
@@ -76,12 +75,14 @@ def _init_or_resume(cfg, run: RunDir, rt, tx, manager, source):
     metrics_lib.log(f'resumed from {run.checkpoints}/{latest}')
     return state, latest, {'resumed_from_step': latest}
   if cfg.train.init_from:
-    return _init_from(cfg, rt, tx, abstract, shardings)
-  state = state_lib.init_state(rt, tx, cfg.seed)
+    return _init_from(cfg, c)
+  params = rt.init_params(cfg.seed)
+  state = state_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                               opt_state=c.init_opt(params), rng=jax.random.PRNGKey(cfg.seed))
   return state, 0, {}
 
 
-def _init_from(cfg, rt, tx, abstract, shardings):
+def _init_from(cfg, c: step_lib.Compiled):
   """Continual pre-training: another run's parameters, a fresh optimizer, step 0."""
   src_run = RunDir.containing(cfg.train.init_from)
   src = src_run.checkpoints
@@ -93,12 +94,10 @@ def _init_from(cfg, rt, tx, abstract, shardings):
   if step is None or step not in src_manager.all_steps():
     raise ConfigError(f'train.init_from={cfg.train.init_from!r} has no checkpoint at step '
                       f'{cfg.train.init_step}; available: {sorted(src_manager.all_steps())}')
-  params = ckpt_lib.restore_params(src_manager, step, abstract.params)
+  params = ckpt_lib.restore_params(src_manager, step, c.abstract.params)
   src_manager.close()
-  state = state_lib.TrainState(
-      step=jnp.zeros((), jnp.int32), params=params,
-      opt_state=state_lib.fresh_opt_state(tx, params, shardings),
-      rng=jax.random.PRNGKey(cfg.seed))
+  state = state_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                               opt_state=c.init_opt(params), rng=jax.random.PRNGKey(cfg.seed))
   metrics_lib.log(f'continual pre-training from {src} step {step} (fresh optimizer, step 0)')
   return state, 0, {'init_from': os.path.abspath(src), 'init_step': step}
 
@@ -163,20 +162,19 @@ def train(cfg, workdir: str) -> dict[str, Any]:
   run.ensure_writable()
   rt = runtime_lib.build(cfg)
   write_run_config(cfg, run)
-  tx = state_lib.optimizer(cfg.train)
+  compiled = step_lib.compiled(rt, cfg.train, len(config_lib.languages(cfg)))
   source = data_lib.make_source(cfg, jax.process_index(), jax.process_count(), workdir)
   manager = ckpt_lib.make_manager(run.checkpoints, cfg.checkpoint, cfg.train.steps)
-  state, start, provenance = _init_or_resume(cfg, run, rt, tx, manager, source)
-  _, shardings = state_lib.state_shardings(rt, tx)
-  step_fn = step_lib.jit_train_step(rt, tx, shardings, len(config_lib.languages(cfg)),
-                                    cfg.train.grad_accum)
+  state, start, provenance = _init_or_resume(cfg, run, rt, compiled, manager, source)
+  step_fn = compiled.step
   peak = cfg.train.peak_flops or metrics_lib.measure_peak_flops(list(rt.mesh.devices.flat))
   info = _run_info(cfg, rt, source, state, start, peak, provenance)
   if jax.process_index() == 0:
     run.write_run_info(info)
     run.write_mixture(mixture_spec.from_config(cfg).to_json())
-  if 'init_from' in provenance:
-    # Step 0 is the starting point of continual pre-training: curves start at P = 1 (Eq. 1).
+  if 'init_from' in provenance or (cfg.checkpoint.initial and start == 0):
+    # Step 0 is the starting point of continual pre-training (curves start at P = 1, Eq. 1),
+    # or of a reference run (effective data transferred starts from its untrained loss).
     ckpt_lib.save(manager, state, {}, source, force=True)
   metrics_lib.log(f'model {info["params"] / 1e6:.2f}M params, mesh {info["mesh"]}, '
                   f'peak {peak / 1e9:.1f} GFLOP/s, steps {start}->{cfg.train.steps}')

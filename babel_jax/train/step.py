@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +14,7 @@ from babel_jax import model as model_lib
 from babel_jax.runtime import factory as runtime_lib
 from babel_jax.runtime import sharding
 from babel_jax.train import losses
+from babel_jax.train import state as state_lib
 from babel_jax.train.state import TrainState
 
 
@@ -65,6 +68,32 @@ def train_step(state: TrainState, batch, *, model, tx, num_langs: int, grad_accu
   new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                             rng=jax.random.fold_in(state.rng, state.step))
   return new_state, metrics
+
+
+class Compiled(NamedTuple):
+  """What a training run needs besides its data, for one runtime and training settings."""
+  tx: optax.GradientTransformation
+  abstract: TrainState  # shapes and shardings of the train state
+  shardings: TrainState
+  step: Any  # the jitted train step (donates its state)
+  init_opt: Any  # jitted: parameters -> a fresh optimizer state, in its shardings
+
+
+_COMPILED: dict[tuple, Compiled] = {}
+
+
+def compiled(rt: runtime_lib.Runtime, train_cfg, num_langs: int) -> Compiled:
+  """Made once per process for equal runtime and settings, so a study's many runs trace and
+  compile their train step once."""
+  key = (id(rt), json.dumps(train_cfg.to_dict(), sort_keys=True), num_langs)
+  if key not in _COMPILED:
+    tx = state_lib.optimizer(train_cfg)
+    abstract, shardings = state_lib.state_shardings(rt, tx)
+    _COMPILED[key] = Compiled(
+        tx, abstract, shardings,
+        jit_train_step(rt, tx, shardings, num_langs, train_cfg.grad_accum),
+        jax.jit(tx.init, out_shardings=shardings.opt_state))
+  return _COMPILED[key]
 
 
 def jit_train_step(rt: runtime_lib.Runtime, tx, state_sh: TrainState, num_langs: int,

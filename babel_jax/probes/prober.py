@@ -1,0 +1,241 @@
+"""The compiled probes of one run and their fixed inputs: `Prober.probe(params)` measures a step.
+
+Instruments, each one jitted program over inputs placed once:
+- held-out statistics (neurons.py): per-language loss and LAPE activation counts over a fixed
+  held-out sample, optionally again with each language's neurons zeroed;
+- the logit lens on the probe set (lens.py), for real languages it covers;
+- the aligned logit lens (aligned.py), for planted languages, on their held-out positions;
+- the solution loss (evaluation/solution_loss.py), for languages with hand-written solutions.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from babel_jax import config as config_lib
+from babel_jax import data as data_lib
+from babel_jax.data import planted as planted_lib
+from babel_jax.mixture.spec import MixtureSpec
+from babel_jax.probes import aligned as aligned_lib
+from babel_jax.probes import lens as lens_lib
+from babel_jax.probes import neurons as neurons_lib
+from babel_jax.probes import probe_set as probe_set_lib
+from babel_jax.runtime import factory as runtime_lib
+from babel_jax.runtime import sharding
+from babel_jax.train import metrics as metrics_lib
+from babel_jax.train import step as step_lib
+
+
+def heldout_batches(cfg, workdir: str) -> tuple[list[dict[str, np.ndarray]], dict[str, Any]]:
+  """A fixed held-out sample, probe.tokens_per_language tokens of each language; and the
+  planted languages' id maps ({name: (Planted, map)})."""
+  languages = config_lib.languages(cfg)
+  per_batch = cfg.probe.batch_size * cfg.data.seq_len
+  n = math.ceil(cfg.probe.tokens_per_language * len(languages) / per_batch)
+  uniform = MixtureSpec({lang: 1 / len(languages) for lang in languages})
+  if cfg.data.source == 'corpus':
+    from babel_jax.data.pipeline import CorpusSource
+    source = CorpusSource(data_lib.corpus_dir(cfg, workdir), data_lib.tokenizer_dir(cfg, workdir),
+                          languages, uniform, cfg.probe.batch_size, cfg.data.seq_len, cfg.seed,
+                          split='validation', read_threads=cfg.data.read_threads, prefetch=0)
+  else:
+    from babel_jax.data.synthetic import SyntheticSource
+    source = SyntheticSource(languages, tuple(uniform.vector(languages)), cfg.model.vocab_size,
+                             cfg.probe.batch_size, cfg.data.seq_len, cfg.data.mean_doc_len,
+                             cfg.seed, plants=data_lib.plants(cfg))
+    source.set_state({'index': 10**9})  # same languages, batches training never reaches
+  batches = [next(source) for _ in range(n)]
+  if hasattr(source, 'close'):
+    source.close()
+  return batches, source.planted
+
+
+def _stack(rows: list[dict[str, np.ndarray]], batch_size: int) -> dict[str, np.ndarray]:
+  """Rows of equal length -> [n_batches, batch_size, L], padded with empty rows (no targets,
+  no language) to whole batches."""
+  n = math.ceil(len(rows) / batch_size) * batch_size
+  out = {}
+  for k in rows[0]:
+    pad = -1 if k == 'lang_ids' else 0
+    a = np.full((n, *rows[0][k].shape), pad, rows[0][k].dtype)
+    a[:len(rows)] = np.stack([r[k] for r in rows])
+    out[k] = a.reshape(-1, batch_size, *rows[0][k].shape)
+  return out
+
+
+def _summed(fn):
+  """fn(params, batch, *args) -> sums, turned into a function of a [n, B, L] stack of batches
+  that scans them inside one program (many collective programs in flight at once can deadlock
+  XLA:CPU's multi-device runtime)."""
+  def run(params, stacked, *args):
+    def body(total, batch):
+      return jax.tree.map(jnp.add, total, fn(params, batch, *args)), None
+    zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(
+        lambda: fn(params, jax.tree.map(lambda x: x[0], stacked), *args)))
+    return jax.lax.scan(body, zeros, stacked)[0]
+  return run
+
+
+class Prober:
+  """The compiled probes and their fixed inputs; `probe(params)` gives one step's results."""
+
+  def __init__(self, cfg, workdir: str, rt: runtime_lib.Runtime,
+               dispatch_lock: threading.Lock | None = None):
+    self.cfg, self.rt, self.model = cfg, rt, rt.model
+    # Multi-device programs launched from two threads can reach the devices in different orders
+    # and deadlock in their collectives; launches (not execution) are serialised with the
+    # restore thread under this lock.
+    self.lock = dispatch_lock or threading.Lock()
+    self.languages = list(config_lib.languages(cfg))
+    self.primary = self.languages[0]
+    self.abstract_params = rt.abstract_params
+    self.lape = neurons_lib.LapeSettings(cfg.probe.filter_rate, cfg.probe.top_rate,
+                                         cfg.probe.activation_bar_ratio)
+    rep = sharding.replicated(rt.mesh)
+    self._stacked_sh = jax.sharding.NamedSharding(
+        rt.mesh, jax.sharding.PartitionSpec(None, *sharding.batch_sharding(rt.mesh).spec))
+    self._in = (rt.param_shardings, self._stacked_sh)
+    self._rep = rep
+    batches, self.planted = heldout_batches(cfg, workdir)
+    self._build_stats(batches)
+    self._aligned = self._build_aligned(batches) if self.planted else None
+    self.probe_set = self._lens = self._solutions = None
+    if cfg.data.source == 'corpus':
+      from babel_jax.data import corpus, tokenizer
+      tok, _ = tokenizer.load(data_lib.tokenizer_dir(cfg, workdir),
+                              corpus.load_manifest(data_lib.corpus_dir(cfg, workdir)))
+      self._build_lens(tok)
+      if cfg.probe.solution_loss:
+        self._build_solutions(tok)
+    if self._lens is None:
+      metrics_lib.log('logit lens: skipped (needs data.source=corpus and probe-set prompts in '
+                      f'one of {self.languages[1:]})')
+
+  def _jit(self, fn, *extra):
+    return jax.jit(sharding.with_rules(_summed(fn)), in_shardings=(*self._in, *extra),
+                   out_shardings=self._rep)
+
+  def _put(self, stacked):
+    return jax.device_put(stacked, self._stacked_sh)
+
+  def _build_stats(self, batches: list[dict[str, np.ndarray]]) -> None:
+    """Neuron statistics and held-out loss over the whole sample, as one compiled program."""
+    self.heldout = self._put({k: np.stack([b[k] for b in batches]) for k in batches[0]})
+    self.ones = self.rt.replicated(np.ones((self.model.cfg.num_layers, self.model.cfg.d_ff),
+                                           np.float32))
+    self._stats = self._jit(functools.partial(neurons_lib.neuron_stats, self.model,
+                                              num_langs=len(self.languages)), self._rep)
+
+  def _build_aligned(self, batches: list[dict[str, np.ndarray]]):
+    """The aligned lens over the held-out rows that hold planted text."""
+    planted_ids = [self.languages.index(name) for name in self.planted]
+    rows = [{k: b[k][i] for k in b} for b in batches for i in range(len(b['tokens']))
+            if np.isin(b['lang_ids'][i], planted_ids).any()]
+    inverse = planted_lib.inverse([m for _, m in self.planted.values()],
+                                  self.model.cfg.vocab_size)
+    self._aligned_inputs = (self._put(_stack(rows, self.cfg.probe.batch_size)),
+                            self.rt.replicated(inverse))
+    return self._jit(functools.partial(aligned_lib.aligned_stats, self.model,
+                                       num_langs=len(self.languages)), self._rep)
+
+  def _build_lens(self, tok) -> None:
+    """The logit lens on the probe-set prompts of the run's real non-primary languages."""
+    cfg = self.cfg
+    path = cfg.probe.probe_set or probe_set_lib.DEFAULT_PATH
+    covered = probe_set_lib.load_raw(path)['languages']
+    wanted = [lang for lang in self.languages[1:] if lang in covered]
+    if not wanted:
+      return
+    ps = self.probe_set = probe_set_lib.build(tok, wanted, cfg.model.max_len, path,
+                                              cfg.probe.max_prompts_per_pair)
+    for problem in ps.problems[:10]:
+      metrics_lib.log(f'probe set: skipped {problem}')
+    if len(ps.problems) > 10:
+      metrics_lib.log(f'probe set: ... {len(ps.problems)} prompts skipped in all')
+    self._lens_inputs = self.rt.replicated(
+        (ps.batch(), ps.last_P, ps.target_first_P, ps.python_first_P))
+    rep = self._rep
+    self._lens = jax.jit(sharding.with_rules(functools.partial(lens_lib.lens_stats, self.model)),
+                         in_shardings=(self.rt.param_shardings, rep, rep, rep, rep),
+                         out_shardings=rep)
+
+  def _build_solutions(self, tok) -> None:
+    """The loss of hand-written correct HumanEval solutions, per language that has them."""
+    from babel_jax.data.tokenizer import BOS
+    from babel_jax.evaluation import solution_loss
+    # Only as long as the training rows: the model has not learnt later positions.
+    rows, self._solution_kept = solution_loss.rows(tok, self.languages, self.cfg.data.seq_len,
+                                                   BOS)
+    if not rows:
+      return
+    length = max(len(r['tokens']) for r in rows)
+    padded = [{k: np.pad(v, (0, length - len(v)), constant_values=-1 if k == 'lang_ids' else 0)
+               for k, v in r.items()} for r in rows]
+    self._solution_inputs = self._put(_stack(padded, self.cfg.probe.batch_size))
+    self._solutions = self._jit(functools.partial(step_lib.loss_sums, self.model,
+                                                  num_langs=len(self.languages)))
+
+  def _pass(self, params, mask) -> dict[str, np.ndarray]:
+    with self.lock:
+      total = self._stats(params, self.heldout, mask)
+    return jax.device_get(total)
+
+  def _deactivated(self, params, selection) -> dict[str, dict[str, float]]:
+    """Every language's loss with each language's LAPE neurons zeroed (the causal check)."""
+    out = {}
+    for i, lang in enumerate(self.languages):
+      member = selection['member_KxNxF'][i]
+      if member.any():
+        with self.lock:
+          mask = self.rt.replicated(neurons_lib.mask_without(member))
+        t = self._pass(params, mask)
+        zeroed = t['loss_sum_K'] / np.maximum(t['loss_tokens_K'], 1)
+        out[lang] = dict(zip(self.languages, zeroed.tolist()))
+    return out
+
+  def _run(self, fn, params, *inputs):
+    with self.lock:
+      out = fn(params, *inputs)
+    return jax.device_get(out)
+
+  def probe(self, params) -> dict[str, Any]:
+    seconds, t = {}, time.perf_counter()
+    totals = self._pass(params, self.ones)
+    prob_NxFxK = totals['active_NxFxK'] / np.maximum(totals['tokens_K'], 1)
+    selection = neurons_lib.lape(prob_NxFxK, self.lape)
+    loss = totals['loss_sum_K'] / np.maximum(totals['loss_tokens_K'], 1)
+    out: dict[str, Any] = {
+        'loss': dict(zip(self.languages, loss.tolist())),
+        'heldout_tokens': dict(zip(self.languages, totals['tokens_K'].astype(int).tolist())),
+        'neurons': neurons_lib.summarise(selection['member_KxNxF'], self.languages, self.primary),
+        'lape': {'filter_value': selection['filter_value'],
+                 'activation_bar': selection['activation_bar'], **self.lape.__dict__},
+    }
+    seconds['stats'], t = time.perf_counter() - t, time.perf_counter()
+    if self.cfg.probe.deactivate:
+      out['deactivated_loss'] = self._deactivated(params, selection)
+      seconds['deactivation'], t = time.perf_counter() - t, time.perf_counter()
+    if self._lens is not None:
+      out['lens'] = lens_lib.summarise(self._run(self._lens, params, *self._lens_inputs),
+                                       self.probe_set.languages)
+      seconds['lens'], t = time.perf_counter() - t, time.perf_counter()
+    if self._aligned is not None:
+      totals = self._run(self._aligned, params, *self._aligned_inputs)
+      out['aligned_lens'] = aligned_lib.summarise(totals, self.languages, list(self.planted))
+      seconds['aligned_lens'], t = time.perf_counter() - t, time.perf_counter()
+    if self._solutions is not None:
+      from babel_jax.evaluation import solution_loss
+      sums = self._run(self._solutions, params, self._solution_inputs)
+      out['solution_loss'] = solution_loss.summarise(
+          sums['lang_loss_sum'], sums['lang_count'], self.languages, self._solution_kept)
+      seconds['solution_loss'] = time.perf_counter() - t
+    out['seconds'] = seconds
+    return out

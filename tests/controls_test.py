@@ -1,0 +1,225 @@
+"""Controls with a known answer: planted languages, the aligned lens, effective data transferred
+and the solution loss, each against an answer known in advance."""
+
+from tests import testing  # noqa: F401  (first: fake devices)
+
+import collections
+import os
+import tempfile
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest
+
+from babel_jax import data as data_lib
+from babel_jax import model as model_lib
+from babel_jax.data import corpus, pipeline, planted, tokenizer
+from babel_jax.dynamics import transfer
+from babel_jax.errors import DataError
+from babel_jax.mixture.spec import MixtureSpec
+from babel_jax.probes import aligned
+
+
+class PlantedTest(absltest.TestCase):
+
+  def test_maps_are_seeded_bijections_into_disjoint_ranges(self):
+    base = 500
+    specs = planted.specs(['python_scrambled', 'python_clone', 'python_partial'], seed=3,
+                          share=0.5)
+    self.assertEqual([(p.kind, p.index) for p in specs],
+                     [('clone', 0), ('partial', 1), ('scrambled', 2)])
+    movable = np.arange(base) % 3 == 0  # stands for the identifier pieces
+    maps = [planted.id_map(p, base, movable) for p in specs]
+    for p, m in zip(specs, maps):
+      moved = m != np.arange(base)
+      self.assertEqual(m[0], 0)  # padding stays
+      self.assertEqual(len(set(m[moved].tolist())), int(moved.sum()))  # a bijection
+      lo, hi = base * (p.index + 1), base * (p.index + 2)
+      self.assertTrue(((m[moved] >= lo) & (m[moved] < hi)).all(), p.kind)
+      np.testing.assert_array_equal(m, planted.id_map(p, base, movable))  # deterministic
+    clone, partial, _ = maps
+    self.assertEqual(int((clone != np.arange(base)).sum()), base - 1)  # every id but padding
+    moved = partial != np.arange(base)
+    self.assertFalse(moved[~movable].any())  # anchors are shared
+    self.assertEqual(int(moved.sum()), round(0.5 * (movable.sum() - 1)))  # the seeded share
+    other = planted.id_map(planted.specs(['python_partial'], 4, 0.5)[0], base, movable)
+    self.assertFalse(np.array_equal(other != np.arange(base), moved))  # another seed
+    inverse = planted.inverse(maps, planted.vocab_size(base, 3))
+    for m in maps:
+      moved = m != np.arange(base)
+      np.testing.assert_array_equal(inverse[m[moved]], np.flatnonzero(moved))
+    self.assertTrue((inverse[:base] == -1).all())
+    with self.assertRaisesRegex(DataError, 'python_copy'):
+      planted.specs(['python_copy'], 0, 1.0)
+
+  def test_scrambling_keeps_each_documents_counts(self):
+    p = planted.specs(['go_scrambled'], 7, 1.0)[0]
+    mapping = planted.id_map(p, 300, np.ones(300, bool))
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+      doc = np.concatenate([[2], rng.integers(4, 300, size=50), [3]]).astype(np.int32)
+      out = planted.transform(p, mapping, doc)
+      self.assertEqual(collections.Counter(out.tolist()),
+                       collections.Counter(mapping[doc].tolist()))
+      self.assertEqual((out[0], out[-1]), (mapping[2], mapping[3]))  # BOS and EOS stay put
+      self.assertFalse(np.array_equal(out, mapping[doc]))  # the order is gone
+      np.testing.assert_array_equal(out, planted.transform(p, mapping, doc))  # per document
+    clone = planted.specs(['go_clone'], 7, 1.0)[0]
+    np.testing.assert_array_equal(planted.transform(clone, mapping, doc), mapping[doc])
+
+  def test_identifier_pieces(self):
+    pieces = ['<pad>', '<unk>', '<s>', '</s>', '<0x41>', '▁def', 'self', '(', '    ', '12',
+              '▁=', '_x']
+    np.testing.assert_array_equal(
+        planted.identifier_pieces(pieces),
+        [False, False, False, False, False, True, True, False, False, False, False, True])
+
+  def test_corpus_and_pipeline(self):
+    """--mode corpus records the planted languages; the pipeline yields their ids."""
+    cfg = testing.corpus_config(**{'corpus.planted': 'python_clone,python_scrambled',
+                                   'corpus.max_bytes_per_language': 60_000})
+    root = tempfile.mkdtemp()
+    corpus_dir, tok_dir = os.path.join(root, 'c'), os.path.join(root, 'c', 'tok')
+    m = corpus.build(cfg.corpus, corpus_dir)
+    info = m['languages']['python_scrambled']
+    self.assertEqual(info['planted'], {'kind': 'scrambled', 'of': 'python', 'index': 1,
+                                       'seed': 0, 'share': 1.0})
+    self.assertEqual(info['shards'], m['languages']['python']['shards'])
+    t = tokenizer.train(cfg.tokenizer, 512, corpus_dir, tok_dir)
+    self.assertEqual(t['tokens']['python_clone'], t['tokens']['python'])
+    langs = ('python', 'cpp', 'python_clone', 'python_scrambled')
+    spec = MixtureSpec({lang: 0.25 for lang in langs})
+    with self.assertRaisesRegex(DataError, 'raise model.vocab_size to 1536'):
+      pipeline.CorpusSource(corpus_dir, tok_dir, langs, spec, 8, 64, 0, vocab_size=512)
+    source = pipeline.CorpusSource(corpus_dir, tok_dir, langs, spec, 8, 64, 0,
+                                   read_threads=1, vocab_size=1536)
+    b = next(source)
+    source.close()
+    for i, (lo, hi) in enumerate(((1, 512), (1, 512), (512, 1024), (1024, 1536))):
+      tokens = b['tokens'][b['lang_ids'] == i]
+      self.assertNotEmpty(tokens, langs[i])
+      self.assertTrue(((tokens >= lo) & (tokens < hi)).all(), langs[i])
+    self.assertEqual(sorted(source.planted), ['python_clone', 'python_scrambled'])
+
+  def test_synthetic_source(self):
+    cfg = testing.load_config()
+    cfg.data.languages = 'python,go,python_clone,python_partial'
+    cfg.model.vocab_size = 3 * 128
+    source = data_lib.make_source(cfg)
+    b = next(source)
+    clone = b['tokens'][b['lang_ids'] == 2]
+    self.assertTrue(((clone >= 128) & (clone < 256)).all())
+    partial = b['tokens'][b['lang_ids'] == 3]
+    self.assertTrue((partial < 128 // 4).any() and (partial >= 256).any())  # anchors kept
+
+
+def _lens_model():
+  cfg = testing.load_config()
+  cfg.model.d_model, cfg.model.num_layers, cfg.model.num_heads = 64, 4, 2
+  model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
+  params = nn.unbox(model_lib.init_boxed(model, jax.random.PRNGKey(0), 16))
+  return model, params
+
+
+class AlignedLensTest(absltest.TestCase):
+
+  def test_known_answer(self):
+    """Blocks that add nothing keep each token's embedding, which decodes to that token: the
+    primary id. From layer 2 on, an MLP bias adds a large multiple of the planted id's embedding:
+    the working language switches to the planted language there."""
+    model, params = _lens_model()
+    params = jax.tree.map(jnp.zeros_like, params)
+    emb = np.random.default_rng(0).normal(size=params['embed']['embedding'].shape)
+    emb = emb.astype(np.float32)
+    params = dict(params, embed={'embedding': jnp.asarray(emb)},
+                  final_norm=jax.tree.map(jnp.ones_like, params['final_norm']))
+    params['final_norm']['LayerNorm_0']['bias'] = jnp.zeros(64)
+    base = 64
+    p = planted.specs(['python_clone'], 0, 1.0)[0]
+    mapping = planted.id_map(p, base, np.ones(base, bool))
+    inverse = jnp.asarray(planted.inverse([mapping], 256))
+    primary, target = 17, int(mapping[17])
+    for i in range(2, 4):
+      params[f'layer_{i}']['mlp']['down']['bias'] = jnp.asarray(10.0 * emb[target])
+    tokens = np.full((2, 8), primary, np.int32)
+    targets = np.full((2, 8), target, np.int32)
+    targets[1, 4:] = 5  # a target that is no planted id: left out
+    lang = np.zeros((2, 8), np.int32)
+    lang[1] = 1
+    batch = {'tokens': tokens, 'targets': targets, 'lang_ids': lang,
+             'positions': np.tile(np.arange(8, dtype=np.int32), (2, 1)),
+             'segment_ids': np.ones((2, 8), np.int32)}
+    out = jax.device_get(aligned.aligned_stats(model, params, batch, inverse, num_langs=2))
+    np.testing.assert_array_equal(out['positions_K'], [8, 4])
+    summary = aligned.summarise(out, ['python_clone', 'other'], ['python_clone', 'other'])
+    clone = summary['python_clone']
+    np.testing.assert_allclose(clone['python_top1'], [1, 1, 0, 0])
+    np.testing.assert_allclose(clone['target_top1'], [0, 0, 1, 1])
+    self.assertTrue(all(s > 0.5 for s in clone['python_mass'][:2]))
+    self.assertTrue(all(s < 0.5 for s in clone['python_mass'][2:]))
+    self.assertEqual(summary['other']['positions'], 4)
+
+
+class EffectiveTransferTest(absltest.TestCase):
+
+  def test_known_answer(self):
+    # From scratch: loss 10 - log2(tokens) for tokens 1..1024 (1 at 0 tokens: untrained).
+    ref_tokens = np.array([0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], float)
+    ref_loss = np.concatenate([[11.0], 10 - np.log2(ref_tokens[1:])])
+    # The continual run reaches at D tokens the loss the scratch run reaches at 4 D.
+    tokens = np.array([0, 2, 8, 32, 128])
+    loss = np.concatenate([[11.0], 10 - np.log2(4 * tokens[1:])])
+    et = transfer.effective_transfer(tokens, loss, ref_tokens, ref_loss)
+    self.assertTrue(np.isnan(et.fraction[0]))
+    np.testing.assert_allclose(et.scratch_tokens[1:], 4 * tokens[1:])
+    np.testing.assert_allclose(et.fraction[1:], 3.0)  # D_T = 3 D
+    self.assertFalse(et.censored.any())
+    # Below anything the scratch run reached: a lower bound, flagged.
+    et = transfer.effective_transfer([512], [-5.0], ref_tokens, ref_loss)
+    self.assertTrue(et.censored[0])
+    self.assertEqual(et.scratch_tokens[0], 1024)
+    # Worse than the untrained scratch run: no data is worth anything, D_T = -D.
+    et = transfer.effective_transfer([64], [20.0], ref_tokens, ref_loss)
+    np.testing.assert_allclose(et.fraction, [-1.0])
+    # Between checkpoints: linear in log tokens.
+    self.assertAlmostEqual(transfer.tokens_to_reach(ref_tokens, ref_loss, 10 - 2.5)[0],
+                           2 ** 2.5)
+    # A noisy reference counts its best loss so far: a bump at 16 tokens leaves the best at 7
+    # (from 8 tokens) until 32 tokens reach 5, so 6.5 is reached a quarter of the way (in log
+    # tokens) from 16 to 32.
+    noisy = ref_loss.copy()
+    noisy[5] = 9.9
+    self.assertAlmostEqual(transfer.tokens_to_reach(ref_tokens, noisy, 6.5)[0], 16 * 2 ** 0.25)
+
+
+class SolutionLossTest(absltest.TestCase):
+
+  def test_scores_the_body_given_the_prompt(self):
+    from babel_jax.evaluation import solution_loss, validate
+    from babel_jax.runtime import factory
+    from babel_jax.train import step
+    corpus_dir, tok_dir = testing.small_corpus()
+    tok, _ = tokenizer.load(tok_dir, corpus.load_manifest(corpus_dir))
+    rows, kept = solution_loss.rows(tok, ['python', 'cpp', 'python_clone'], 512, tokenizer.BOS)
+    self.assertEqual(sorted(kept), ['cpp', 'python'])
+    self.assertGreaterEqual(kept['python'], 40)
+    r = rows[0]
+    task, _, body = [s for s in validate.solutions('python') if s[1] == 'correct'][0]
+    prompt = validate.records_by_task('python')[task]['prompt']
+    n_prompt = 1 + len(tok.encode(prompt))
+    self.assertEqual(int((r['targets'] > 0).sum()), len(tok.encode(body)))
+    self.assertTrue((r['targets'][:n_prompt - 1] == 0).all())
+    self.assertEqual(tok.decode(r['targets'][n_prompt - 1:].tolist()), body)
+    cfg = testing.corpus_config(**{'model.max_len': 512, 'data.seq_len': 64})
+    rt = factory.build(cfg)
+    params = rt.init_params(0)
+    batch = {k: v[None] for k, v in r.items()}
+    sums = step.loss_sums(rt.model, params, batch, 3)
+    loss = float(sums['lang_loss_sum'][0] / sums['lang_count'][0])
+    self.assertAlmostEqual(loss, np.log(cfg.model.vocab_size), delta=0.5)  # untrained model
+
+
+if __name__ == '__main__':
+  absltest.main()
