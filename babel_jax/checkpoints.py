@@ -115,6 +115,22 @@ def restore_params(manager: ocp.CheckpointManager, step: int, abstract_params):
   return out['params']
 
 
+def read_params(manager: ocp.CheckpointManager, step: int, abstract_params):
+  """Parameters only, read into host memory as numpy arrays (no device work at all)."""
+  as_numpy = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), abstract_params)
+  out = manager.restore(step, args=ocp.args.Composite(
+      params=ocp.args.PyTreeRestore(restore_args=as_numpy)))
+  return out['params']
+
+
+def place_params(host_params, abstract_params):
+  """Host arrays onto the shardings in `abstract_params` (each process places its own shards)."""
+  def place(x, a):
+    x = np.asarray(x, a.dtype)
+    return jax.make_array_from_callback(a.shape, a.sharding, lambda index: x[index])
+  return jax.tree.map(place, host_params, abstract_params)
+
+
 def checkpoint_dir(path: str) -> str:
   """Accepts a run's workdir or its checkpoints folder; returns the checkpoints folder."""
   sub = os.path.join(path, CHECKPOINT_DIR)

@@ -140,7 +140,8 @@ def train(cfg, workdir: str) -> dict[str, Any]:
   schedule = state_lib.lr_schedule(cfg.train)
   tokens_per_step = cfg.train.batch_size * cfg.data.seq_len
   flops_per_step = model_lib.flops_per_token(model_cfg, cfg.data.seq_len) * tokens_per_step
-  peak = cfg.train.peak_flops or metrics_lib.measure_peak_flops(list(mesh.devices.flat))
+  peak = cfg.train.peak_flops or metrics_lib.measure_peak_flops(list(mesh.devices.flat),
+                                                                dtype=cfg.model.dtype)
   info = {'jax': jax.__version__, 'backend': jax.default_backend(),
           'devices': len(mesh.devices.flat), 'processes': jax.process_count(),
           'mesh': dict(mesh.shape), 'params': model_lib.param_count(state.params),
