@@ -60,6 +60,7 @@ def get_config(spec: str = ''):
   gpu = next((p for p in parts if p in ('h100', 'h200')), 'h200')
   c = _demo(next((p for p in parts if p in ('paper', 'fresh')), ''))
   c.mesh.preset = gpu
+  c.mesh.num_devices = 1  # the first GPU, also on a host with several
 
   c.corpus.max_bytes_per_language = 16_000_000
   c.tokenizer.sample_bytes_per_language = 2_000_000

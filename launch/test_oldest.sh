@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The oldest supported dependency set (launch/constraints-oldest.txt), tested: builds a second
 # virtualenv (default /tmp/babel_jax_oldest; reused while the constraints and setup.cfg are
-# unchanged), installs babel_jax's dependencies under those constraints and runs a fast subset of
+# unchanged), installs babel_jax's dependencies under those constraints and runs a subset of
 # the suite that touches every pinned library (JAX/Flax model and losses, optax training, Orbax
 # checkpoints, the grain pipeline, sampling, the GPU bench smoke). Extra arguments go to pytest.
 # Usage: bash launch/test_oldest.sh [pytest args]   (OLDEST_VENV=DIR, PYTHON=python3.X)
