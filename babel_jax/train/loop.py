@@ -170,7 +170,8 @@ def train(cfg, workdir: str) -> dict[str, Any]:
   _, shardings = state_lib.state_shardings(rt, tx)
   step_fn = step_lib.jit_train_step(rt, tx, shardings, len(config_lib.languages(cfg)),
                                     cfg.train.grad_accum)
-  peak = cfg.train.peak_flops or metrics_lib.measure_peak_flops(list(rt.mesh.devices.flat))
+  peak = cfg.train.peak_flops or metrics_lib.measure_peak_flops(list(rt.mesh.devices.flat),
+                                                                dtype=cfg.model.dtype)
   info = _run_info(cfg, rt, source, state, start, peak, provenance)
   if jax.process_index() == 0:
     run.write_run_info(info)
