@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from babel_jax import config as config_lib
+from babel_jax import io
 from babel_jax import model as model_lib
 from babel_jax.bench import probe_bench
 from babel_jax.data.synthetic import SyntheticSource
@@ -388,7 +389,7 @@ def table(result: dict[str, Any], mode: str) -> str:
 
 
 def _write(path: str, text: str) -> None:
-  config_lib.atomic_write(path, text)
+  io.atomic_write(path, text)
 
 
 def main(argv: list[str] | None = None) -> int:
