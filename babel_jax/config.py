@@ -197,7 +197,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.mesh.fsdp = 1
   c.mesh.tensor = 1
   c.mesh.num_devices = 0  # 0 uses every device; >0 uses the first N (e.g. 1 for a baseline).
-  c.mesh.preset = ''  # 'v4-32', 'v5p-64', 'v5e-256' or '8xh100' (sharding.PRESETS) sets the mesh.
+  c.mesh.preset = ''  # 'v4-32', 'v5p-64', 'v5e-256', '8xh100', 'h100' or 'h200' (sharding.PRESETS)
+  #                     sets the mesh.
   c.mesh.device_memory_gb = 0.0  # for --mode plan; 0 takes the preset's (or skips the check).
   return c
 

@@ -5,14 +5,14 @@ of 128 for sharding), batch of 512 x 2048 tokens, AdamW lr 2e-4 with 2000 warmup
 compute with float32 parameters, scanned and rematerialised layers.
 
 Sharding presets for common slices: `--config configs/gpt2_1p3b.py:SLICE` with SLICE one of
-v4-32, v5p-64, v5e-256, 8xh100 sets mesh.preset and the gradient accumulation that makes
+v4-32, v5p-64, v5e-256, 8xh100, h100, h200 sets mesh.preset and the gradient accumulation that makes
 `--mode plan` fit the slice's memory (check with --mode plan before launching).
 """
 
 from babel_jax.config import default_config
 
 # slice -> train.grad_accum that fits (micro-batch per device x activations under remat='dots').
-GRAD_ACCUM = {'': 1, 'v4-32': 4, 'v5p-64': 1, 'v5e-256': 1, '8xh100': 8}
+GRAD_ACCUM = {'': 1, 'v4-32': 4, 'v5p-64': 1, 'v5e-256': 1, '8xh100': 8, 'h100': 32, 'h200': 16}
 
 
 def get_config(slice_name: str = ''):

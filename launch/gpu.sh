@@ -8,6 +8,9 @@
 #   under SLURM (srun sets the process ids): bash launch/gpu.sh --slurm -- ...
 #   options (or environment): --hosts HOSTS  --port PORT (12355)  --remote-dir REMOTE_DIR ($PWD)
 #     --slurm  --dry-run (DRY_RUN=1: print the commands)
+#     GPU_EXTRA: setup.sh's extra, 'cuda13' (CUDA 13 wheels, driver >= 580) or 'gpu' (CUDA 12);
+#     default: from this host's driver version. Every process sources launch/gpu_env.sh (XLA
+#     flags, memory fraction, compilation cache).
 # The workdir must be on storage every host sees (NFS, GCS); each host reads only its own rows
 # of every batch, and checkpoints are written once for all hosts.
 set -euo pipefail
@@ -25,22 +28,28 @@ while [ $# -gt 0 ]; do
     *) echo "gpu.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
+if [ -z "${GPU_EXTRA:-}" ]; then
+  GPU_EXTRA=gpu
+  driver="$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1 || true)"
+  [ "${driver%%.*}" -ge 580 ] 2>/dev/null && GPU_EXTRA=cuda13
+fi
 run() {
   printf '+'; printf ' %q' "$@"; printf '\n'
   [ "$DRY_RUN" = 1 ] || "$@"
 }
 MAIN=(.venv/bin/python -m babel_jax.main "$@")
 if [ "$SLURM" = 1 ]; then
-  run srun --ntasks-per-node=1 bash -c "cd $REMOTE_DIR && bash launch/setup.sh gpu >/dev/null && $(printf '%q ' "${MAIN[@]}")--distributed"
+  run srun --ntasks-per-node=1 bash -c "cd $REMOTE_DIR && bash launch/setup.sh $GPU_EXTRA >/dev/null && source launch/gpu_env.sh && $(printf '%q ' "${MAIN[@]}")--distributed"
 elif [ -z "$HOSTS" ]; then
-  [ "$DRY_RUN" = 1 ] || bash launch/setup.sh gpu
+  [ "$DRY_RUN" = 1 ] || bash launch/setup.sh "$GPU_EXTRA"
+  source launch/gpu_env.sh
   run "${MAIN[@]}"
 else
   IFS=, read -r -a H <<< "$HOSTS"
   COORD="${H[0]}:$PORT"
   pids=()
   for i in "${!H[@]}"; do
-    cmd="cd $REMOTE_DIR && bash launch/setup.sh gpu >/dev/null && $(printf '%q ' "${MAIN[@]}")"
+    cmd="cd $REMOTE_DIR && bash launch/setup.sh $GPU_EXTRA >/dev/null && source launch/gpu_env.sh && $(printf '%q ' "${MAIN[@]}")"
     cmd+="--coordinator_address=$COORD --num_processes=${#H[@]} --process_id=$i"
     if [ "$DRY_RUN" = 1 ]; then
       run ssh "${H[$i]}" "$cmd"

@@ -4,6 +4,7 @@ from tests import testing  # noqa: F401  (first: fake devices)
 
 import os
 import subprocess
+import sys
 
 from absl.testing import absltest
 
@@ -48,6 +49,16 @@ class LaunchTest(absltest.TestCase):
     rc, out = _dry('gpu.sh', '--', '--config', 'configs/tiny.py', '--workdir', '/x')
     self.assertEqual(rc, 0, out)
     self.assertIn('babel_jax.main --config configs/tiny.py --workdir /x', out)
+
+  def test_gpu_visit_runs_the_bench_then_the_study(self):
+    rc, out = _dry('gpu_visit.sh', '--python', sys.executable, '--out', '/tmp/visit', '--',
+                   '--config.data.corpus_dir=/data/corpus')
+    self.assertEqual(rc, 0, out)
+    lines = [l.replace('\\ ', ' ') for l in out.splitlines() if l.startswith('+ ')]
+    self.assertIn('launch/gpu_bench.sh', lines[0])
+    self.assertIn('--out /tmp/visit/bench', lines[0])
+    self.assertIn('-m babel_jax.main --config configs/gpu_study.py --workdir /tmp/visit/study '
+                  '--mode experiment --config.data.corpus_dir=/data/corpus', lines[1])
 
 
 if __name__ == '__main__':

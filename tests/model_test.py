@@ -7,6 +7,7 @@ the forward pass is checked with and without jit (after nanodo's model tests).
 from tests import testing  # noqa: F401  (first: fake devices)
 
 import functools
+from unittest import mock
 
 import flax.linen as nn
 import jax
@@ -15,7 +16,9 @@ import numpy as np
 from absl.testing import absltest, parameterized
 
 from babel_jax import model as model_lib
+from babel_jax.config import ConfigError
 from babel_jax.model import attention as attention_lib
+from babel_jax.model import backend
 
 
 def _model(**overrides):
@@ -137,6 +140,46 @@ class ModelTest(parameterized.TestCase):
                                  rtol=1e-5, atol=1e-5)
       for ours, theirs in zip(jax.grad(loss('chunked', chunk), (0, 1, 2))(q, k, v), ref_grads):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+  def test_attention_auto_choice_per_backend(self):
+    bf16, f32 = jnp.bfloat16, jnp.float32
+    self.assertEqual(attention_lib.resolve('auto', f32, 64, 2, 16), 'chunked')  # this CPU
+    self.assertEqual(attention_lib.resolve('xla', bf16, 64, 2, 16), 'xla')
+    with self.assertRaisesRegex(ConfigError, "attention_impl='cudnn'.*needs a GPU"):
+      attention_lib.resolve('cudnn', bf16, 64, 2, 16)
+    with mock.patch.object(backend, 'platform', return_value='tpu'):
+      self.assertEqual(attention_lib.resolve('auto', bf16, 64, 2, 16), 'xla')
+    with mock.patch.object(backend, 'platform', return_value='gpu'):
+      self.assertEqual(attention_lib.resolve('auto', f32, 64, 2, 16), 'xla')  # cuDNN is 16-bit
+      self.assertEqual(attention_lib.resolve('auto', bf16, 64, 2, 12), 'xla')  # head dim % 8
+      with self.assertRaisesRegex(ConfigError, 'model.dtype=bfloat16'):
+        attention_lib.resolve('cudnn', f32, 64, 2, 16)
+      with mock.patch.object(attention_lib, '_cudnn_compiles', return_value=None):
+        self.assertEqual(attention_lib.resolve('auto', bf16, 64, 2, 16), 'cudnn')
+      # cuDNN refusing the shape (here: a CPU cannot compile it) falls back to 'xla', warned.
+      attention_lib._cudnn_compiles.cache_clear()
+      with self.assertLogs(level='WARNING') as logs:
+        self.assertEqual(attention_lib.resolve('auto', bf16, 64, 2, 16), 'xla')
+      self.assertIn('cuDNN flash attention does not compile', logs.output[0])
+    attention_lib._cudnn_compiles.cache_clear()
+
+  def test_backward_paths_agree_on_the_model(self):
+    """Gradients of the whole model: CPU-tuned backward passes vs plain autodiff (GPU/TPU)."""
+    model, params = _model()
+    batch = _batch()
+    targets = jnp.roll(batch['tokens'], -1, axis=1)
+    from babel_jax.train import losses  # pylint: disable=g-import-not-at-top
+
+    def loss(p):
+      return losses.cross_entropy(model_lib.forward(model, p, batch), targets).mean()
+
+    with backend.use_hand_written_backward(True):
+      v_cpu, g_cpu = jax.jit(jax.value_and_grad(loss))(params)
+    with backend.use_hand_written_backward(False):
+      v_ad, g_ad = jax.jit(jax.value_and_grad(loss))(params)
+    np.testing.assert_allclose(v_cpu, v_ad, rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(g_cpu), jax.tree.leaves(g_ad)):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
   def test_neuron_mask_zeroes_neurons(self):
     model, params = _model()

@@ -79,6 +79,27 @@ class SamplingTest(absltest.TestCase):
                                stop_fn=lambda row: len(row) >= 3)
     self.assertLen(stopped[0], 8)  # stops at the first chunk boundary after the condition
 
+  def test_cache_holds_only_the_slots_a_call_fills(self):
+    """Every decode step reads the whole cache: it is sized to the padded prompt plus the new
+    tokens, not to max_len."""
+    _, model, params = _model(scan_layers=True)
+    sampler = sampling.Sampler(model, eos_id=EOS)
+    tokens = np.ones((2, 8), np.int32)
+    _, cache = sampler._prefill(params, tokens, np.tile(np.arange(8, dtype=np.int32), (2, 1)),
+                                tokens, slots=20)
+    sizes = {path[-1].key: x.shape for path, x in jax.tree_util.tree_flatten_with_path(cache)[0]}
+    self.assertEqual(sizes['cached_key'][-3], 20)
+    self.assertEqual(sizes['cached_segment'][-1], 20)
+    self.assertEqual(model.cfg.max_len, 128)
+
+  def test_bfloat16_compute_samples_like_its_float32_forward(self):
+    """Parameters are cast once to the compute dtype; greedy tokens match a full recompute."""
+    _, model, params = _model(dtype='bfloat16')
+    sampler = sampling.Sampler(model, eos_id=EOS)
+    got = sampler.generate(params, [[5, 9, 17, 33]], sampling.SampleSettings(
+        max_new_tokens=6, chunk=3, bucket=8), jax.random.PRNGKey(0))
+    self.assertEqual(got[0], _greedy_reference(model, params, [5, 9, 17, 33], 6, sampler._bias))
+
   def test_sharded_model_samples_the_same(self):
     cfg, model, params = _model()
     single = sampling.Sampler(model, eos_id=EOS).generate(

@@ -70,6 +70,11 @@ class ScaleTest(absltest.TestCase):
         self.assertEqual(out['warnings'], [], (name, slice_name))
         self.assertEqual(out['devices'], sharding.PRESETS[slice_name]['devices'])
         self.assertLess(out['per_device_gib']['total'], 0.9 * out['device_memory_gib'])
+    for name, slice_name in (('gpt2_1p3b', 'h100'), ('gpt2_1p3b', 'h200'),
+                             ('gpu_study', 'h100'), ('gpu_study', 'h200')):
+      out = plan_lib.plan(_config(name, slice_name))  # one GPU
+      self.assertEqual((out['devices'], out['warnings']), (1, []), (name, slice_name))
+      self.assertLess(out['per_device_gib']['total'], 0.9 * out['device_memory_gib'])
     cfg = _config('gpt2_1p3b', '8xh100')
     cfg.train.grad_accum = 1
     out = plan_lib.plan(cfg)

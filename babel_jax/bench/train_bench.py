@@ -34,7 +34,8 @@ def benchmark(cfg, steps: int = 5, warmup: int = 2) -> dict[str, float]:
     state, m = step_fn(state, batches[i % 2])
   jax.block_until_ready(m)
   compile_s = time.perf_counter() - t0
-  peak = cfg.train.peak_flops or metrics_lib.measure_peak_flops(list(rt.mesh.devices.flat))
+  peak = cfg.train.peak_flops or metrics_lib.measure_peak_flops(list(rt.mesh.devices.flat),
+                                                                dtype=cfg.model.dtype)
   times = []
   for i in range(steps):
     t = time.perf_counter()

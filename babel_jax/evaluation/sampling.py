@@ -5,6 +5,10 @@ the model once to fill the cache (prefill), then decoded `chunk` tokens per jitt
 calls the host checks stop conditions (stop sequences are text, so `stop_fn` sees decoded rows)
 and ends early once every row is done. Works on sharded parameters: the jitted functions take
 the parameter pytree as it is placed.
+
+Decoding is bound by memory traffic, so two things keep it small: the cache holds only the slots
+a call can fill (the padded prompt plus the new tokens, not `max_len`), since every step reads the
+whole cache; and parameters are cast to the compute dtype once per call instead of in every step.
 """
 
 from __future__ import annotations
@@ -58,8 +62,15 @@ class Sampler:
     allowed = np.arange(vocab) < (vocab_limit or vocab)
     allowed[PAD] = False
     self._bias = jnp.where(jnp.asarray(allowed), 0.0, -jnp.inf)
-    self._prefill = jax.jit(self._prefill_fn)
-    self._decode = jax.jit(self._decode_fn, static_argnames='steps')
+    self._prefill = jax.jit(self._prefill_fn, static_argnames='slots')
+    self._decode = jax.jit(self._decode_fn, static_argnames='steps', donate_argnums=1)
+    compute = jnp.dtype(model.cfg.dtype)
+    self._cast = None
+    if compute != jnp.dtype(model.cfg.param_dtype):  # e.g. float32 parameters, bfloat16 compute
+      # Exactly the arrays the model itself casts to the compute dtype (matmul kernels and
+      # embedding tables); norm scales and biases stay as they are, so the numbers are the same.
+      cast = lambda path, x: x.astype(compute) if path[-1].key in ('kernel', 'embedding') else x
+      self._cast = jax.jit(lambda p: jax.tree_util.tree_map_with_path(cast, p))
 
   def _apply(self, params, cache, tokens, positions, segments):
     variables = {'params': params} if cache is None else {'params': params, 'cache': cache}
@@ -67,8 +78,25 @@ class Sampler:
                                                           mutable=['cache'])
     return logits[:, -1] + self._bias, state['cache']
 
-  def _prefill_fn(self, params, tokens_BxP, positions_BxP, segments_BxP):
-    return self._apply(params, None, tokens_BxP, positions_BxP, segments_BxP)
+  def _empty_cache(self, params, tokens_BxP, positions_BxP, segments_BxP, slots: int):
+    """A zero cache of `slots` positions, shaped like the one the model would create itself."""
+    shapes = jax.eval_shape(
+        lambda *args: self._apply(*args)[1], params, None, tokens_BxP, positions_BxP,
+        segments_BxP)
+
+    def resize(path, x):
+      name = path[-1].key
+      shape = list(x.shape)
+      if name in ('cached_key', 'cached_value'):
+        shape[-3] = slots
+      elif name == 'cached_segment':
+        shape[-1] = slots
+      return jnp.zeros(shape, x.dtype)
+    return jax.tree_util.tree_map_with_path(resize, shapes)
+
+  def _prefill_fn(self, params, tokens_BxP, positions_BxP, segments_BxP, slots: int):
+    cache = self._empty_cache(params, tokens_BxP, positions_BxP, segments_BxP, slots)
+    return self._apply(params, cache, tokens_BxP, positions_BxP, segments_BxP)
 
   def _decode_fn(self, params, cache, logits_BxV, positions_B, done_B, rng, temperature, top_p,
                  steps: int):
@@ -102,7 +130,9 @@ class Sampler:
       tokens[i, length - len(p):] = p
       segments[i, length - len(p):] = 1
       positions[i, length - len(p):] = np.arange(len(p))
-    logits, cache = self._prefill(params, tokens, positions, segments)
+    if self._cast is not None:
+      params = self._cast(params)
+    logits, cache = self._prefill(params, tokens, positions, segments, slots=length + steps)
     pos = jnp.asarray([len(p) for p in prompts], jnp.int32)
     done = jnp.zeros((b,), bool)
     temperature = jnp.float32(settings.temperature)

@@ -332,7 +332,7 @@ def run(cfg, workdir: str) -> str:
     io.write_keeping_old(runs.study_file(workdir, 'config.json'), config_lib.to_json(cfg))
   if not cfg.train.peak_flops:  # measured once for every run's MFU line
     cfg = runs.derive(cfg, workdir, {})
-    cfg.train.peak_flops = metrics_lib.measure_peak_flops(jax.devices())
+    cfg.train.peak_flops = metrics_lib.measure_peak_flops(jax.devices(), dtype=cfg.model.dtype)
   s = Study(cfg, workdir)
   tokens = None
   if cfg.data.source == 'corpus':

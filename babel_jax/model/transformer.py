@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from babel_jax.model import attention as attention_lib
 from babel_jax.model.intermediates import MLP_ACT, RESID
+from babel_jax.model import backend
 
 Array = jax.Array
 
@@ -69,9 +70,16 @@ def _zeros(axes):
   return nn.with_logical_partitioning(nn.initializers.zeros, axes)
 
 
-@jax.custom_vjp
 def matmul(x_NxI: Array, w_IxO: Array) -> Array:
-  """x @ w whose weight gradient is computed as (x^T g) in the layout XLA:CPU runs fastest."""
+  """x @ w; on CPU its weight gradient is computed as (x^T g) in the layout XLA:CPU runs
+  fastest, elsewhere autodiff's (see `backend.hand_written_backward`)."""
+  if backend.hand_written_backward():
+    return _cpu_matmul(x_NxI, w_IxO)
+  return x_NxI @ w_IxO
+
+
+@jax.custom_vjp
+def _cpu_matmul(x_NxI: Array, w_IxO: Array) -> Array:
   return x_NxI @ w_IxO
 
 
@@ -86,7 +94,7 @@ def _matmul_bwd(res, g_NxO):
   return (g_NxO @ w_IxO.T).astype(x_NxI.dtype), dw_IxO.astype(w_IxO.dtype)
 
 
-matmul.defvjp(_matmul_fwd, _matmul_bwd)
+_cpu_matmul.defvjp(_matmul_fwd, _matmul_bwd)
 
 
 class Dense(nn.Module):
@@ -225,12 +233,15 @@ _REMAT_POLICIES = {
 
 @jax.custom_vjp
 def tied_logits(x_BxLxD: Array, embedding_VxD: Array) -> Array:
-  """x @ E^T for tied embeddings.
+  """x @ E^T for tied embeddings, accumulated and returned in float32 (free on GPUs and TPUs,
+  and the loss sees unrounded logits under bfloat16 compute).
 
-  Autodiff would compute dE = g^T x by first transposing the [tokens, vocab] cotangent; here
-  dE = (x^T g)^T transposes only the small [D, V] result, a large saving on CPUs.
+  The backward pass casts the cotangent back to the compute dtype, so both of its matmuls run in
+  it (autodiff would multiply the float32 cotangent with the bfloat16 operands in float32). On
+  CPU dE = (x^T g)^T transposes only the small [D, V] result instead of the [tokens, vocab]
+  cotangent, a large saving there.
   """
-  return jnp.einsum('bld,vd->blv', x_BxLxD, embedding_VxD)
+  return jnp.einsum('bld,vd->blv', x_BxLxD, embedding_VxD, preferred_element_type=jnp.float32)
 
 
 def _tied_fwd(x_BxLxD, embedding_VxD):
@@ -239,7 +250,11 @@ def _tied_fwd(x_BxLxD, embedding_VxD):
 
 def _tied_bwd(res, g_BxLxV):
   x_BxLxD, embedding_VxD = res
+  g_BxLxV = g_BxLxV.astype(x_BxLxD.dtype)
   dx_BxLxD = jnp.einsum('blv,vd->bld', g_BxLxV, embedding_VxD)
+  if not backend.hand_written_backward():
+    demb_VxD = jnp.einsum('blv,bld->vd', g_BxLxV, x_BxLxD)
+    return dx_BxLxD.astype(x_BxLxD.dtype), demb_VxD.astype(embedding_VxD.dtype)
   # The barrier stops XLA from folding the transpose back into the matmul (which would then
   # read the big cotangent transposed, on a slow path).
   demb_DxV = jax.lax.optimization_barrier(jnp.einsum('bld,blv->dv', x_BxLxD, g_BxLxV))

@@ -27,8 +27,12 @@ def neuron_stats(model, params: Any, batch: dict[str, jax.Array], neuron_mask_Nx
   valid_BxL = batch['segment_ids'] > 0
   lang_BxLxK = jax.nn.one_hot(batch['lang_ids'], num_langs, dtype=jnp.float32)
   lang_BxLxK = lang_BxLxK * valid_BxL[..., None]
-  active_NxBxLxF = (inter.mlp_act_NxBxLxF > 0).astype(jnp.float32)
-  active_NxFxK = jnp.einsum('nblf,blk->nfk', active_NxBxLxF, lang_BxLxK)
+  # 0/1 operands are exact in the compute dtype (half the bytes of float32 under bfloat16, the
+  # largest array of the pass); the counts accumulate in float32.
+  dtype = inter.mlp_act_NxBxLxF.dtype
+  active_NxBxLxF = (inter.mlp_act_NxBxLxF > 0).astype(dtype)
+  active_NxFxK = jnp.einsum('nblf,blk->nfk', active_NxBxLxF, lang_BxLxK.astype(dtype),
+                            preferred_element_type=jnp.float32)
   xent_BxL = losses.cross_entropy(logits, batch['targets'])
   target_BxLxK = lang_BxLxK * (batch['targets'] != 0)[..., None]
   return {'active_NxFxK': active_NxFxK, 'tokens_K': lang_BxLxK.sum((0, 1)),

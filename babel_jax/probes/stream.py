@@ -1,7 +1,9 @@
 """`--mode probe`: stream a run's checkpoints through the jitted probes, one result per step.
 
 Parameters only are restored (no optimizer state), onto the probing job's mesh, by a background
-thread: restoring checkpoint k+1 overlaps with probing checkpoint k. Every checkpoint goes through
+thread: restoring checkpoint k+1 overlaps with probing checkpoint k. The thread reads from disk
+into host memory without holding the launch lock and takes it only to place the arrays on the
+devices, so the probes' launches never wait for disk reads. Every checkpoint goes through
 the same compiled functions. Results land in <workdir>/probes/<step>.json (atomically); steps
 already there are skipped, so the walk resumes after an interruption and can follow a run that
 is still training (`--follow`). Partial or incompatible checkpoints are skipped with a warning.
@@ -139,8 +141,16 @@ def walk(cfg, workdir: str, follow: bool = False, prober: Prober | None = None
 
   def restore(step):
     t = time.perf_counter()
-    with lock:
-      params = ckpt_lib.restore_params(manager, step, prober.abstract_params)
+    if jax.process_count() == 1:
+      # Read from disk without the lock (the slow part, overlapping the probes' launches), then
+      # place onto the devices under it. Several processes keep orbax's sharded read, which
+      # reads only each host's shards.
+      host = ckpt_lib.read_params(manager, step, prober.abstract_params)
+      with lock:
+        params = ckpt_lib.place_params(host, prober.abstract_params)
+    else:
+      with lock:
+        params = ckpt_lib.restore_params(manager, step, prober.abstract_params)
     jax.block_until_ready(params)
     return params, time.perf_counter() - t
 

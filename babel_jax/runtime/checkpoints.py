@@ -130,6 +130,22 @@ def select_steps(spec: str, available: list[int], field: str = 'probe.steps') ->
   return sorted(s for s in available if lo <= s <= hi)[::stride]
 
 
+def read_params(manager: ocp.CheckpointManager, step: int, abstract_params):
+  """Parameters only, read into host memory as numpy arrays (no device work at all)."""
+  as_numpy = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), abstract_params)
+  out = manager.restore(step, args=ocp.args.Composite(
+      params=ocp.args.PyTreeRestore(restore_args=as_numpy)))
+  return out['params']
+
+
+def place_params(host_params, abstract_params):
+  """Host arrays onto the shardings in `abstract_params` (each process places its own shards)."""
+  def place(x, a):
+    x = np.asarray(x, a.dtype)
+    return jax.make_array_from_callback(a.shape, a.sharding, lambda index: x[index])
+  return jax.tree.map(place, host_params, abstract_params)
+
+
 def check_same_model(src: dict[str, Any] | None, dst: dict[str, Any], where: str) -> None:
   """Raises naming every architecture field that differs (layout-only fields may differ)."""
   if src is None:

@@ -33,15 +33,17 @@ def _shard_bytes(abstract: Any, shardings: Any) -> float:
   return float(total)
 
 
-def activation_bytes(cfg, shape: dict[str, int]) -> dict[str, float]:
-  """Estimated activation memory per device for one micro-batch (see the module docstring)."""
+def activation_bytes(cfg, shape: dict[str, int], flash: bool = False) -> dict[str, float]:
+  """Estimated activation memory per device for one micro-batch (see the module docstring);
+  `flash`: a fused attention kernel (cuDNN) that never stores the [L, L] scores."""
   m = model_lib.ModelConfig.from_config(cfg.model)
   batch_devices = shape['data'] * shape['fsdp']
   micro = cfg.train.batch_size / cfg.train.grad_accum / batch_devices
   tokens = micro * cfg.data.seq_len
   scale = np.dtype(cfg.model.dtype).itemsize / 2  # formulas are for 16-bit activations
   tp = shape['tensor']
-  full_layer = tokens * (m.d_model * (10 + 24 / tp) + 5 * m.num_heads * cfg.data.seq_len / tp)
+  scores = 0 if flash else 5 * m.num_heads * cfg.data.seq_len / tp
+  full_layer = tokens * (m.d_model * (10 + 24 / tp) + scores)
   per_layer = {'none': full_layer, 'dots': tokens * m.d_model * (2 + 16 / tp),
                'full': tokens * m.d_model * 2}[cfg.model.remat] * scale
   working = 0 if cfg.model.remat == 'none' else full_layer * scale
@@ -56,8 +58,10 @@ def plan(cfg) -> dict[str, Any]:
   preset = sharding.preset(cfg.mesh)
   devices = preset['devices'] if preset else (cfg.mesh.num_devices or jax.device_count())
   shape = sharding.mesh_shape(cfg.mesh, devices)
-  abstract_mesh = jax.sharding.AbstractMesh(tuple(shape[a] for a in config_lib.MESH_AXES),
-                                            config_lib.MESH_AXES)
+  # Auto axes, as sharding.make_mesh builds (AbstractMesh defaults to Explicit after JAX 0.11.0).
+  abstract_mesh = jax.sharding.AbstractMesh(
+      tuple(shape[a] for a in config_lib.MESH_AXES), config_lib.MESH_AXES,
+      axis_types=(jax.sharding.AxisType.Auto,) * len(config_lib.MESH_AXES))
   rt = runtime_lib.build(cfg, abstract_mesh)
   abstract, shardings = state_lib.state_shardings(rt, state_lib.optimizer(cfg.train))
   params = rt.num_params

@@ -47,6 +47,12 @@ PRESETS: dict[str, dict[str, Any]] = {
                 'peak_tflops': 197},
     '8xh100': {'devices': 8, 'data': 1, 'fsdp': 8, 'tensor': 1, 'device_memory_gb': 80,
                'peak_tflops': 989},
+    # One GPU. Dense bf16 peak by the datasheet; measured on the spot, an H200's 8192^3 bf16
+    # matmul runs at ~790 TFLOP/s on random data (MFU figures use the measured peak).
+    'h100': {'devices': 1, 'data': 1, 'fsdp': 1, 'tensor': 1, 'device_memory_gb': 80,
+             'peak_tflops': 989},
+    'h200': {'devices': 1, 'data': 1, 'fsdp': 1, 'tensor': 1, 'device_memory_gb': 140,
+             'peak_tflops': 989},
 }
 
 

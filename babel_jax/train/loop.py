@@ -167,7 +167,8 @@ def train(cfg, workdir: str) -> dict[str, Any]:
   manager = ckpt_lib.make_manager(run.checkpoints, cfg.checkpoint, cfg.train.steps)
   state, start, provenance = _init_or_resume(cfg, run, rt, compiled, manager, source)
   step_fn = compiled.step
-  peak = cfg.train.peak_flops or metrics_lib.measure_peak_flops(list(rt.mesh.devices.flat))
+  peak = cfg.train.peak_flops or metrics_lib.measure_peak_flops(list(rt.mesh.devices.flat),
+                                                                dtype=cfg.model.dtype)
   info = _run_info(cfg, rt, source, state, start, peak, provenance)
   if jax.process_index() == 0:
     run.write_run_info(info)

@@ -15,15 +15,21 @@ from absl import logging
 from babel_jax.io import atomic_write
 
 
-def measure_peak_flops(devices: list, n: int = 2048, reps: int = 5) -> float:
+def measure_peak_flops(devices: list, n: int = 0, reps: int = 5, dtype='float32') -> float:
   """FLOP/s of all `devices` together, measured by one large matmul per device at once.
 
-  On fake CPU devices this correctly reports the shared host's throughput, since all devices
-  run concurrently on the same cores.
+  `dtype` is the model's compute dtype: on GPUs and TPUs the bfloat16 peak is several times the
+  float32 one, and MFU is reported against the peak of the arithmetic the model runs. n defaults
+  to 2048 on CPU and 8192 on accelerators (a 2048 matmul is too short to fill a GPU). Inputs are
+  random (zeros or ones can run faster than real data). On fake CPU devices this correctly
+  reports the shared host's throughput, since all devices run concurrently on the same cores.
   """
+  n = n or (2048 if devices[0].platform == 'cpu' else 8192)
   mesh = jax.sharding.Mesh(np.asarray(devices), ('d',))
   sh = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('d'))
-  a = jax.device_put(jnp.ones((len(devices), n, n), jnp.float32), sh)
+  make = jax.jit(lambda k: jax.random.normal(k, (len(devices), n, n), jnp.dtype(dtype)),
+                 out_shardings=sh)
+  a = make(jax.random.PRNGKey(0))
   f = jax.jit(lambda x: jnp.einsum('bij,bjk->bik', x, x), out_shardings=sh)
   f(a).block_until_ready()
   best = float('inf')
