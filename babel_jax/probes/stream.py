@@ -232,8 +232,9 @@ def walk(cfg, workdir: str, follow: bool = False) -> dict[str, Any]:
   """Probes every selected checkpoint of the run in workdir that has no result yet."""
   config_lib.validate(cfg)
   run = RunDir(workdir)
-  if not os.path.isdir(run.checkpoints):
-    raise RunError(f'no checkpoints under {workdir!r}; train a run there first')
+  if not (os.path.isdir(run.checkpoints) and
+          (follow or ckpt_lib.complete_steps(run.checkpoints))):
+    raise RunError(f'no checkpoints to probe in {run.checkpoints}; train a run there first')
   ckpt_lib.check_same_model(run.model_config(), cfg.model.to_dict(), workdir)
   lock = threading.Lock()
   prober = Prober(cfg, workdir, runtime_lib.build(cfg), lock)
@@ -279,6 +280,10 @@ def walk(cfg, workdir: str, follow: bool = False) -> dict[str, Any]:
       break
     time.sleep(cfg.probe.follow_poll_s)
   manager.close()
+  if not stats['probed'] and not run.probe_results():
+    raise RunError(f'no checkpoint of {run.checkpoints} was probed: ' + (
+        f'none of {available} could be restored' if stats['skipped'] else
+        f'probe.steps={cfg.probe.steps!r} selects none of {available}'))
   return stats
 
 
