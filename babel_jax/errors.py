@@ -50,6 +50,11 @@ class CheckpointError(RunError):
   """A checkpoint is missing, from another model, or cannot be restored."""
 
 
+class StorageError(BabelError):
+  """A file cannot be written (a full disk, a quota, a read-only file system); the message names
+  the path and the step, and what was written completely before stays usable."""
+
+
 class TrainingError(BabelError):
   """Training cannot go on (a non-finite loss); the last good checkpoint is kept."""
 

@@ -7,13 +7,13 @@ Every config field can be overridden on the command line (`--config.train.steps=
 from __future__ import annotations
 
 import os
-import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from babel_jax import cli
 from babel_jax import config as config_lib
-from babel_jax.errors import BabelError, ConfigError
+from babel_jax.errors import ConfigError
 from babel_jax.runtime.rundir import RunDir
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file in configs/.')
@@ -186,27 +186,29 @@ def init_distributed() -> None:
 
 def main(argv) -> None:
   del argv
-  if not flags.FLAGS['verbosity'].present:
+  verbose = flags.FLAGS['verbosity'].present
+  if not verbose:
     # Orbax and JAX log every save and backend probe at INFO; our progress lines go to stdout.
     logging.set_verbosity(logging.WARNING)
+  cli.run_reporting(_run, show_tracebacks=verbose)
+
+
+def _run() -> None:
   init_distributed()
   cfg = _CONFIG.value
   mode = _MODE.value
-  try:
-    if cfg is None and mode not in _NO_CONFIG:
-      raise ConfigError('--config is required, e.g. --config configs/tiny.py')
-    if cfg is not None:
-      config_lib.validate(cfg)
-    if mode not in _NO_WORKDIR:
-      if not _WORKDIR.value:
-        raise ConfigError('--workdir is required for --mode ' + mode)
-      RunDir(_WORKDIR.value).ensure_writable()
-    if mode in ('experiment', 'train', 'probe', 'bench', 'probe_bench'):
-      _warn_cpu_allocator()
-    MODES[mode](cfg, _WORKDIR.value)
-  except BabelError as e:
-    sys.exit(f'error: {e}')
+  if cfg is None and mode not in _NO_CONFIG:
+    raise ConfigError('--config is required, e.g. --config configs/tiny.py')
+  if cfg is not None:
+    config_lib.validate(cfg)
+  if mode not in _NO_WORKDIR:
+    if not _WORKDIR.value:
+      raise ConfigError('--workdir is required for --mode ' + mode)
+    RunDir(_WORKDIR.value).ensure_writable()
+  if mode in ('experiment', 'train', 'probe', 'bench', 'probe_bench'):
+    _warn_cpu_allocator()
+  MODES[mode](cfg, _WORKDIR.value)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -1,5 +1,6 @@
 """Reliability of the sandbox: hostile programs leave nothing on the host, what a program writes
-is capped in total, an early exit is never a pass, and runaway programs stay contained.
+is capped in total, an early exit is never a pass, runaway programs stay contained, and two
+processes on one machine never share a sandbox uid.
 
 Every case asserts on the outcome and on what is left afterwards: marker files anywhere on the
 host (a bounded scan: every directory down to depth 4, which holds every world-writable one, and
@@ -135,7 +136,7 @@ assert libc.shmget(0, 1 << 20, 0o1000 | 0o600) >= 0  # IPC_PRIVATE, IPC_CREAT
 '''
 
 
-def _box_run(code: str, args=(), slot: int = 0, level: str | None = None, timeout_s=5.0,
+def _box_run(code: str, args=(), slot: int | None = 0, level: str | None = None, timeout_s=5.0,
              **limits) -> sandbox.Result:
   box = sandbox.Sandbox(sandbox.Limits(**{**_LIMITS, **limits}), slot=slot, level=level)
   return box.run({'main.py': code}, [sandbox.Step([PY, 'main.py', *args], timeout_s)])
@@ -288,6 +289,79 @@ class RunawayProgramsTest(LeftoversMixin, absltest.TestCase):
     for parent in (sandbox.DEFAULT_ROOT, os.path.dirname(sandbox.DEFAULT_ROOT), '/tmp', '/'):
       self.assertFalse(os.path.exists(os.path.join(parent, 'escaped')), parent)
     self.assertNothingLeft(slots=range(10, 10 + len(cases)))
+
+
+# Another process: runs one program that is alive for a while, prints its outcome and output.
+_OTHER_EVALUATION = r'''
+import json, sys
+from babel_jax.evaluation import sandbox
+code = 'import time; time.sleep(2.5); print("still alive")'
+r = sandbox.Sandbox(sandbox.Limits(cpu_s=10, memory_mb=512, processes=64)).run(
+    {'main.py': code}, [sandbox.Step([sys.argv[1], 'main.py'], 30)])
+print(json.dumps([r.outcome, r.stdout]))
+'''
+
+
+def _program_of(parent: int) -> int | None:
+  """The pid of a `main.py` that `parent` started, running under a sandbox uid, if any."""
+  low, high = sandbox._BASE_UID, sandbox._BASE_UID + sandbox.MAX_SLOTS
+  ppid, program = {}, []
+  for entry in filter(str.isdigit, os.listdir('/proc')):
+    try:
+      with open(f'/proc/{entry}/status') as f:
+        status = dict(l.split(':', 1) for l in f.read().splitlines() if ':' in l)
+      with open(f'/proc/{entry}/cmdline', 'rb') as f:
+        cmdline = f.read()
+    except OSError:
+      continue
+    ppid[int(entry)] = int(status['PPid'])
+    if low <= int(status['Uid'].split()[0]) < high and b'main.py' in cmdline:
+      program.append(int(entry))
+  for pid in program:
+    ancestor = pid
+    while ancestor > 1:
+      ancestor = ppid.get(ancestor, 0)
+      if ancestor == parent:
+        return pid
+  return None
+
+
+class MachineWideSlotsTest(LeftoversMixin, absltest.TestCase):
+  """Two processes on one machine (two evaluations) never hold one sandbox uid at once, so the
+  end of one run, which kills every process of its uid, never kills the other's programs."""
+
+  def setUp(self):
+    super().setUp()
+    if not ROOT:
+      self.skipTest('not root: programs run as this user, there are no sandbox uids to share')
+
+  def _other(self, code: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, '-c', code, *args], cwd=testing.REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+  def test_a_held_slot_is_not_handed_to_another_process(self):
+    take = ('import sys\nfrom babel_jax.evaluation import sandbox\n'
+            'with sandbox.hold_slot(None if sys.argv[1] == "any" else int(sys.argv[1])) as s:\n'
+            '  print(s, flush=True)\n')
+    with sandbox.hold_slot(0) as mine:
+      self.assertEqual(mine, 0)
+      other_any = self._other(take, 'any')
+      other_zero = self._other(take, '0')
+      self.assertNotEqual(other_any.communicate(timeout=60)[0].strip(), '0')
+      time.sleep(1.0)
+      self.assertIsNone(other_zero.poll(), 'slot 0 was handed out while held')
+    self.assertEqual(other_zero.communicate(timeout=60)[0].strip(), '0')
+
+  def test_the_end_of_a_run_leaves_another_process_programs_alive(self):
+    other = self._other(_OTHER_EVALUATION, PY)
+    deadline = time.time() + 30
+    while _program_of(other.pid) is None and time.time() < deadline:
+      time.sleep(0.05)
+    self.assertIsNotNone(_program_of(other.pid), 'the other program did not start')
+    mine = _box_run('print("short")', slot=None)  # ends, and kills its uid, while the other runs
+    out, err = other.communicate(timeout=60)
+    self.assertEqual(mine.outcome, 'passed', mine.stderr)
+    self.assertEqual(json.loads(out.splitlines()[-1]), ['passed', 'still alive\n'], err[-2000:])
 
 
 # An early exit from inside the function, in every language: (language, body) pairs completing

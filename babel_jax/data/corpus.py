@@ -31,6 +31,7 @@ import numpy as np
 from array_record.python import array_record_module as array_record
 
 from babel_jax import config as config_lib
+from babel_jax import io
 from babel_jax.config import default_config
 from babel_jax.data import dedup, filters, languages as lang_lib, planted, scan, shards
 from babel_jax.data import sources as sources_lib, workers as workers_lib
@@ -126,10 +127,17 @@ def build(c, out_dir: str) -> dict[str, Any]:
            f'in {dt:.0f}s ({nbytes / 1e6 / dt:.1f} MB/s, {c.workers} worker'
            f'{"s" * (c.workers > 1)})')
       chosen = _choose(index, settings.languages, budgets, modes, counts)
+      names = ", ".join(s.name for s in srcs)
+      if not sum(seen):
+        raise CorpusError(f'the sources ({names}) hold no files; nothing written to {out_dir}')
+      if not any(len(rows) for rows in chosen.values()):
+        raise CorpusError(f'no file is left to write: all {sum(seen):,} files read from {names} '
+                          f'were filtered out ({_filtered(counts)}); nothing written to '
+                          f'{out_dir}')
       if not set(wanted) <= set(chosen):
         raise CorpusError(f'corpus.languages asks for {sorted(set(wanted) - set(chosen))}, but '
-                          f'the sources ({", ".join(s.name for s in srcs)}) hold no usable files '
-                          'in them')
+                          f'the sources ({names}) hold no usable files in them (filtered out: '
+                          f'{_filtered(counts)}); nothing written to {out_dir}')
       del index
       if 'near' in modes and c.near_dup_threshold > 0:
         chosen = _near_dedup(pool, chosen, spill, c, counts)
@@ -156,14 +164,32 @@ def build(c, out_dir: str) -> dict[str, Any]:
     manifest['content_hash'] = _content_hash(tmp, langs)
     with open(os.path.join(tmp, MANIFEST), 'w') as f:
       json.dump(manifest, f, indent=2, sort_keys=True)
-  except BaseException:
+  except BaseException as e:
     shutil.rmtree(tmp, ignore_errors=True)
+    reason = io.storage_failure(e) if isinstance(e, Exception) else None
+    if reason:
+      raise CorpusError(f'cannot write the corpus next to {out_dir} ({reason}); the partial '
+                        'build was removed: free space and run the same command again') from e
     raise
   if os.path.isdir(out_dir):
     os.rmdir(out_dir)  # empty (checked in _existing)
   os.rename(tmp, out_dir)
   _log(summary(manifest))
   return manifest
+
+
+# The config field that decides each filter reason, for the message when nothing is left.
+_FIELD = {'too_small': 'corpus.min_file_bytes', 'too_large': 'corpus.max_file_bytes',
+          'long_lines': 'corpus.max_line_length, corpus.max_mean_line_length',
+          'low_alnum': 'corpus.min_alnum_fraction', 'other_language': 'corpus.languages',
+          'not_code': 'corpus.extensions', 'over_cap': 'the corpus.max_* budgets'}
+
+
+def _filtered(counts: collections.Counter) -> str:
+  """'too_large 5 (corpus.max_file_bytes), not_code 2 (corpus.extensions)', largest first."""
+  parts = [f'{reason} {n:,}' + (f' ({_FIELD[reason]})' if reason in _FIELD else '')
+           for reason, n in counts.most_common() if n]
+  return ', '.join(parts)
 
 
 def _existing(c, out_dir: str) -> dict[str, Any] | None:

@@ -141,7 +141,8 @@ def _entries(unit: Unit, src: sources_lib.Source, columns: dict[str, str]) -> It
     zf = _open_zip(unit.path)
     for name in unit.members:
       info = zf.getinfo(name)
-      yield name, info.file_size, lambda info=info: zf.read(info), None, None, False
+      yield (name, info.file_size, lambda info=info: sources_lib.read_member(zf, info), None,
+             None, False)
   elif unit.kind == 'tar':
     for e in sources_lib.iterate(src):
       yield e.path, e.size, e.read, None, None, False
@@ -160,13 +161,16 @@ def _open_zip(path: str) -> zipfile.ZipFile:
   if not _ZIP or _ZIP[0].filename != path:
     while _ZIP:
       _ZIP.pop().close()
-    _ZIP.append(zipfile.ZipFile(path))
+    _ZIP.append(sources_lib.open_zip(path))
   return _ZIP[0]
 
 
 def _read(path: str) -> bytes:
-  with open(path, 'rb') as f:
-    return f.read()
+  try:
+    with open(path, 'rb') as f:
+      return f.read()
+  except OSError as e:
+    raise sources_lib.SourceError(f'cannot read {path}: {e.strerror or e}') from e
 
 
 _TOKENIZERS: dict[str, Any] = {}

@@ -16,18 +16,23 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import lzma
 import os
 import shutil
 import stat
 import sysconfig
 import tarfile
 import zipfile
+import zlib
 from typing import Callable, Iterator
 
 from babel_jax.errors import SourceError
 
 ARCHIVE_SUFFIXES = ('.tar', '.tar.gz', '.tgz', '.tar.xz', '.txz', '.tar.bz2', '.tbz2', '.zip',
                     '.jar')
+# What reading a truncated or corrupt archive raises, in any of its compressions.
+ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError,
+                  OSError)
 _SKIP_DIRS = frozenset({'.git', '.hg', '.svn', '__pycache__', 'site-packages', 'dist-packages'})
 
 
@@ -165,19 +170,60 @@ def _read(path: str) -> bytes:
     return f.read()
 
 
+def archive_error(path: str, e: BaseException, member: str | None = None) -> SourceError:
+  """The one-line error for an archive that cannot be read, naming it (and the member)."""
+  where = f' at member {member!r}' if member else ''
+  text = (str(e).strip().splitlines() or [''])[0].rstrip(':')
+  kind = type(e).__name__ if type(e).__name__ != 'error' else f'{type(e).__module__}.error'
+  return SourceError(f'archive {path} is truncated or corrupt{where} ({kind}: {text}); fetch '
+                     'it again or remove it from the corpus sources')
+
+
+def open_zip(path: str) -> zipfile.ZipFile:
+  try:
+    return zipfile.ZipFile(path)
+  except ARCHIVE_ERRORS as e:
+    raise archive_error(path, e) from e
+
+
+def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+  """A zip member's bytes (checked against its CRC by zipfile)."""
+  try:
+    return zf.read(info)
+  except ARCHIVE_ERRORS as e:
+    raise archive_error(str(zf.filename), e, info.filename) from e
+
+
 def _iter_zip(source: Source) -> Iterator[FileEntry]:
-  with zipfile.ZipFile(source.path) as zf:
+  with open_zip(source.path) as zf:
     for info in sorted(zf.infolist(), key=lambda i: i.filename):
       if not info.is_dir():
         yield FileEntry(source.name, info.filename, info.file_size,
-                        lambda info=info: zf.read(info))
+                        lambda info=info: read_member(zf, info))
 
 
 def _iter_tar(source: Source) -> Iterator[FileEntry]:
   # Streamed in archive order: compressed tars cannot seek cheaply.
-  with tarfile.open(source.path, 'r:*') as tf:
-    for member in tf:
-      if member.isfile():
-        f = tf.extractfile(member)
-        data = f.read() if f is not None else b''
-        yield FileEntry(source.name, member.name, member.size, lambda data=data: data)
+  member = None
+  try:
+    with tarfile.open(source.path, 'r:*') as tf:
+      for member in tf:
+        if member.isfile():
+          f = tf.extractfile(member)
+          data = f.read() if f is not None else b''
+          yield FileEntry(source.name, member.name, member.size, lambda data=data: data)
+      member = None
+      _check_tar_end(tf)
+  except ARCHIVE_ERRORS as e:
+    raise archive_error(source.path, e, member.name if member else None) from e
+
+
+def _check_tar_end(tf: tarfile.TarFile) -> None:
+  """tarfile ends its listing quietly at a cut or garbled header; a whole archive has a zero
+  block there. Reading to the end also has a compressed stream check its length and CRC."""
+  tf.fileobj.seek(tf.offset)
+  block = tf.fileobj.read(tarfile.BLOCKSIZE)
+  if len(block) < tarfile.BLOCKSIZE or block.strip(b'\0'):
+    raise tarfile.ReadError(f'no end-of-archive block after byte {tf.offset} of the tar stream')
+  while tf.fileobj.read(1 << 20):
+    pass

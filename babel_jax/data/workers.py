@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import multiprocessing
+import signal
 import time
 from typing import Any, Callable, Iterable, Iterator
 
@@ -28,7 +29,8 @@ class Pool:
   def __enter__(self) -> 'Pool':
     if self.workers > 1:
       self._pool = concurrent.futures.ProcessPoolExecutor(
-          self.workers, mp_context=multiprocessing.get_context('spawn'))
+          self.workers, mp_context=multiprocessing.get_context('spawn'),
+          initializer=_ignore_interrupt)
     return self
 
   def __exit__(self, *exc) -> None:
@@ -56,6 +58,12 @@ class Pool:
       raise WorkerError(
           'a corpus worker process died (out of memory? or a script that calls corpus.build '
           "with corpus.workers > 1 lacks an `if __name__ == '__main__':` guard)") from e
+
+
+def _ignore_interrupt() -> None:
+  """Ctrl-C reaches every process of the terminal: the main process stops the build and
+  reports it in one line; the workers, which it shuts down, print nothing."""
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _duration(seconds: float) -> str:

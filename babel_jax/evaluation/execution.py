@@ -7,7 +7,6 @@ solutions (`validate.py`) go through it.
 
 from __future__ import annotations
 
-import queue
 import secrets
 
 from babel_jax.evaluation import sandbox
@@ -19,12 +18,6 @@ TAIL_CHARS = 2000
 # JVMs reserve more address space than the sandbox allows unless told to keep it small.
 JAVA_OPTIONS = ('-Xmx256m -Xss16m -XX:CompressedClassSpaceSize=64m -XX:ReservedCodeCacheSize=64m '
                 '-XX:+UseSerialGC -XX:TieredStopAtLevel=1')
-# Sandbox uids in use: programs running at the same time must not share one, since the end of
-# each run kills every process of its uid.
-_MAX_PARALLEL = 64
-_SLOTS: queue.Queue = queue.Queue()
-for _slot in range(_MAX_PARALLEL):
-  _SLOTS.put(_slot)
 
 
 def run_program(language: str, source: str, timeout_s: float = 10.0,
@@ -54,13 +47,12 @@ def run_program(language: str, source: str, timeout_s: float = 10.0,
   steps.append(sandbox.Step([fill(a) for a in lang.run], timeout_s))
   env = {k: fill(v) for k, v in lang.env}
   env['JAVA_TOOL_OPTIONS'] = JAVA_OPTIONS
-  slot = _SLOTS.get()
   try:
-    r = sandbox.Sandbox(limits, slot=slot).run({lang.file_name: source}, steps, env)
+    # Any uid slot free on this machine (sandbox.hold_slot): parallel workers, and other
+    # evaluations running here, never share one.
+    r = sandbox.Sandbox(limits).run({lang.file_name: source}, steps, env)
   except Exception as e:  # the harness itself must survive anything one program does
     return 'runtime_error', f'[sandbox error: {type(e).__name__}: {e}]'
-  finally:
-    _SLOTS.put(slot)
   out = (r.stdout + r.stderr).replace(token, CHECKS_DONE)[-TAIL_CHARS:]
   if r.outcome == 'passed' and token not in r.stdout:
     return 'failed', out + '\n[sandbox: exit status 0 before the last check ran]'

@@ -16,12 +16,18 @@ Isolation levels (`isolation()` says which applies; `isolation_note()` says what
 Limits in every level: CPU seconds, address space, processes (per uid, so a fork bomb stops
 there), file size, output bytes, wall time per step. At the end the process group, and every
 process of the sandbox uid, is killed.
+
+Uids are machine-wide: a program runs under the uid of a slot its process holds (an exclusive
+flock on SLOTS_DIR/<slot>, which the kernel drops when the holder dies), so two evaluations on
+one machine never share a uid, and the end of one never kills the other's programs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
+import fcntl
 import functools
 import json
 import os
@@ -33,13 +39,15 @@ import tempfile
 import threading
 import sys
 import time
-from typing import Sequence
+from typing import Iterator, Sequence
 
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _BASE_UID = 61000  # sandbox uids: _BASE_UID + slot (no passwd entry needed)
 _PROBE_SLOT = 1000  # the uid that probes the isolation level, apart from the workers' slots
 SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 DEFAULT_ROOT = '/var/lib/babel_jax_sandbox'  # outside /tmp, which the jail replaces
+SLOTS_DIR = os.path.join(DEFAULT_ROOT, 'slots')  # root-only: one lock file per uid slot
+MAX_SLOTS = 64  # programs that may run at once on a machine, all processes together
 PRIVATE_TEMP = ('/tmp', '/var/tmp', '/dev/shm')  # each a directory of the program's box
 LEVELS = ('full', 'namespaces', 'rlimits')
 
@@ -186,6 +194,36 @@ def _kill_uid(uid: int, patience_s: float = 5.0) -> None:
     time.sleep(0.02)
 
 
+def _slots_dir() -> str:
+  os.makedirs(SLOTS_DIR, mode=0o700, exist_ok=True)
+  st = os.lstat(SLOTS_DIR)
+  if not os.path.isdir(SLOTS_DIR) or os.path.islink(SLOTS_DIR) or st.st_uid != os.geteuid():
+    raise OSError(f'{SLOTS_DIR} must be a directory owned by uid {os.geteuid()}')
+  return SLOTS_DIR
+
+
+@contextlib.contextmanager
+def hold_slot(slot: int | None = None, poll_s: float = 0.05) -> Iterator[int]:
+  """Holds a uid slot that no other holder on this machine has until the block ends: `slot`
+  (waiting for it), or else the first free one of MAX_SLOTS (waiting while all are taken)."""
+  directory = _slots_dir()
+  candidates = range(MAX_SLOTS) if slot is None else (slot,)
+  while True:
+    for s in candidates:
+      fd = os.open(os.path.join(directory, str(s)), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+      try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      except BlockingIOError:
+        os.close(fd)
+        continue
+      try:
+        yield s
+      finally:
+        os.close(fd)  # releases the lock
+      return
+    time.sleep(poll_s)
+
+
 def _read_capped(stream, cap: int, out: list, over: threading.Event) -> None:
   total = 0
   while True:
@@ -200,32 +238,43 @@ def _read_capped(stream, cap: int, out: list, over: threading.Event) -> None:
 
 
 class Sandbox:
-  """Runs programs with `Limits`; `slot` picks the uid, so parallel workers use distinct slots.
+  """Runs programs with `Limits`. As root each program runs under the uid of a slot held for
+  the run (see `hold_slot`): `slot` asks for that one, None for any free one.
 
   `level` forces an isolation level (tests); by default the best this machine supports.
   """
 
-  def __init__(self, limits: Limits = Limits(), root: str | None = None, slot: int = 0,
-               level: str | None = None):
+  def __init__(self, limits: Limits = Limits(), root: str | None = None,
+               slot: int | None = None, level: str | None = None):
     if level is not None and level not in LEVELS:
       raise ValueError(f'sandbox level {level!r}; have {LEVELS}')
     self.limits = limits
     self.level = level or isolation()
     self.boxed = self.level != 'rlimits'  # a capped tmpfs per program
-    self.uid = _BASE_UID + slot if os.geteuid() == 0 else None
+    self.slot = slot
+    self.own_uid = os.geteuid() == 0  # programs run under a slot's uid, not this user's
     # Parents must be traversable by the sandbox uid.
-    self.root = root or (DEFAULT_ROOT if self.uid is not None else tempfile.gettempdir())
+    self.root = root or (DEFAULT_ROOT if self.own_uid else tempfile.gettempdir())
     os.makedirs(self.root, mode=0o711, exist_ok=True)
 
   def run(self, files: dict[str, str], steps: Sequence[Step],
           env: dict[str, str] | None = None) -> Result:
     """Writes `files` to a fresh directory and runs `steps` there in order; '{dir}' in a
     step's argv or in `env` values stands for that directory."""
+    if not self.own_uid:
+      return self._run(files, steps, env, None)
+    with hold_slot(self.slot) as slot:
+      uid = _BASE_UID + slot
+      _kill_uid(uid)  # what a holder that died mid-run left behind
+      return self._run(files, steps, env, uid)
+
+  def _run(self, files: dict[str, str], steps: Sequence[Step], env: dict[str, str] | None,
+           uid: int | None) -> Result:
     box = tempfile.mkdtemp(prefix=f'box_{os.getpid()}_', dir=self.root)
     mounted = False
     try:
       if self.boxed:
-        _mount_box(box, self.uid, self.limits)
+        _mount_box(box, uid, self.limits)
         mounted = True
       workdir = os.path.join(box, 'work') if self.boxed else box
       temp = {d: os.path.join(box, 'temp' + d.replace('/', '_')) for d in PRIVATE_TEMP
@@ -238,16 +287,16 @@ class Sandbox:
       for name, text in files.items():
         with open(os.path.join(workdir, name), 'w') as f:
           f.write(text)
-      if self.uid is not None:
+      if uid is not None:
         for path in [workdir, *temp.values(), *(os.path.join(workdir, n) for n in files)]:
-          os.chown(path, self.uid, self.uid)
+          os.chown(path, uid, uid)
       # System toolchains only: per-user installs (pyenv under /root) are not visible to the
       # sandbox uid.
-      path = SYSTEM_PATH if self.uid is not None else os.environ.get('PATH', SYSTEM_PATH)
+      path = SYSTEM_PATH if uid is not None else os.environ.get('PATH', SYSTEM_PATH)
       base_env = {'PATH': path, 'HOME': workdir,
                   'TMPDIR': workdir, 'LANG': 'C.UTF-8', **env}
       spec = {'level': self.level, 'limits': dataclasses.asdict(self.limits),
-              'uid': -1 if self.uid is None else self.uid, 'workdir': workdir, 'temp': temp,
+              'uid': -1 if uid is None else uid, 'workdir': workdir, 'temp': temp,
               'bwrap': shutil.which('bwrap', path=SYSTEM_PATH)}
       t0 = time.perf_counter()
       for step in steps:
@@ -257,8 +306,8 @@ class Sandbox:
           return result
       return Result('passed', 'run', 0, result.stdout, result.stderr, time.perf_counter() - t0)
     finally:
-      if self.uid is not None:
-        _kill_uid(self.uid)
+      if uid is not None:
+        _kill_uid(uid)
       if mounted:
         _unmount_box(box)
       else:

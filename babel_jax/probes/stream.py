@@ -126,8 +126,9 @@ def walk(cfg, workdir: str, follow: bool = False, prober: Prober | None = None
   built for the same model, languages and held-out sample can be shared by many runs."""
   config_lib.validate(cfg)
   run = RunDir(workdir)
-  if not os.path.isdir(run.checkpoints):
-    raise RunError(f'no checkpoints under {workdir!r}; train a run there first')
+  if not (os.path.isdir(run.checkpoints) and
+          (follow or ckpt_lib.complete_steps(run.checkpoints))):
+    raise RunError(f'no checkpoints to probe in {run.checkpoints}; train a run there first')
   ckpt_lib.check_same_model(run.model_config(), cfg.model.to_dict(), workdir)
   if prober is None:
     prober = Prober(cfg, workdir, runtime_lib.build(cfg), threading.Lock())
@@ -176,6 +177,10 @@ def walk(cfg, workdir: str, follow: bool = False, prober: Prober | None = None
     time.sleep(cfg.probe.follow_poll_s)
   board.close()
   manager.close()
+  if not stats['probed'] and not run.probe_results():
+    raise RunError(f'no checkpoint of {run.checkpoints} was probed: ' + (
+        f'none of {available} could be restored' if stats['skipped'] else
+        f'probe.steps={cfg.probe.steps!r} selects none of {available}'))
   return stats
 
 

@@ -8,10 +8,14 @@ handler). Keeping params separate lets probes and evaluation restore only them.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import logging
 import math
 import os
-from typing import Any
+import shutil
+from typing import Any, Iterator
 
 import grain.checkpoint
 import jax
@@ -19,7 +23,20 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
-from babel_jax.errors import ConfigError
+from babel_jax.errors import CheckpointError, ConfigError
+
+_TMP = '.orbax-checkpoint-tmp'  # Orbax's suffix for a save in progress
+
+
+class _ReadOnlyNotice(logging.Filter):
+  """Drops Orbax's warning that a read-only manager is read-only, which it prints each time one
+  is made (every probe walk, every continual start); every other record passes."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith('Given directory is read only=')
+
+
+logging.getLogger('absl').addFilter(_ReadOnlyNotice())
 
 
 def permanent_steps(ckpt_cfg, total_steps: int) -> list[int]:
@@ -39,7 +56,8 @@ def make_manager(directory: str, ckpt_cfg=None, total_steps: int = 0,
   """A manager that saves permanent and every-N steps and keeps permanent + latest ones."""
   directory = os.path.abspath(directory)
   if read_only:
-    options = ocp.CheckpointManagerOptions(read_only=True, create=False)
+    # save_interval_steps=0: Orbax warns that it sets it so when left at its default.
+    options = ocp.CheckpointManagerOptions(read_only=True, create=False, save_interval_steps=0)
   else:
     keep = permanent_steps(ckpt_cfg, total_steps)
     options = ocp.CheckpointManagerOptions(
@@ -96,10 +114,11 @@ def restore_data_state(manager: ocp.CheckpointManager, step: int, source) -> boo
 
 def restore(manager: ocp.CheckpointManager, step: int, abstract_state):
   """Full restore onto the shardings carried by `abstract_state`: (state, meta)."""
-  out = manager.restore(step, args=ocp.args.Composite(
-      params=ocp.args.StandardRestore(abstract_state.params),
-      opt_state=ocp.args.StandardRestore(abstract_state.opt_state),
-      meta=ocp.args.JsonRestore()))
+  with _restoring(manager, step):
+    out = manager.restore(step, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(abstract_state.params),
+        opt_state=ocp.args.StandardRestore(abstract_state.opt_state),
+        meta=ocp.args.JsonRestore()))
   meta = dict(out['meta'])
   rng = jax.numpy.asarray(np.asarray(meta['rng'], np.uint32))
   state = abstract_state.replace(step=jax.numpy.asarray(meta['step'], jax.numpy.int32),
@@ -109,9 +128,83 @@ def restore(manager: ocp.CheckpointManager, step: int, abstract_state):
 
 def restore_params(manager: ocp.CheckpointManager, step: int, abstract_params):
   """Parameters only (no optimizer state is read), onto the shardings in `abstract_params`."""
-  out = manager.restore(step, args=ocp.args.Composite(
-      params=ocp.args.StandardRestore(abstract_params)))
+  with _restoring(manager, step):
+    out = manager.restore(step, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(abstract_params)))
   return out['params']
+
+
+def _one_line(e: BaseException, limit: int = 240) -> str:
+  """'Type: first line of the message', cut to `limit` characters."""
+  text = (str(e).strip().splitlines() or [''])[0]
+  text = f'{type(e).__name__}: {text.split(" See full TensorStore details")[0]}'
+  return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+@contextlib.contextmanager
+def _restoring(manager: ocp.CheckpointManager, step: int) -> Iterator[None]:
+  """Turns a failed restore into a CheckpointError naming the checkpoint and the way out."""
+  try:
+    yield
+  except CheckpointError:
+    raise
+  except Exception as e:  # Orbax and TensorStore raise many kinds; all mean the same here
+    directory = str(manager.directory)
+    earlier = [s for s in complete_steps(directory) if s < step]
+    way_out = (f'move it aside to go on from step {earlier[-1]}' if earlier else
+               'move it aside to start afresh')
+    raise CheckpointError(f'checkpoint {directory}/{step} cannot be restored ({_one_line(e)}); '
+                          f'it is incomplete, corrupt or from another model: {way_out}') from e
+
+
+def complete_steps(directory: str) -> list[int]:
+  """Steps whose checkpoint was written completely (Orbax renames a save's folder when done)."""
+  try:
+    names = os.listdir(directory)
+  except OSError:
+    return []
+  return sorted(int(n) for n in names if n.isdigit() and os.path.isdir(os.path.join(directory, n)))
+
+
+class Saver:
+  """Saves on the schedule and knows which checkpoint a failure belongs to.
+
+  Orbax writes in background threads: a save that fails (a full disk) raises only at the next
+  save or wait. `writing` is the step of the checkpoint being written when an exception leaves
+  `save` or `wait` (None otherwise); `abandon` cleans up after such a failure so that the last
+  complete checkpoint is again the latest one.
+  """
+
+  def __init__(self, manager: ocp.CheckpointManager):
+    self.manager = manager
+    self.writing: int | None = None
+    self._in_flight: int | None = None
+
+  def save(self, state, source=None, force: bool = False) -> bool:
+    self.wait()
+    self.writing = int(state.step)
+    started = save(self.manager, state, {}, source, force=force)
+    self._in_flight, self.writing = (self.writing if started else None), None
+    return started
+
+  def wait(self) -> None:
+    self.writing = self._in_flight
+    self.manager.wait_until_finished()
+    self._in_flight = self.writing = None
+
+  def abandon(self) -> None:
+    """After a failed save: stops the manager (ignoring what that raises in turn), drops the
+    partial save and Orbax's orphaned writes, so the disk holds complete checkpoints only."""
+    try:
+      self.manager.close()
+    except Exception:  # pylint: disable=broad-except
+      pass
+    gc.collect()  # closes the write coroutines a failed save leaves pending, while Python runs
+    if jax.process_index() == 0:
+      directory = str(self.manager.directory)
+      for name in os.listdir(directory) if os.path.isdir(directory) else ():
+        if _TMP in name:
+          shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
 
 
 def select_steps(spec: str, available: list[int], field: str = 'probe.steps') -> list[int]:

@@ -17,9 +17,17 @@ import os
 from typing import Any
 
 from babel_jax import io
-from babel_jax.errors import ConfigError
+from babel_jax.errors import ConfigError, RunError
 
 CHECKPOINTS = 'checkpoints'
+
+
+def _read(path: str) -> Any:
+  """A run file's JSON; a damaged one is a RunError naming it."""
+  try:
+    return io.read_json(path)
+  except ValueError as e:
+    raise RunError(f'{path} is damaged (not valid JSON: {e}); restore it or move it aside') from e
 
 
 class RunDir:
@@ -68,7 +76,7 @@ class RunDir:
   # Reading ---------------------------------------------------------------------------------
   def config(self) -> dict[str, Any] | None:
     """The run's saved config as a dict, or None before the run has started."""
-    return io.read_json(self.config_path) if os.path.exists(self.config_path) else None
+    return _read(self.config_path) if os.path.exists(self.config_path) else None
 
   def model_config(self) -> dict[str, Any] | None:
     saved = self.config()
@@ -89,7 +97,7 @@ class RunDir:
     """Every probes/<step>.json, by step."""
     if not os.path.isdir(self.probes_dir):
       return []
-    results = [io.read_json(os.path.join(self.probes_dir, name))
+    results = [_read(os.path.join(self.probes_dir, name))
                for name in os.listdir(self.probes_dir)
                if name.endswith('.json') and name[:-5].isdigit()]
     return sorted(results, key=lambda r: r['step'])
@@ -99,12 +107,12 @@ class RunDir:
 
   def eval_results(self, step: int) -> dict[str, Any] | None:
     path = self.eval_results_path(step)
-    return io.read_json(path) if os.path.exists(path) else None
+    return _read(path) if os.path.exists(path) else None
 
   def per_problem(self, step: int) -> dict[str, dict[str, bool]] | None:
     """{language: {task: solved}} of a checkpoint, or None when it was not evaluated."""
     path = self.per_problem_path(step)
-    return io.read_json(path) if os.path.exists(path) else None
+    return _read(path) if os.path.exists(path) else None
 
   # Writing ---------------------------------------------------------------------------------
   def ensure_writable(self) -> None:

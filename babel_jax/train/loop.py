@@ -18,9 +18,10 @@ import numpy as np
 
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
+from babel_jax import io
 from babel_jax import model as model_lib
 from babel_jax.runtime import factory as runtime_lib
-from babel_jax.errors import ConfigError, TrainingError
+from babel_jax.errors import ConfigError, StorageError, TrainingError
 from babel_jax.mixture import spec as mixture_spec
 from babel_jax.runtime import checkpoints as ckpt_lib
 from babel_jax.runtime.rundir import RunDir
@@ -34,26 +35,31 @@ class NonFiniteLossError(TrainingError):
 
 
 class _StopFlag:
-  """Set by SIGTERM: the loop saves a checkpoint at the next step boundary and exits."""
+  """Set by SIGTERM or Ctrl-C: the loop saves a checkpoint at the next step boundary and exits.
+  A second Ctrl-C stops at once (KeyboardInterrupt), keeping the checkpoints already written."""
 
   def __init__(self):
     self.set = False
-    self._previous = None
+    self._previous = {}
 
   def __enter__(self):
     def handler(signum, frame):
       del frame
-      metrics_lib.log(f'signal {signum}: will save a checkpoint and stop after this step')
+      if self.set and signum == signal.SIGINT:
+        raise KeyboardInterrupt
+      again = ' (Ctrl-C again stops at once)' if signum == signal.SIGINT else ''
+      metrics_lib.log(f'signal {signum}: will save a checkpoint and stop after this step{again}')
       self.set = True
-    try:
-      self._previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # Not the main thread (e.g. inside a test runner thread).
-      self._previous = None
+    for signum in (signal.SIGTERM, signal.SIGINT):
+      try:
+        self._previous[signum] = signal.signal(signum, handler)
+      except ValueError:  # Not the main thread (e.g. inside a test runner thread).
+        pass
     return self
 
   def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
+    for signum, previous in self._previous.items():
+      signal.signal(signum, previous)
 
 
 def write_run_config(cfg, run: RunDir) -> None:
@@ -173,39 +179,71 @@ def train(cfg, workdir: str) -> dict[str, Any]:
   if jax.process_index() == 0:
     run.write_run_info(info)
     run.write_mixture(mixture_spec.from_config(cfg).to_json())
-  if 'init_from' in provenance or (cfg.checkpoint.initial and start == 0):
-    # Step 0 is the starting point of continual pre-training (curves start at P = 1, Eq. 1),
-    # or of a reference run (effective data transferred starts from its untrained loss).
-    ckpt_lib.save(manager, state, {}, source, force=True)
+  saver = ckpt_lib.Saver(manager)
+  settle = _Settler(cfg, rt, run, manager, start, peak)
   metrics_lib.log(f'model {info["params"] / 1e6:.2f}M params, mesh {info["mesh"]}, '
                   f'peak {peak / 1e9:.1f} GFLOP/s, steps {start}->{cfg.train.steps}')
-  settle = _Settler(cfg, rt, run, manager, start, peak)
   total = cfg.train.steps
   pending = None  # (step, device metrics), settled one step late
-  stopped, ran = 'finished', 0
-  with _StopFlag() as stop:
-    for step in range(start + 1, total + 1):
-      state, metrics = step_fn(state, rt.put_batch(next(source)))
-      ran += 1
-      if pending is not None:
-        settle(*pending)
-      pending = (step, metrics)
-      halt = stop.set or (cfg.train.stop_after and ran >= cfg.train.stop_after)
-      if halt or step == total or manager.should_save(step):
-        settle(*pending)
-        pending = None
-        ckpt_lib.save(manager, state, {}, source, force=bool(halt) or step == total)
-      if halt:
-        stopped = 'signal' if stop.set else 'stop_after'
-        break
-  if pending is not None:
-    settle(*pending)
-  manager.wait_until_finished()
+  stopped, ran, reached = 'finished', 0, start
+  try:
+    if 'init_from' in provenance or (cfg.checkpoint.initial and start == 0):
+      # Step 0 is the starting point of continual pre-training (curves start at P = 1, Eq. 1),
+      # or of a reference run (effective data transferred starts from its untrained loss).
+      saver.save(state, source, force=True)
+    with _StopFlag() as stop:
+      for step in range(start + 1, total + 1):
+        state, metrics = step_fn(state, rt.put_batch(next(source)))
+        ran, reached = ran + 1, step
+        if pending is not None:
+          settle(*pending)
+        pending = (step, metrics)
+        halt = stop.set or (cfg.train.stop_after and ran >= cfg.train.stop_after)
+        if halt or step == total or manager.should_save(step):
+          settle(*pending)
+          pending = None
+          saver.save(state, source, force=bool(halt) or step == total)
+        if halt:
+          stopped = 'signal' if stop.set else 'stop_after'
+          break
+    if pending is not None:
+      settle(*pending)
+    saver.wait()
+    settle.writer.close()
+  except Exception as e:
+    reason = io.storage_failure(e)
+    if reason is None:
+      raise
+    saver.abandon()
+    settle.writer.abandon()
+    if hasattr(source, 'close'):
+      source.close()
+    raise StorageError(_storage_message(run, saver.writing, e, reason, reached)) from e
   saved = sorted(manager.all_steps())
   manager.close()
-  settle.writer.close()
   if hasattr(source, 'close'):
     source.close()
   final_step = int(state.step)
   metrics_lib.log(f'{stopped} at step {final_step}; checkpoints: {saved}')
   return {'step': final_step, 'status': stopped, 'metrics': settle.last, 'state': state}
+
+
+def _storage_message(run: RunDir, checkpoint: int | None, e: BaseException, reason: str,
+                     reached: int) -> str:
+  """One line: what could not be written, at which step, and how to go on."""
+  if checkpoint is not None:
+    path = f'checkpoint {run.checkpoints}/{checkpoint}'
+  else:
+    path = next((x.filename for x in _chain(e) if isinstance(x, OSError) and x.filename),
+                run.path)
+  saved = ckpt_lib.complete_steps(run.checkpoints)
+  way_on = (f'the last good checkpoint is {run.checkpoints}/{saved[-1]}: free space and run the '
+            f'same command again to resume from step {saved[-1]}' if saved else
+            'no checkpoint was written: free space and run the same command again')
+  return f'cannot write {path} ({reason}) at training step {reached}; {way_on}'
+
+
+def _chain(e: BaseException | None):
+  while e is not None:
+    yield e
+    e = e.__cause__ or e.__context__

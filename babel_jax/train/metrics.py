@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from babel_jax.io import atomic_write
+from babel_jax.io import atomic_write, read_jsonl
 
 
 def measure_peak_flops(devices: list, n: int = 0, reps: int = 5, dtype='float32') -> float:
@@ -60,16 +60,20 @@ class MetricsWriter:
       return
     with open(self.path) as f:
       lines = [l for l in f if l.strip()]
-    kept = [l for l in lines if json.loads(l)['step'] <= step]
-    if len(kept) != len(lines):
+    records = read_jsonl(self.path)  # without a line torn by a full disk or a crash
+    kept = [json.dumps(r) + '\n' for r in records if r['step'] <= step]
+    if kept != lines:
       atomic_write(self.path, ''.join(kept))
 
   def write(self, step: int, scalars: dict[str, float]) -> None:
     if self._file is None:
       return
     record = {'step': step, **{k: float(v) for k, v in scalars.items()}}
-    self._file.write(json.dumps(record) + '\n')
-    self._file.flush()
+    try:
+      self._file.write(json.dumps(record) + '\n')
+      self._file.flush()
+    except OSError as e:  # a full disk: name the file (a torn line is dropped on resume)
+      raise OSError(e.errno, e.strerror, self.path) from e
     if self._tb is not None:
       for k, v in scalars.items():
         self._tb.add_scalar(k, float(v), step)
@@ -80,10 +84,19 @@ class MetricsWriter:
     if self._tb is not None:
       self._tb.close()
 
+  def abandon(self) -> None:
+    """Closes after a failure (a full disk), ignoring what closing raises in turn."""
+    for sink in (self._file, self._tb):
+      try:
+        if sink is not None:
+          sink.close()
+      except Exception:  # pylint: disable=broad-except
+        pass
+    self._file = self._tb = None
+
 
 def read_metrics(workdir: str) -> list[dict[str, Any]]:
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    return [json.loads(l) for l in f if l.strip()]
+  return read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
 
 
 def console_line(step: int, total: int, s: dict[str, float], languages) -> str:
