@@ -133,6 +133,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.probe.probe_set = ''  # '' means babel_jax/probes/probe_set.json.
   c.probe.max_prompts_per_pair = 0  # 0 uses every prompt.
   c.probe.solution_loss = True  # the loss of hand-written HumanEval solutions (needs a tokenizer).
+  c.probe.only_heldout = False  # only the held-out statistics (loss, LAPE): no lens, no solutions.
   c.probe.follow_poll_s = 10.0
   c.probe.follow_timeout_s = 3600.0  # --follow gives up after this long without a new step.
 
@@ -187,10 +188,14 @@ def default_config() -> ml_collections.ConfigDict:
   c.experiment.fit_fallback = 'original'  # a language whose curves cannot be fitted keeps its
   #                                         original token share ('original'), or stop ('raise').
   c.experiment.evaluate = True  # HumanEval in phases 3 and 6 (needs data.source = corpus).
+  # HumanEval on every checkpoint of the continual runs (phase 3); False keeps it to the
+  # comparison (phase 6) and leaves the performance curve to the solution loss.
+  c.experiment.evaluate_continual = True
   # Planted control languages studied beside the real new languages (data/planted.py): some of
   # 'clone,partial,scrambled'. Each gets continual and reference runs, not a mixture share.
   c.experiment.controls = ''
   c.experiment.reference = True  # from-scratch runs on each new language: effective transfer.
+  c.experiment.reference_seeds = 0  # reference runs per language; 0 = experiment.seeds.
 
   c.mesh = ml_collections.ConfigDict()
   c.mesh.data = -1  # -1 takes all devices left after the other axes.
@@ -335,6 +340,7 @@ def _check_ranges(cfg) -> None:
   _positive(cfg, 'experiment.continual_checkpoints', 'experiment.seeds',
             'experiment.temperature')
   _positive(cfg, 'experiment.primary_steps', 'experiment.continual_steps',
+            'experiment.reference_seeds',
             'experiment.continual_lr', 'experiment.scratch_steps', 'experiment.primary_tokens',
             allow_zero=True)
   for field in ('filter_rate', 'top_rate', 'activation_bar_ratio'):

@@ -116,8 +116,10 @@ def run_probe_bench(cfg, workdir: str | None) -> None:
 
 def run_plan(cfg, workdir: str | None) -> None:
   del workdir
+  from babel_jax.experiment import runs
   from babel_jax.runtime import plan
-  print(plan.report(plan.plan(cfg)), flush=True)
+  # A study's runs hold its planted controls: their id ranges grow the vocabulary.
+  print(plan.report(plan.plan(runs.with_controls(cfg))), flush=True)
 
 
 def run_eval(cfg, workdir: str) -> None:

@@ -4,35 +4,37 @@
   python -m babel_jax.main --config configs/gpu_study.py:h100 --mode plan   # memory per device
 
 `:SPEC` is comma-separated: `h200` (default) or `h100` picks the single-GPU preset (memory for
-`--mode plan`); `paper` or `fresh` forces a language set as in configs/demo.py (default: the
-paper's PHP, C#, Go and C++ when launch/fetch_debian_sources.sh has fetched them, else Java, C++
-and JavaScript). Everything else follows demo.py, scaled up: 16 MB of code per language, an
-8192-piece tokenizer, an 8-layer / 512-wide GPT (29.9M parameters) on 32 x 1024-token batches in
-bfloat16 (float32 master weights, cuDNN attention), HumanEval on 8 problems per language with 8
-sandboxes, 2 seeds per mixture. A GPU host often lacks the JDK and npm (the fresh sources) and the
-evaluation toolchains: build the corpus where they are (`--mode corpus`, `--mode tokenizer` with
-`--config.data.corpus_dir=DIR`) and carry DIR; languages without a toolchain are not evaluated
-(the study says so and uses the next performance curve).
+`--mode plan`); `paper` or `fresh` forces a language set (default: the paper's PHP and Go when
+launch/fetch_debian_sources.sh has fetched them, else JavaScript and C++), studied beside the
+three planted controls of Python (clone, partial clone, scrambled). Everything else follows
+demo.py, scaled up: 16 MB of code per language, a 4096-piece tokenizer (4 x 4096 ids with the
+controls), an 8-layer / 512-wide GPT (34M parameters) on 32 x 1024-token batches in bfloat16
+(float32 master weights, cuDNN attention), 3 seeds of every continual run and one reference run
+per language, HumanEval on 8 problems per language with 8 sandboxes. A GPU host often lacks npm
+(a fresh source) and the evaluation toolchains: build the corpus where they are (`--mode
+corpus`, `--mode tokenizer` with `--config.data.corpus_dir=DIR`) and carry DIR; languages without
+a toolchain are not evaluated (the study says so and uses the next performance curve).
 
 Expected phase times (ESTIMATES, not measurements: no GPU was available when this was written).
-Training time = FLOPs per step x steps / (assumed MFU x peak), from `--mode plan`: 226.5 MFLOP per
-token x 32,768 tokens = 7.42 TFLOP per step; at an assumed 25% MFU of the ~790 TFLOP/s bf16 matmul
-rate measured on an H200 (an 8 x 512 model keeps the GPU's matrix units busy only part of the
-time) a step takes ~38 ms. Steps: primary 500, continual 250 per new language, from scratch 400
-per run (2 seeds x 2 mixtures, or 2 runs when the mixtures come out equal).
+Training time = FLOPs per step x steps / (assumed MFU x peak), from `--mode plan` (which grows the
+vocabulary for the controls as the study does): 0.25 GFLOP per token x 32,768 tokens = 8.2 TFLOP
+per step; at an assumed 25% MFU of the ~790 TFLOP/s bf16 matmul rate measured on an H200 (an
+8 x 512 model keeps the GPU's matrix units busy only part of the time) a step takes ~41 ms.
+Steps: primary 500; continual 150 x 5 new languages x 3 seeds plus 150 x 5 reference runs;
+from scratch 300 per run (3 seeds x 2 mixtures, or 3 runs when the mixtures come out equal).
 
-| phase | work | estimate (paper set: 4 new languages / fresh set: 3) |
+| phase | work | estimate |
 | --- | --- | --- |
-| 0 corpus | corpus + tokenizer, CPU | ~40 s (demo.py's 4 MB build took 27 s on 2 cores) |
-| 1 primary | 500 steps | ~19 s + ~15 s compile |
-| 2 continual | 250 steps x 4 / 3, 11 checkpoints each | ~38 s / ~29 s (+ checkpoint writes, async) |
-| 3 dynamics | probes + HumanEval on ~11 checkpoints per language | ~60 s (program execution, CPU) |
+| 0 corpus | corpus + tokenizer, CPU | ~30 s |
+| 1 primary | 500 steps | ~21 s + ~15 s compile |
+| 2 continual | 3,000 steps in 20 runs, ~9 checkpoints each | ~125 s (+ checkpoint writes, async) |
+| 3 dynamics | probes on ~180 checkpoints, HumanEval on the 90 of the real languages | ~60-90 s |
 | 4 mixture | fits | < 1 s |
-| 5 scratch | 400 steps x 4 runs | ~61 s + ~10 s compile |
-| 6 compare | final probes + HumanEval of 4 runs | ~30 s |
-| total | | ~4.5-5 min, within the 6-minute target if the 25% MFU holds |
+| 5 scratch | 300 steps x 3-6 runs | ~40-75 s |
+| 6 compare | final probes + HumanEval of 3-6 runs | ~30 s |
+| total | | ~5.5-6 min, at the 6-minute target if the 25% MFU holds |
 
-The GPU-bound part (training) is ~2 minutes at 25% MFU; the rest is CPU work (corpus, program
+The GPU-bound part (training) is ~3.5 minutes at 25% MFU; the rest is CPU work (corpus, program
 execution) and compilation, which launch/gpu_env.sh's compilation cache shortens on a rerun.
 """
 
@@ -59,6 +61,10 @@ def get_config(spec: str = ''):
                      'paper/fresh, comma-separated')
   gpu = next((p for p in parts if p in ('h100', 'h200')), 'h200')
   c = _demo(next((p for p in parts if p in ('paper', 'fresh')), ''))
+  paper = c.data.languages.startswith('python,php')
+  langs = 'python,php,go' if paper else 'python,javascript,cpp'
+  c.corpus.sources = 'python_stdlib,debian' if paper else 'python_stdlib,cpp_headers,npm_js'
+  c.corpus.languages = c.data.languages = langs
   c.mesh.preset = gpu
   c.mesh.num_devices = 1  # the first GPU, also on a host with several
 
@@ -93,13 +99,15 @@ def get_config(spec: str = ''):
 
   e = c.experiment
   e.primary_steps = 500
-  e.continual_steps = 250
-  e.continual_checkpoints = 6
-  e.scratch_steps = 400
-  e.seeds = 2
 
-  # --- Planted control languages (experiment.controls) ---------------------------------------
-  # The study is gaining planted control languages in another change. Once the field
-  # `experiment.controls` exists in config.default_config(), set it here and add its runs to the
-  # phase estimates in the docstring; until then this config runs the study without controls.
+  # The planted controls (clone, partial clone, scrambled; inherited from demo.py) beside two
+  # real new languages; the tokenizer's 4096 pieces grow to 4 x 4096 ids with the controls.
+  c.tokenizer.vocab_size = 4096
+  m.vocab_size = 4096
+  e.seeds = 3
+  e.reference_seeds = 1
+  e.continual_steps = 150
+  e.continual_checkpoints = 6
+  e.scratch_steps = 300
+  e.evaluate_continual = True
   return c

@@ -70,8 +70,11 @@ def kind(language: str) -> str:
   return found[1] if found else 'real'
 
 
-def _separation(rows: dict[str, Any], a: str, b: str, expect_higher: bool | None
-                ) -> list[dict[str, Any]]:
+def _separation(rows: dict[str, Any], a: str, b: str, expect_higher: bool | None,
+                validates: bool = True) -> list[dict[str, Any]]:
+  """Per instrument: does Welch's interval of a - b exclude zero? With `expect_higher` the
+  direction transfer predicts is checked; `validates` marks the pair that validates (the
+  clone against the scrambled language)."""
   out = []
   for name in INSTRUMENTS:
     va = [s[name] for s in rows[a]['seeds'] if s[name] is not None]
@@ -91,8 +94,10 @@ def _separation(rows: dict[str, Any], a: str, b: str, expect_higher: bool | None
       else:
         entry['verdict'] = 'does not separate at this scale'
     if expect_higher is not None:
-      entry['validated'] = entry['verdict'].startswith('separates') and 'opposite' not in \
+      entry['expected'] = entry['verdict'].startswith('separates') and 'opposite' not in \
           entry['verdict']
+      if validates:
+        entry['validated'] = entry['expected']
     out.append(entry)
   return out
 
@@ -103,8 +108,9 @@ def table(dynamics: dict[str, list[tuple[Curves, Analysis]]],
   """controls.json: every new language's readings per seed and over seeds, and the verdicts."""
   rows = {}
   for lang, seeds in dynamics.items():
-    refs = (references or {}).get(lang) or [None] * len(seeds)
-    readings = [_reading(c, a, r) for (c, a), r in zip(seeds, refs)]
+    # Seed k reads against reference run k, or against the one reference run there is.
+    refs = (references or {}).get(lang) or [None]
+    readings = [_reading(c, a, refs[k % len(refs)]) for k, (c, a) in enumerate(seeds)]
     summary = {n: stats.interval([s[n] for s in readings if s[n] is not None]) for n in NUMBERS}
     # A continual run below every loss its reference reached gives only a lower bound.
     summary['transfer_end']['censored'] = sum(s.get('transfer_end_censored', False)
@@ -114,34 +120,52 @@ def table(dynamics: dict[str, list[tuple[Curves, Analysis]]],
   separation = []
   if 'clone' in by_kind and 'scrambled' in by_kind:
     separation += _separation(rows, by_kind['clone'], by_kind['scrambled'], True)
+  if 'partial' in by_kind and 'scrambled' in by_kind:
+    separation += _separation(rows, by_kind['partial'], by_kind['scrambled'], True,
+                              validates=False)
   if 'clone' in by_kind and 'partial' in by_kind:
     separation += _separation(rows, by_kind['clone'], by_kind['partial'], None)
   return {'instruments': INSTRUMENTS, 'languages': rows, 'separation': separation,
           'confidence': stats.CONFIDENCE}
 
 
+def _pairs(t: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+  out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+  for e in t['separation']:
+    out.setdefault(tuple(e['pair']), []).append(e)
+  return out
+
+
 def findings(t: dict[str, Any]) -> list[str]:
   """The table in a few plain sentences, for the top of the study report."""
   out = []
-  pos_neg = [e for e in t['separation'] if 'validated' in e]
-  if pos_neg:
-    clone, scrambled = pos_neg[0]['pair']
-    ok = [INSTRUMENTS[e['instrument']] for e in pos_neg if e['validated']]
-    not_ok = [INSTRUMENTS[e['instrument']] for e in pos_neg if not e['validated']]
-    out.append(f'Positive against negative control ({clone} vs {scrambled}): '
-               + (f'validated at this scale: {"; ".join(ok)}.' if ok else
-                  'no instrument separates them at this scale.')
-               + (f' Not validated at this scale: {"; ".join(not_ok)}.' if not_ok and ok else ''))
-  partial = [e for e in t['separation'] if 'validated' not in e]
-  if partial:
-    seen = [INSTRUMENTS[e['instrument']] for e in partial if e['verdict'].startswith('separates')]
-    out.append('Clone against partial clone: '
-               + (f'separated by {"; ".join(seen)}.' if seen else
-                  'no instrument tells them apart at this scale.'))
+  for (a, b), entries in _pairs(t).items():
+    named = lambda es: '; '.join(INSTRUMENTS[e['instrument']] for e in es)  # noqa: E731
+    if any('validated' in e for e in entries):
+      ok = [e for e in entries if e['validated']]
+      not_ok = [e for e in entries if not e['validated']]
+      out.append(f'Positive against negative control ({a} vs {b}): '
+                 + (f'validated at this scale: {named(ok)}.' if ok else
+                    'no instrument separates them as transfer predicts at this scale.')
+                 + (f' Not validated at this scale: {named(not_ok)}.' if ok and not_ok else ''))
+      continue
+    seen = [e for e in entries if e['verdict'].startswith('separates')]
+    if 'expected' in entries[0]:
+      as_predicted = [e for e in seen if e['expected']]
+      out.append(f'{a} against {b}: ' + (
+          f'separated as transfer predicts by {named(as_predicted)}.' if as_predicted else
+          'not separated as transfer predicts by any instrument at this scale.'))
+    else:
+      out.append(f'{a} against {b}: ' + (f'separated by {named(seen)}.' if seen else
+                                         'no instrument tells them apart at this scale.'))
+  edt = []
   for lang, row in t['languages'].items():
     iv = row['summary']['transfer_end']
     if iv['mean'] is not None:
-      out.append(f'{lang}: effective data transferred at the end {_iv(iv)} of the tokens seen.')
+      edt.append(f'{lang} {"≥ " if iv.get("censored") else ""}{_iv(iv)}')
+  if edt:
+    out.append('Effective data transferred at the end of continual training, as a fraction of '
+               'the tokens seen: ' + ', '.join(edt) + ' (≥: a lower bound).')
   return out
 
 

@@ -95,7 +95,7 @@ def evaluate(cfg, params, sampler: sampling.Sampler, tokenizer, executor: Execut
     records = load_records(lang_name, e.problems)
     outcomes: dict[str, list[str]] = {}
     todo = [r for r in records if r.get('translated')]
-    limit = cfg.model.max_len - e.max_new_tokens
+    limit = cfg.model.max_len - settings.steps  # the cache holds the prompt and every step
     runnable, sources, meta = [], [], []
     for rec in todo:
       ids = [BOS, *tokenizer.encode(rec['prompt'])]

@@ -34,6 +34,11 @@ class SampleSettings:
   chunk: int = 32  # tokens decoded per jitted call between host-side stop checks
   bucket: int = 64  # prompt lengths are padded up to a multiple of this
 
+  @property
+  def steps(self) -> int:
+    """Decode steps: max_new_tokens rounded up to whole chunks (each needs a cache slot)."""
+    return -(-self.max_new_tokens // self.chunk) * self.chunk
+
 
 def sample_token(logits_BxV: jax.Array, rng: jax.Array, temperature: jax.Array,
                  top_p: jax.Array) -> jax.Array:
@@ -117,7 +122,7 @@ class Sampler:
     """New tokens for every prompt (the EOS token and anything after it dropped)."""
     longest = max(map(len, prompts))
     padded = -(-longest // settings.bucket) * settings.bucket
-    steps = -(-settings.max_new_tokens // settings.chunk) * settings.chunk
+    steps = settings.steps
     length = min(padded, self.max_len - steps)
     if longest > length:
       raise ValueError(f'a prompt of {longest} tokens plus {steps} new ones exceeds the '

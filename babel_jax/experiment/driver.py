@@ -125,7 +125,7 @@ class Study:
       if kind == 'reference' and not self.cfg.experiment.reference:
         continue
       for lang in self.new:
-        for k in runs.seeds(self.cfg):
+        for k in runs.seeds(self.cfg, reference=kind == 'reference'):
           yield kind, lang, k, config(self.cfg, self.workdir, lang, k), folder(
               self.workdir, lang, k)
 
@@ -161,13 +161,14 @@ class Study:
     from babel_jax.evaluation import evaluate
     from babel_jax.probes import stream
     todo = list(self.dense_runs())
-    prober = None  # one for every run: the same model, languages and held-out sample
+    probers = {}  # one per kind for every run: the same model, languages and held-out sample
     for i, (kind, lang, _, run_cfg, run_dir) in enumerate(todo):
-      pcfg = runs.probe_config(run_cfg, self.cfg.seed)
+      pcfg = runs.probe_config(run_cfg, self.cfg.seed, reference=kind == 'reference')
       _log(f'probing {i + 1}/{len(todo)} ({kind}, {lang}): {run_dir}')
-      prober = prober or self._prober(pcfg, run_dir)
-      stream.walk(pcfg, run_dir, prober=prober)
-      if kind == 'continual' and self._evaluable(lang):
+      if kind not in probers:
+        probers[kind] = self._prober(pcfg, run_dir)
+      stream.walk(pcfg, run_dir, prober=probers[kind])
+      if kind == 'continual' and self.cfg.experiment.evaluate_continual and self._evaluable(lang):
         _log(f'evaluating {lang}: {run_dir}')
         evaluate.walk(pcfg, run_dir)
     return {'runs': [run_dir for *_, run_dir in todo]}
@@ -196,7 +197,7 @@ class Study:
     if not self.cfg.experiment.reference:
       return None
     return {lang: [curves_lib.load(runs.reference_dir(self.workdir, lang, k), lang, 'loss')
-                   for k in runs.seeds(self.cfg)] for lang in self.new}
+                   for k in runs.seeds(self.cfg, reference=True)] for lang in self.new}
 
   def mixture(self, train_tokens: dict[str, float] | None) -> dict[str, Any]:
     from babel_jax.mixture import optimize, spec as spec_lib
@@ -344,7 +345,8 @@ def run(cfg, workdir: str) -> str:
   s.phase(1, runs.fingerprint(runs.primary_config(cfg, w), sections=train), s.primary)
   dense = [c for *_, c, _ in s.dense_runs()]
   s.phase(2, runs.fingerprint(*dense, sections=train), s.continual)
-  s.phase(3, runs.fingerprint(*dense, {'evaluate': cfg.experiment.evaluate},
+  s.phase(3, runs.fingerprint(*dense, {'evaluate': [cfg.experiment.evaluate,
+                                                    cfg.experiment.evaluate_continual]},
                               sections=measures), s.measure)
   e = cfg.experiment
   s.phase(4, runs.fingerprint(cfg.dynamics, {

@@ -65,8 +65,10 @@ def real_languages(cfg) -> list[str]:
   return [lang for lang in config_lib.languages(cfg) if not planted.parse(lang)]
 
 
-def seeds(cfg) -> range:
-  """Run k of a seeded phase uses seed cfg.seed + k."""
+def seeds(cfg, reference: bool = False) -> range:
+  """Run k of a seeded phase uses seed cfg.seed + k; the reference runs may have fewer."""
+  if reference and cfg.experiment.reference_seeds:
+    return range(min(cfg.experiment.reference_seeds, cfg.experiment.seeds))
   return range(cfg.experiment.seeds)
 
 
@@ -185,11 +187,13 @@ def reference_config(cfg, workdir: str, lang: str, k: int = 0):
                                'checkpoint.initial': True})
 
 
-def probe_config(run_cfg, study_seed: int, final: bool = False):
+def probe_config(run_cfg, study_seed: int, final: bool = False, reference: bool = False):
   """A run's probes on the study's held-out sample (drawn with the study seed, the same for every
-  run); `final`: only the last step, without the neuron-deactivation passes."""
+  run); `final`: only the last step, without the neuron-deactivation passes; `reference`: only
+  the held-out statistics (a reference run's loss curve is all effective transfer reads)."""
   out = ml_collections.ConfigDict(run_cfg.to_dict())
   out.seed = study_seed
+  out.probe.only_heldout = reference
   if final:
     last = f'{run_cfg.train.steps}:{run_cfg.train.steps}'
     out.probe.steps = out.eval.steps = last

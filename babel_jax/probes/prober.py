@@ -106,16 +106,17 @@ class Prober:
     self._rep = rep
     batches, self.planted = heldout_batches(cfg, workdir)
     self._build_stats(batches)
-    self._aligned = self._build_aligned(batches) if self.planted else None
+    only = cfg.probe.only_heldout
+    self._aligned = self._build_aligned(batches) if self.planted and not only else None
     self.probe_set = self._lens = self._solutions = None
-    if cfg.data.source == 'corpus':
+    if cfg.data.source == 'corpus' and not only:
       from babel_jax.data import corpus, tokenizer
       tok, _ = tokenizer.load(data_lib.tokenizer_dir(cfg, workdir),
                               corpus.load_manifest(data_lib.corpus_dir(cfg, workdir)))
       self._build_lens(tok)
       if cfg.probe.solution_loss:
         self._build_solutions(tok)
-    if self._lens is None:
+    if self._lens is None and not only:
       metrics_lib.log('logit lens: skipped (needs data.source=corpus and probe-set prompts in '
                       f'one of {self.languages[1:]})')
 
