@@ -3,7 +3,8 @@
 <run>/report/: probes.csv (one row per checkpoint), summary.json (the curves and their analysis:
 stages, Eq. 1, crossover, transferring-neuron peak, |P∩C|/|C| where evaluation results exist),
 lens_<lang>.png (layer x step heatmap of the Python share of the working language), neurons.png,
-loss.png (held-out loss with stage bands), index.md.
+loss.png (held-out loss with stage bands), index.md, and tb/ (Eq. 1's share and the performance
+curve as TensorBoard scalars).
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ def write(run: RunDir | str, settings: analysis_lib.Settings) -> dict[str, Any]:
                   _csv(_rows(results, curves.languages, analysis.eq1.share)))
   io.write_json(os.path.join(run.report_dir, 'summary.json'), summary)
   made = _plots(run.report_dir, results, curves, analysis.stages)
+  plots.scalars(os.path.join(run.report_dir, 'tb'), {
+      'dynamics/eq1_share': (curves.steps, analysis.eq1.share),
+      'dynamics/performance': (curves.steps, curves.performance.values),
+      'dynamics/performance_smoothed': (curves.steps, analysis.stages.smoothed)})
   io.atomic_write(os.path.join(run.report_dir, 'index.md'), _page(summary, made))
   return summary
 

@@ -287,6 +287,12 @@ def write(report_dir: str, study: Study) -> str:
   """Writes report_dir/index.md, its plots and eq1.json; returns the page's path."""
   os.makedirs(report_dir, exist_ok=True)
   made = _plots(report_dir, study)
+  if study.controls:
+    plots.scalars(os.path.join(report_dir, 'tb'), {
+        f'effective_transfer/{lang}/seed{k}': (r['effective_transfer']['tokens'],
+                                               r['effective_transfer']['fraction'])
+        for lang, row in study.controls['languages'].items()
+        for k, r in enumerate(row['seeds']) if 'effective_transfer' in r})
   io.write_json(os.path.join(report_dir, 'eq1.json'), eq1_table(study), indent=1)
   lines = ['# Babel Tower study', '',
            f'Primary language **{study.languages[0]}**; new languages '
