@@ -16,6 +16,7 @@ import os
 import re
 import sys
 import threading
+import warnings
 from typing import Callable, Iterator, NoReturn, Sequence
 
 from absl import flags
@@ -177,6 +178,10 @@ def run_reporting(fn: Callable[[], None], show_tracebacks: bool) -> None:
     line = describe(e)
     if line is None or show_tracebacks:
       raise
+    # Orbax writes still in flight when a save failed are collected unfinished at shutdown;
+    # their "coroutine ... was never awaited" warnings would follow the one line.
+    warnings.filterwarnings('ignore', message=r'coroutine .* was never awaited',
+                            category=RuntimeWarning)
     exit_with(line, INTERRUPTED_STATUS if isinstance(e, KeyboardInterrupt) else 1)
 
 

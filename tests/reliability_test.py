@@ -19,7 +19,9 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
+from unittest import mock
 
 from absl.testing import absltest
 
@@ -362,6 +364,42 @@ class MachineWideSlotsTest(LeftoversMixin, absltest.TestCase):
     out, err = other.communicate(timeout=60)
     self.assertEqual(mine.outcome, 'passed', mine.stderr)
     self.assertEqual(json.loads(out.splitlines()[-1]), ['passed', 'still alive\n'], err[-2000:])
+
+
+class JailSetupTest(LeftoversMixin, absltest.TestCase):
+  """A jail that fails to set up (bubblewrap copying a mount that a concurrent program's box
+  just unmounted) is set up again; one that never sets up is an error, never a pass."""
+
+  def _with_bwrap_failing(self, times: int) -> sandbox.Result:
+    if LEVEL != 'full':
+      self.skipTest(f'isolation level here is {LEVEL!r}: no bubblewrap jail')
+    real = shutil.which('bwrap', path=sandbox.SYSTEM_PATH)
+    where = tempfile.mkdtemp()
+    os.chmod(where, 0o777)  # the fake runs as the slot's uid
+    fake = os.path.join(where, 'bwrap')
+    with open(fake, 'w') as f:
+      f.write(f'#!/bin/sh\nn=$(cat {where}/count 2>/dev/null || echo 0)\n'
+              f'echo $((n + 1)) > {where}/count\n'
+              f'if [ "$n" -lt {times} ]; then\n'
+              '  echo "bwrap: Can\'t bind mount /oldroot/ on /newroot/: No such file" >&2\n'
+              '  exit 1\nfi\n'
+              f'exec {real} "$@"\n')
+    os.chmod(fake, 0o755)
+    which = shutil.which
+    with mock.patch.object(sandbox.shutil, 'which',
+                           lambda name, **kw: fake if name == 'bwrap' else which(name, **kw)):
+      result = _box_run('print("ran")')
+    self.assertNothingLeft()
+    return result
+
+  def test_a_failed_setup_is_tried_again(self):
+    result = self._with_bwrap_failing(2)
+    self.assertEqual((result.outcome, result.stdout), ('passed', 'ran\n'), result.stderr)
+
+  def test_a_setup_that_always_fails_is_not_a_pass(self):
+    result = self._with_bwrap_failing(sandbox._JAIL_SETUP_TRIES)
+    self.assertEqual(result.outcome, 'failed')
+    self.assertIn("bwrap: Can't bind mount", result.stderr)
 
 
 # An early exit from inside the function, in every language: (language, body) pairs completing

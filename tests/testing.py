@@ -4,6 +4,15 @@ import os
 
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+# One persistent compilation cache for the test session, its subprocesses included: the CLI
+# tests compile the same tiny programs again and again (a run's second start takes half as long).
+# Each pytest-xdist worker has a cache of its own (no two processes write one entry at once).
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ or 'PYTEST_XDIST_WORKER' in os.environ:
+  import tempfile  # noqa: E402
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(
+      prefix=f'babel_jax_test_cache_{os.environ.get("PYTEST_XDIST_WORKER", "")}')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
 import importlib.util  # noqa: E402
 import subprocess  # noqa: E402

@@ -45,6 +45,7 @@ _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
 _BASE_UID = 61000  # sandbox uids: _BASE_UID + slot (no passwd entry needed)
 _PROBE_SLOT = 1000  # the uid that probes the isolation level, apart from the workers' slots
 SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+_JAIL_SETUP_TRIES = 3
 DEFAULT_ROOT = '/var/lib/babel_jax_sandbox'  # outside /tmp, which the jail replaces
 SLOTS_DIR = os.path.join(DEFAULT_ROOT, 'slots')  # root-only: one lock file per uid slot
 MAX_SLOTS = 64  # programs that may run at once on a machine, all processes together
@@ -313,9 +314,8 @@ class Sandbox:
       else:
         shutil.rmtree(box, ignore_errors=True)
 
-  def _step(self, step: Step, spec: dict, env: dict[str, str]) -> Result:
-    stage = 'compile' if step.compile else 'run'
-    t = time.perf_counter()
+  def _launch(self, step: Step, spec: dict, env: dict[str, str], deadline: float):
+    """Runs one step in a fresh jail; (process, stdout, stderr, timed out, output over cap)."""
     # The confinement happens in a fresh launcher process (jail.py), not between fork and exec
     # of this (multithreaded) process.
     launcher = [sys.executable, '-m', 'babel_jax.evaluation.jail', json.dumps(spec), '--',
@@ -329,7 +329,6 @@ class Sandbox:
     for r in readers:
       r.start()
     timed_out = False
-    deadline = t + step.timeout_s
     while proc.poll() is None:
       if over.is_set() or time.perf_counter() > deadline:
         timed_out = not over.is_set()
@@ -342,8 +341,21 @@ class Sandbox:
     proc.wait()
     for r in readers:
       r.join(timeout=5)
-    stdout = b''.join(out).decode('utf-8', 'replace')
-    stderr = b''.join(err).decode('utf-8', 'replace')
+    return (proc, b''.join(out).decode('utf-8', 'replace'),
+            b''.join(err).decode('utf-8', 'replace'), timed_out, over)
+
+  def _step(self, step: Step, spec: dict, env: dict[str, str]) -> Result:
+    stage = 'compile' if step.compile else 'run'
+    t = time.perf_counter()
+    for attempt in range(_JAIL_SETUP_TRIES):
+      proc, stdout, stderr, timed_out, over = self._launch(step, spec, env, t + step.timeout_s)
+      # bubblewrap copies the host's mounts into the jail; a box that a concurrent program
+      # unmounts meanwhile fails the copy ("bwrap: Can't bind mount ...") before anything ran.
+      setup_failed = (self.level == 'full' and proc.returncode == 1 and not stdout and
+                      not timed_out and stderr.startswith('bwrap: '))
+      if not setup_failed or attempt == _JAIL_SETUP_TRIES - 1:
+        break
+      time.sleep(0.05 * (attempt + 1))
     rc = proc.returncode
     if self.level == 'full' and rc > 128:
       rc = 128 - rc  # bubblewrap reports a program killed by signal N as exit status 128 + N
