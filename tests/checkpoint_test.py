@@ -106,20 +106,20 @@ class CheckpointTest(absltest.TestCase):
 
   def test_sigkill_then_restart_matches_uninterrupted(self):
     reference, killed = tempfile.mkdtemp(), tempfile.mkdtemp()
-    args = ('--config.train.steps=150', '--config.checkpoint.every_steps=5',
+    args = ('--config.train.steps=60', '--config.checkpoint.every_steps=5',
             '--config.checkpoint.async_save=true')
-    loop.train(tiny(**{'train.steps': 150, 'checkpoint.every_steps': 5}), reference)
+    loop.train(tiny(**{'train.steps': 60, 'checkpoint.every_steps': 5}), reference)
     proc, _ = _spawn(killed, *args)
     _wait_for_checkpoint(killed, proc, 20)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     self.assertEqual(proc.returncode, -signal.SIGKILL)
     done_at_kill = len(metrics_lib.read_metrics(killed))
-    self.assertLess(done_at_kill, 150)
+    self.assertLess(done_at_kill, 60)
     out = testing.run_main(killed, *args)
     self.assertEqual(out.returncode, 0, out.stderr[-3000:])
     self.assertIn('resumed from', out.stdout)
-    self.assertEqual([m['step'] for m in metrics_lib.read_metrics(killed)], list(range(1, 151)))
+    self.assertEqual([m['step'] for m in metrics_lib.read_metrics(killed)], list(range(1, 61)))
     np.testing.assert_allclose(losses(killed), losses(reference), rtol=1e-6)
 
   def test_sigterm_saves_and_exits_cleanly(self):

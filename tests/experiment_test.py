@@ -20,7 +20,7 @@ NO_REFERENCE = ('--config.experiment.reference=False', '--config.experiment.new_
 CONTROLS = ('--config.experiment.controls=clone,partial,scrambled',
             '--config.experiment.new_languages=php', '--config.experiment.continual_steps=24',
             '--config.experiment.continual_checkpoints=4', '--config.probe.deactivate=False',
-            '--config.probe.tokens_per_language=2048')
+            '--config.probe.tokens_per_language=2048', '--config.experiment.reference_seeds=1')
 
 
 def _phases(workdir):
@@ -55,11 +55,12 @@ class ExperimentTest(absltest.TestCase):
     for plot in ('controls.png', 'stages.png', 'eq1.png', 'mixture.png', 'comparison.png'):
       self.assertTrue(os.path.exists(os.path.join(workdir, 'report', plot)), plot)
     # Continual runs start at the primary run's final parameters, kept as their step 0; the
-    # reference runs keep their untrained step 0.
-    for kind in ('continual', 'reference'):
-      for k in (0, 1):
+    # reference runs (one seed: experiment.reference_seeds) keep their untrained step 0.
+    for kind, seeds in (('continual', (0, 1)), ('reference', (0,))):
+      for k in seeds:
         self.assertTrue(os.path.isdir(os.path.join(workdir, kind, 'python_clone', f'seed{k}',
                                                    'checkpoints', '0')), (kind, k))
+    self.assertFalse(os.path.exists(os.path.join(workdir, 'reference', 'python_clone', 'seed1')))
     self._controls_table(workdir)
     self._one_eq1_everywhere(workdir, optimized)
 
@@ -105,12 +106,13 @@ class ExperimentTest(absltest.TestCase):
   def test_phases_resume_after_an_interruption(self):
     workdir = tempfile.mkdtemp()
     # Every training run stops after 25 steps of a process: the primary run (40 steps) stops.
-    proc = testing.run_main(workdir, '--config.train.stop_after=25', *ONE_DEVICE, *NO_REFERENCE,
+    proc = testing.run_main(workdir, '--config.train.stop_after=25', '--config.experiment.seeds=1',
+                            *ONE_DEVICE, *NO_REFERENCE,
                             mode='experiment')
     self.assertNotEqual(proc.returncode, 0)
     self.assertIn('run the same command again to resume', proc.stdout + proc.stderr)
     self.assertFalse(os.path.exists(os.path.join(workdir, 'phases')))
-    proc = testing.run_main(workdir, '--config.experiment.seeds=2', *ONE_DEVICE, *NO_REFERENCE,
+    proc = testing.run_main(workdir, '--config.experiment.seeds=1', *ONE_DEVICE, *NO_REFERENCE,
                             mode='experiment')
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     self.assertIn('resumed from', proc.stdout)
@@ -119,12 +121,12 @@ class ExperimentTest(absltest.TestCase):
       steps = [json.loads(line)['step'] for line in f]
     self.assertEqual(steps, list(range(1, 41)))  # resumed at 26, nothing repeated or lost
     before = os.path.getmtime(os.path.join(workdir, 'comparison.json'))
-    proc = testing.run_main(workdir, '--config.experiment.seeds=2', *ONE_DEVICE, *NO_REFERENCE,
+    proc = testing.run_main(workdir, '--config.experiment.seeds=1', *ONE_DEVICE, *NO_REFERENCE,
                             mode='experiment')
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     self.assertEqual(proc.stdout.count('done already'), 6)
     self.assertEqual(os.path.getmtime(os.path.join(workdir, 'comparison.json')), before)
-    proc = testing.run_main(workdir, '--config.experiment.seeds=2', *ONE_DEVICE, *NO_REFERENCE,
+    proc = testing.run_main(workdir, '--config.experiment.seeds=1', *ONE_DEVICE, *NO_REFERENCE,
                             '--config.experiment.scratch_steps=30', mode='experiment')
     self.assertNotEqual(proc.returncode, 0)
     self.assertIn('phase 5 (scratch)', proc.stderr)

@@ -8,9 +8,12 @@ os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 # tests compile the same tiny programs again and again (a run's second start takes half as long).
 # Each pytest-xdist worker has a cache of its own (no two processes write one entry at once).
 if 'JAX_COMPILATION_CACHE_DIR' not in os.environ or 'PYTEST_XDIST_WORKER' in os.environ:
+  import atexit  # noqa: E402
+  import shutil  # noqa: E402
   import tempfile  # noqa: E402
   os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(
       prefix=f'babel_jax_test_cache_{os.environ.get("PYTEST_XDIST_WORKER", "")}')
+  atexit.register(shutil.rmtree, os.environ['JAX_COMPILATION_CACHE_DIR'], True)
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
