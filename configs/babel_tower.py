@@ -3,9 +3,9 @@
   python -m babel_jax.main --config configs/babel_tower.py:v5p-64 --workdir gs-fuse/study \
       --mode experiment          # (check memory first with --mode plan)
 
-Token budgets follow PAPER.md at 512 x 2048 = 1.05M tokens per step: phase 1 trains on 11B
-Python tokens; the original mixture is the paper's (Python 11B, PHP 23B, C# 16B, Go 11B, C++
-28B); Algorithm 1 starts from the 11B Python budget; the from-scratch runs train for the
+Token budgets follow the paper (docs/method.md) at 512 x 2048 = 1.05M tokens per step: phase 1
+trains on 11B Python tokens; the original mixture is the paper's (Python 11B, PHP 23B, C# 16B,
+Go 11B, C++ 28B); Algorithm 1 starts from the 11B Python budget; the from-scratch runs train for the
 original mixture's 89B tokens (equal compute for both mixtures). Our assumptions where the
 paper is silent: 10B tokens of continual pre-training per new language with 40 evenly spaced
 (and 40 log-spaced) checkpoints, lr 1e-4 for continual training, 3 seeds, greedy pass@1 on all

@@ -25,7 +25,7 @@ def _fit(p_star, spacing=10, flat=False):
 class MixtureTest(absltest.TestCase):
 
   def test_paper_check(self):
-    # PAPER.md: eta_python = 11B gives PHP 5B at P* = 0.69 and C# 10B at P* = 0.52.
+    # The paper (docs/method.md): eta_python = 11B gives PHP 5B at P* = 0.69, C# 10B at P* = 0.52.
     spec = strategies.babel_tower(11e9, {'php': 0.69, 'csharp': 0.52})
     t = spec.provenance['target_tokens']
     self.assertAlmostEqual(t['php'] / 1e9, 4.94, places=2)
