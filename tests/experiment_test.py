@@ -133,5 +133,22 @@ class ExperimentTest(absltest.TestCase):
     self.assertIn('finished with another config', proc.stderr)
 
 
+
+class PassAtOneTest(absltest.TestCase):
+
+  def test_no_problem_sampled_is_not_measured_rather_than_zero(self):
+    from babel_jax.evaluation import sandbox
+    from babel_jax.experiment import driver
+    cfg = testing.load_config('tiny')
+    study = driver.Study(cfg, tempfile.mkdtemp())
+    counts = dict.fromkeys((*sandbox.OUTCOMES, 'untranslated', 'prompt_too_long'), 0)
+    too_long = {'outcomes': {**counts, 'prompt_too_long': 4}}
+    self.assertFalse(study._sampled('python', too_long, cfg))
+    self.assertIn(f'({cfg.model.max_len} - {cfg.eval.max_new_tokens} tokens)',
+                  study._pass_unmeasured['python'])
+    one_ran = {'outcomes': {**counts, 'prompt_too_long': 3, 'failed': 1}}
+    self.assertTrue(study._sampled('php', one_ran, cfg))
+    self.assertNotIn('php', study._pass_unmeasured)
+
 if __name__ == '__main__':
   absltest.main()

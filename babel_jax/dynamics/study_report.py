@@ -278,6 +278,8 @@ def _comparison_section(study: Study, made: list[str]) -> list[str]:
                               f' [{_fmt(d["low"])}, {_fmt(d["high"])}]')
     lines.append(f'| {r["language"]} | {r["metric"]} | {_interval(r["original"])} | '
                  f'{_interval(r["optimized"])} | {diff} | **{r["winner"]}** |')
+  for lang, why in c.get('pass@1_not_measured', {}).items():
+    lines.append(f'\npass@1 of {lang} is not measured, not 0: {why}.')
   if 'comparison.png' in made:
     lines += ['', '![comparison](comparison.png)']
   return lines + ['']

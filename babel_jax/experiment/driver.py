@@ -63,6 +63,7 @@ class Study:
     self.settings = analysis_lib.Settings.from_config(cfg)
     self.started = time.perf_counter()
     self._why_not_evaluated: dict[str, str] = {}
+    self._pass_unmeasured: dict[str, str] = {}  # language -> why its pass@1 is not measured
     self._dynamics: dict[str, list[tuple[curves_lib.Curves, analysis_lib.Analysis]]] | None = None
 
   def phase(self, n: int, fingerprint: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -173,6 +174,20 @@ class Study:
         evaluate.walk(pcfg, run_dir)
     return {'runs': [run_dir for *_, run_dir in todo]}
 
+  def _sampled(self, lang: str, result: dict, pcfg) -> bool:
+    """Whether any problem of lang was sampled and run; if none was (every prompt too long or
+    untranslated), pass@1 is not measured, not 0: says so once."""
+    skipped = result['outcomes']['prompt_too_long'] + result['outcomes']['untranslated']
+    if sum(result['outcomes'].values()) > skipped:
+      return True
+    if lang not in self._pass_unmeasured:
+      self._pass_unmeasured[lang] = (
+          f'no problem was sampled: every prompt was longer than model.max_len - '
+          f'eval.max_new_tokens allows ({pcfg.model.max_len} - {pcfg.eval.max_new_tokens} '
+          'tokens) or untranslated')
+      _log(f'pass@1 {lang}: not measured: {self._pass_unmeasured[lang]}')
+    return False
+
   @staticmethod
   def _prober(pcfg, run_dir: str):
     import threading
@@ -280,11 +295,13 @@ class Study:
         pcfg.eval.languages = ','.join(langs)
         evaluate.walk(pcfg, run_dir)
         results = run.eval_results(final)['results']
-        row['pass@1'] = {lang: r['pass_at_k']['pass@1'] for lang, r in results.items()}
+        row['pass@1'] = {lang: r['pass_at_k']['pass@1'] for lang, r in results.items()
+                         if self._sampled(lang, r, pcfg)}
       measured[mixture].append(row)
     rows = stats.compare(measured, self.real)
     path = runs.study_file(self.workdir, 'comparison.json')
-    _write_json(path, {'runs': measured, 'rows': rows, 'confidence': stats.CONFIDENCE})
+    _write_json(path, {'runs': measured, 'rows': rows, 'confidence': stats.CONFIDENCE,
+                       'pass@1_not_measured': self._pass_unmeasured})
     for r in rows:
       _log(f'{r["metric"]} {r["language"]}: original {r["original"]["mean"]:.4f}, optimized '
            f'{r["optimized"]["mean"]:.4f} -> {r["winner"]}')
