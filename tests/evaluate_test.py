@@ -77,6 +77,7 @@ class ExecuteTest(absltest.TestCase):
     self.assertAlmostEqual(r['pass_at_k']['pass@1'], (0.5 + 0 + 0) / 3)
     self.assertAlmostEqual(r['pass_at_k']['pass@2'], (1 + 0 + 0) / 3)
     self.assertEqual(r['outcomes']['timeout'], 1)
+    self.assertEqual(r['outcomes']['untranslated'], 1)
     self.assertEqual(r['translated'], 2)
     self.assertEqual(r['programs_per_s'], 2.0)
 

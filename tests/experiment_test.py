@@ -144,6 +144,7 @@ class PassAtOneTest(absltest.TestCase):
     counts = dict.fromkeys((*sandbox.OUTCOMES, 'untranslated', 'prompt_too_long'), 0)
     too_long = {'outcomes': {**counts, 'prompt_too_long': 4}}
     self.assertFalse(study._sampled('python', too_long, cfg))
+    self.assertFalse(study._sampled('go', {'outcomes': {**counts, 'untranslated': 4}}, cfg))
     self.assertIn(f'({cfg.model.max_len} - {cfg.eval.max_new_tokens} tokens)',
                   study._pass_unmeasured['python'])
     one_ran = {'outcomes': {**counts, 'prompt_too_long': 3, 'failed': 1}}

@@ -69,6 +69,7 @@ def score(language: str, records: list[dict], outcomes: dict[str, list[str]], ks
       counts[o] += 1
     per_problem[rec['task_id']] = {'n': len(got), 'passed': got.count('passed'),
                                    'outcomes': got}
+    counts['untranslated'] += not rec.get('translated')  # per problem: it has no samples
   samples = {t: (p['n'], p['passed']) for t, p in per_problem.items() if p['n']}
   # Untranslated problems count as unsolved: pass@k is over every problem of the benchmark.
   for t, p in per_problem.items():
