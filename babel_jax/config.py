@@ -59,6 +59,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.tokenizer_dir = ''  # '' means <corpus_dir>/tokenizer.
   c.data.read_threads = 2  # grain threads reading and tokenizing documents.
   c.data.prefetch = 4  # batches prepared ahead by a background thread.
+  # Planted knowledge (data/facts.py): the share of the facts' language's training documents
+  # that are fact documents, when the corpus records facts (corpus.facts).
+  c.data.facts_rate = 0.05
 
   c.corpus = ml_collections.ConfigDict()
   c.corpus.sources = 'python_stdlib,jdk_src,cpp_headers,npm_js'  # see data/sources.py
@@ -89,6 +92,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.corpus.planted = ''
   c.corpus.planted_seed = 0
   c.corpus.planted_share = 1.0  # '_partial': share of identifier / keyword pieces remapped.
+  # Planted knowledge: this many synthetic facts (and as many untaught twins), recorded in the
+  # manifest and taught in corpus.facts_language only (docs/facts.md); 0 = none.
+  c.corpus.facts = 0
+  c.corpus.facts_seed = 0
+  c.corpus.facts_language = 'python'
 
   c.tokenizer = ml_collections.ConfigDict()
   c.tokenizer.vocab_size = 0  # 0 means model.vocab_size.
@@ -133,6 +141,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.probe.probe_set = ''  # '' means babel_jax/probes/probe_set.json.
   c.probe.max_prompts_per_pair = 0  # 0 uses every prompt.
   c.probe.solution_loss = True  # the loss of hand-written HumanEval solutions (needs a tokenizer).
+  c.probe.knowledge = True  # the loss of planted facts' bodies, taught and untaught (corpus.facts).
   c.probe.only_heldout = False  # only the held-out statistics (loss, LAPE): no lens, no solutions.
   c.probe.follow_poll_s = 10.0
   c.probe.follow_timeout_s = 3600.0  # --follow gives up after this long without a new step.
@@ -196,6 +205,14 @@ def default_config() -> ml_collections.ConfigDict:
   c.experiment.controls = ''
   c.experiment.reference = True  # from-scratch runs on each new language: effective transfer.
   c.experiment.reference_seeds = 0  # reference runs per language; 0 = experiment.seeds.
+  # Reference runs are this many times as long as a continual run (Hernandez et al.'s D_E must
+  # reach the continual run's loss; a shorter one leaves D_E censored, a lower bound only).
+  c.experiment.reference_factor = 4
+
+  c.calibrate = ml_collections.ConfigDict()  # --mode calibrate: the controls at several scales.
+  # Comma-separated MULTIPLIER@WIDTH: continual steps x MULTIPLIER (of experiment.continual_steps)
+  # on a model of d_model WIDTH; listed from the cheapest. Each is a study of the controls alone.
+  c.calibrate.scales = '1@64,4@64,16@64,1@128,4@128'
 
   c.mesh = ml_collections.ConfigDict()
   c.mesh.data = -1  # -1 takes all devices left after the other axes.
@@ -332,13 +349,13 @@ def _check_ranges(cfg) -> None:
   _positive(cfg, 'probe.max_prompts_per_pair', 'dynamics.slope_tolerance', 'probe.follow_poll_s',
             'probe.follow_timeout_s', allow_zero=True)
   _positive(cfg, 'eval.disk_mb')
-  _choice(cfg, 'dynamics.performance', ('auto', 'eval', 'solutions', 'lens', 'loss'))
+  _choice(cfg, 'dynamics.performance', ('auto', 'eval', 'solutions', 'knowledge', 'lens', 'loss'))
   _choice(cfg, 'dynamics.eq1_beta', ('first', 'smoothed'))
   _choice(cfg, 'dynamics.eq1_alpha', ('tail', 'stabilization'))
   _choice(cfg, 'experiment.original', ('natural', 'uniform', 'temperature', 'config'))
   _choice(cfg, 'experiment.fit_fallback', ('original', 'raise'))
   _positive(cfg, 'experiment.continual_checkpoints', 'experiment.seeds',
-            'experiment.temperature')
+            'experiment.temperature', 'experiment.reference_factor')
   _positive(cfg, 'experiment.primary_steps', 'experiment.continual_steps',
             'experiment.reference_seeds',
             'experiment.continual_lr', 'experiment.scratch_steps', 'experiment.primary_tokens',
@@ -399,6 +416,9 @@ def _check_lists(cfg) -> None:
     if not any(name.endswith('_' + k) and len(name) > len(k) + 1 for k in PLANTED_KINDS):
       raise ConfigError(f'corpus.planted entry {name!r} must look like <language>_<kind>, kind '
                         f'one of {PLANTED_KINDS}')
+  if not 0.0 <= cfg.data.facts_rate < 1.0:
+    raise ConfigError(f'data.facts_rate must be in [0, 1), got {cfg.data.facts_rate}')
+  _positive(cfg, 'corpus.facts', allow_zero=True)
   if not 0.0 < cfg.corpus.planted_share <= 1.0:
     raise ConfigError(f'corpus.planted_share must be in (0, 1], got {cfg.corpus.planted_share}')
   bad = [lang for lang in items(cfg.experiment.new_languages) if lang not in langs[1:]]

@@ -20,7 +20,7 @@ _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (created if missing).')
 _MODE = flags.DEFINE_enum(
     'mode', 'train',
-    ['experiment', 'corpus', 'tokenizer', 'train', 'probe', 'report', 'eval', 'transfer', 'plan',
+    ['experiment', 'calibrate', 'corpus', 'tokenizer', 'train', 'probe', 'report', 'eval', 'transfer', 'plan',
      'bench', 'data_bench', 'probe_bench'],
     'What to run.')
 _COORDINATOR = flags.DEFINE_string(
@@ -53,6 +53,11 @@ _NO_WORKDIR = ('plan', 'bench', 'data_bench', 'probe_bench', 'transfer')
 def run_experiment(cfg, workdir: str) -> None:
   from babel_jax.experiment import driver
   driver.run(cfg, workdir)
+
+
+def run_calibrate(cfg, workdir: str) -> None:
+  from babel_jax.experiment import calibrate
+  print(f'calibration table: {calibrate.run(cfg, workdir)}')
 
 
 def run_corpus(cfg, workdir: str) -> None:
@@ -156,7 +161,7 @@ def run_transfer(cfg, workdir: str | None) -> None:
     print(f'|P∩C|/|C| = {transfer.knowledge_transfer(set(p), c)} (|C| = {len(c)})')
 
 
-MODES = {'experiment': run_experiment, 'corpus': run_corpus, 'tokenizer': run_tokenizer,
+MODES = {'experiment': run_experiment, 'calibrate': run_calibrate, 'corpus': run_corpus, 'tokenizer': run_tokenizer,
          'train': run_train, 'probe': run_probe, 'report': run_report, 'eval': run_eval,
          'transfer': run_transfer, 'plan': run_plan, 'bench': run_bench,
          'data_bench': run_data_bench, 'probe_bench': run_probe_bench}
@@ -207,7 +212,7 @@ def _run() -> None:
     if not _WORKDIR.value:
       raise ConfigError('--workdir is required for --mode ' + mode)
     RunDir(_WORKDIR.value).ensure_writable()
-  if mode in ('experiment', 'train', 'probe', 'bench', 'probe_bench'):
+  if mode in ('experiment', 'calibrate', 'train', 'probe', 'bench', 'probe_bench'):
     _warn_cpu_allocator()
   MODES[mode](cfg, _WORKDIR.value)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One visit to a GPU host, as one script run (~10 minutes on one H100/H200): the GPU bench
 # (launch/gpu_bench.sh, ~4 min), then the whole study sized for one GPU (configs/gpu_study.py,
-# ~6 min estimated), with every log and result under OUT and the phase times at the end.
+# ~8 min estimated), with every log and result under OUT and the phase times at the end.
 #
 # Usage: bash launch/gpu_visit.sh [--python PATH] [--no-install] [--out DIR] [--dry-run]
 #                                 [-- MORE_MAIN_ARGS for the study, e.g. --config.data.corpus_dir=D]

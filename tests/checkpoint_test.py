@@ -159,6 +159,46 @@ class CheckpointTest(absltest.TestCase):
     with self.assertRaisesRegex(ConfigError, 'd_model: 32 there vs 64 here'):
       loop.train(bad, tempfile.mkdtemp())
 
+  def test_init_from_a_smaller_vocabulary_grows_fresh_rows(self):
+    """A primary run on the real vocabulary continued with planted ids: the source's rows are
+    kept exactly, the new rows follow the init distribution (not trained down), and a larger
+    source vocabulary is one clear error."""
+    source, cont = tempfile.mkdtemp(), tempfile.mkdtemp()
+    loop.train(tiny(**{'train.steps': 30, 'model.vocab_size': 128}), source)
+    cfg = tiny(**{'train.steps': 1, 'train.lr': 0.0, 'train.init_from': source,
+                  'model.vocab_size': 512})
+    cfg.seed = 7
+    loop.train(cfg, cont)
+    with open(os.path.join(cont, 'run_info.json')) as f:
+      info = json.load(f)
+    self.assertEqual(info['grown_vocabulary'], {'from': 128, 'to': 512, 'fresh_rows_seed': 7})
+    src_cfg = tiny(**{'model.vocab_size': 128})
+    src = ckpt_lib.restore_params(_manager(source), 30, _abstract(src_cfg).params)
+    step0 = ckpt_lib.restore_params(_manager(cont), 0, _abstract(cfg).params)
+    embed_src = np.asarray(src['embed']['embedding'])
+    embed = np.asarray(step0['embed']['embedding'])
+    np.testing.assert_array_equal(embed[:128], embed_src)
+    fresh = np.asarray(factory.build(cfg).init_params(7)['embed']['embedding'])
+    np.testing.assert_array_equal(embed[128:], fresh[128:])
+    # The fresh rows look like an untrained embedding: init scale, nearly orthogonal.
+    init_std = cfg.model.init_std
+    self.assertAlmostEqual(float(embed[128:].std()), init_std, delta=0.1 * init_std)
+    unit = embed[128:] / np.linalg.norm(embed[128:], axis=1, keepdims=True)
+    cosine = unit @ unit.T
+    self.assertLess(float(np.abs(cosine[np.triu_indices(len(unit), 1)]).mean()), 0.2)
+    for name in ('pos_embed', 'layer_0', 'final_norm'):
+      _assert_trees_equal(step0[name], src[name])
+    with self.assertRaisesRegex(ConfigError, 'vocabulary of 512 ids, more than '
+                                'model.vocab_size=128'):
+      loop.train(tiny(**{'train.init_from': cont, 'model.vocab_size': 128}), tempfile.mkdtemp())
+
+  def test_first_update_has_a_learning_rate(self):
+    """Warm-up starts above 0: the checkpoint at step 1 follows a real update."""
+    cfg = tiny(**{'train.warmup_steps': 20})
+    schedule = state_lib.lr_schedule(cfg.train)
+    self.assertAlmostEqual(float(schedule(0)), cfg.train.lr / 20, places=7)
+    self.assertAlmostEqual(float(schedule(20)), cfg.train.lr, places=7)
+
 
 if __name__ == '__main__':
   absltest.main()

@@ -3,6 +3,7 @@ directory, and the statistics over seeds."""
 
 from tests import testing  # noqa: F401  (first: fake devices)
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -13,6 +14,7 @@ from absl.testing import absltest
 from babel_jax import io
 from babel_jax.dynamics import analysis, curves, eq1, stages, stats, transfer
 from babel_jax.errors import ConfigError, RunError
+from babel_jax.probes.result import AlignedReading, Neurons, ProbeResult
 from babel_jax.runtime.rundir import RunDir
 
 
@@ -90,6 +92,32 @@ class Eq1Test(absltest.TestCase):
     self.assertEqual(flat.share.shape, loss.shape)  # the share is still reported
     self.assertIn('NaN', _fit(steps, np.where(perf == perf.max(), np.nan, loss), perf).problem)
 
+  def test_a_maximum_at_the_end_or_in_alphas_tail_is_no_peak(self):
+    # A falling loss with a noisy end: the tail mean (alpha) is 2.0 and the losses at the last
+    # two checkpoints lie above it, so Eq. 1's share there is inside (0, 1): 0.1.
+    steps = np.arange(12)
+    loss = np.concatenate([3.0 - 0.1 * steps[:9], [1.8, 2.1, 2.1]])
+    rising = steps.astype(float)  # monotone: its maximum is the last checkpoint
+    fit = _fit(steps, loss, rising)
+    self.assertIsNone(fit.p_star)
+    self.assertIn('maximum is at the last checkpoint (step 11)', fit.problem)
+    self.assertAlmostEqual(fit.share[-1], 0.1)  # still reported
+    late = -np.abs(steps - 10.0)  # a maximum at step 10, inside the last 3 (alpha's tail)
+    fit = _fit(steps, loss, late)
+    self.assertIsNone(fit.p_star)
+    self.assertIn("no performance peak before alpha's region", fit.problem)
+    self.assertIn('steps 9 to 11', fit.problem)
+    self.assertIsNone(_fit(steps, loss, -np.abs(steps - 8.0)).problem)  # just before: a peak
+    # 'stabilization': alpha is read from Stabilization on; a maximum there is no peak either.
+    st = stages.Stages(np.asarray(late), 10, 10, 8, ())
+    fit = eq1.fit(steps, loss, st, eq1.Eq1Settings(alpha='stabilization', smooth_window=1))
+    self.assertIn('Stabilization (step 8)', fit.rule)
+    self.assertIn('steps 8 to 11', fit.problem)
+    st = stages.Stages(np.asarray(late), 7, 7, 8, ())
+    fit = eq1.fit(steps, loss, st, eq1.Eq1Settings(alpha='stabilization', smooth_window=1))
+    self.assertIsNone(fit.problem)
+    self.assertAlmostEqual(fit.p_star, (loss[8:].mean() - loss[7]) / (loss[8:].mean() - 3.0))
+
 
 def _results(n=4):
   return [{'step': 10 * i, 'loss': {'python': 2.0, 'go': 3.0 - i / 10},
@@ -102,7 +130,7 @@ def _results(n=4):
 class CurvesTest(absltest.TestCase):
 
   def test_auto_skips_flat_curves_and_says_so(self):
-    results = _results()
+    results = [ProbeResult.from_json(r) for r in _results()]
     lens = curves._lens(results, 'go')
     flat_eval = [set(), set(), set(), set()]
     perf = curves.choose_performance('auto', results, lens, flat_eval, 'go')
@@ -128,7 +156,7 @@ class CurvesTest(absltest.TestCase):
     with self.assertRaisesRegex(RunError, 'no probe results'):
       curves.load(run)
     for r in _results():
-      run.write_probe(r['step'], r)
+      run.write_probe(ProbeResult.from_json(r))  # files of the older python_* names
     os.makedirs(run.eval_dir(20))
     c = curves.load(run)
     self.assertEqual((c.language, c.primary, c.languages), ('go', 'python', ('python', 'go')))
@@ -145,6 +173,34 @@ class CurvesTest(absltest.TestCase):
     summary = analysis.summary(c, a)
     json.dumps(summary)  # plain JSON
     self.assertEqual(summary['eq1']['alpha'], a.eq1.alpha)
+
+  def test_aligned_lens_reads_the_within_block_share(self):
+    """A planted language's working language is the aligned lens's within-block share; the
+    whole-vocabulary probabilities (block bias times structure) stay out of it."""
+    def reading(i):
+      per_layer = lambda *v: tuple(float(x) for x in v)  # noqa: E731
+      return AlignedReading(
+          positions=50, primary_within=per_layer(0.9, 0.5), target_within=per_layer(0.1, 0.2),
+          within_share=per_layer(0.9 - 0.1 * i, 0.6), primary_top1_within=per_layer(1, 0.5),
+          target_top1_within=per_layer(0, 0.1 * i), primary_block_mass=per_layer(0.01, 0.02),
+          target_block_mass=per_layer(0.9, 0.9), primary_block_share=per_layer(0.01, 0.02 * i),
+          primary_prob=per_layer(0.009, 0.01), target_prob=per_layer(0.09, 0.1 + 0.1 * i))
+    results = [ProbeResult(step=10 * i, loss={'python': 2.0, 'python_clone': 3.0},
+                           heldout_tokens={}, neurons=Neurons({}, {}), lape=None,
+                           aligned_lens={'python_clone': reading(i)}) for i in range(3)]
+    lens = curves._lens(results, 'python_clone')
+    self.assertEqual(lens.source, 'aligned')
+    np.testing.assert_allclose(lens.python_mass_CxN, [[0.9, 0.6], [0.8, 0.6], [0.7, 0.6]])
+    np.testing.assert_allclose(lens.python_share_C, [0.75, 0.7, 0.65])
+    np.testing.assert_allclose(lens.block_mass_CxN[:, 1], [0, 0.02, 0.04])
+    np.testing.assert_allclose(lens.target_top1_CxN[:, 1], [0, 0.1, 0.2])
+    np.testing.assert_allclose(lens.final_target_prob_C, [0.1, 0.2, 0.3])
+    self.assertIsNone(curves._lens(results[:1] + [dataclasses.replace(results[1],
+                                                                      aligned_lens={})],
+                                   'python_clone'))  # a checkpoint without it: no lens
+    probe_set = curves._lens([ProbeResult.from_json(r) for r in _results()], 'go')
+    self.assertEqual(probe_set.source, 'probe set')
+    self.assertIsNone(probe_set.block_mass_CxN)
 
 
 class StatsTest(absltest.TestCase):

@@ -64,22 +64,49 @@ class MixtureTest(absltest.TestCase):
   def test_optimize_fits_each_language_and_reports_fallbacks(self):
     langs = ('python', 'php', 'csharp', 'go')
     base = strategies.uniform(langs)
-    fits = {'php': [_fit(0.69)], 'csharp': [_fit(0.52), _fit(0.52, flat=True)],
-            'go': [_fit(0.69, flat=True)] * 2}  # flat: no peak to fit
+    flat = _fit(0.69, flat=True)  # flat: no peak to fit
+    fits = {'php': [_fit(0.69)], 'csharp': [_fit(0.52), flat, _fit(0.52)], 'go': [flat] * 2}
     spec = optimize.optimize(fits, langs, base, 11e9, None, 'original')
     t = spec.provenance['target_tokens']
     self.assertAlmostEqual(t['php'] / 1e9, 4.94, places=2)  # the paper's check, end to end
-    self.assertAlmostEqual(t['csharp'] / 1e9, 10.15, places=2)
+    self.assertAlmostEqual(t['csharp'] / 1e9, 10.15, places=2)  # 2 of 3 seeds: a majority
     self.assertEqual(t['go'], 11e9)  # uniform original: go keeps python's share
     self.assertIn('no clear performance peak', spec.provenance['kept_original']['go'])
     php = spec.provenance['fits']['php']['seeds'][0]
     self.assertEqual(php['best_step'], 10 * php['best_index'])
-    self.assertEqual(spec.provenance['fits']['csharp']['seeds_with_p_star'], 1)
+    csharp = spec.provenance['fits']['csharp']
+    self.assertEqual((csharp['seeds_with_p_star'], csharp['seed_count']), (2, 3))
+    self.assertEqual(list(csharp['p_star_by_seed']), ['0', '2'])
+    self.assertIn('no clear performance peak', csharp['no_p_star']['1'])
     self.assertAlmostEqual(sum(spec.weights.values()), 1.0)
     self.assertEqual(list(spec.weights), list(langs))
     self.assertEqual(php['alpha'], fits['php'][0].alpha)
-    with self.assertRaisesRegex(FitError, 'go: no clear performance peak'):
+    with self.assertRaisesRegex(FitError, 'go: P\\* from 0 of 2 seeds'):
       optimize.optimize(fits, langs, base, 11e9, None, 'raise')
+
+  def test_p_star_needs_a_majority_of_seeds(self):
+    langs = ('python', 'go', 'php')
+    base = strategies.uniform(langs)
+    flat = _fit(0.5, flat=True)
+    # One seed of two is no majority: the original share stays, and every seed says why.
+    fits = {'go': [_fit(0.6), flat], 'php': [_fit(0.6), _fit(0.4), flat]}
+    spec = optimize.optimize(fits, langs, base, 11e9, None, 'original')
+    t, kept = spec.provenance['target_tokens'], spec.provenance['kept_original']
+    self.assertEqual(t['go'], 11e9)
+    self.assertIn('go: P* from 1 of 2 seeds, more than half needed (seed 0: 0.600)', kept['go'])
+    self.assertIn('seed 1: no clear performance peak', kept['go'])
+    go = spec.provenance['fits']['go']
+    self.assertIsNone(go['p_star'])
+    self.assertFalse(go['majority'])
+    self.assertEqual(go['p_star_by_seed'], {'0': fits['go'][0].p_star})
+    # Two of three: P* is the mean over the seeds that give one, (0.6 + 0.4) / 2.
+    self.assertAlmostEqual(spec.provenance['fits']['php']['p_star'], 0.5, places=6)
+    self.assertAlmostEqual(t['php'], 11e9 * (1 - 0.5) / 0.5, delta=1e3)
+    self.assertNotIn('php', kept)
+    with self.assertRaisesRegex(FitError, 'go: P\\* from 1 of 2 seeds.*seed 1: no clear'):
+      optimize.optimize(fits, langs, base, 11e9, None, 'raise')
+    self.assertTrue(optimize.has_majority(2, 3))
+    self.assertFalse(optimize.has_majority(2, 4))
 
   def test_original_mixtures(self):
     tokens = {'python': 3e6, 'cpp': 1e6}

@@ -18,8 +18,8 @@ from absl.testing import absltest
 from babel_jax import model as model_lib
 from babel_jax.data import corpus, tokenizer
 from babel_jax.dynamics import analysis, run_report
-from babel_jax.errors import ConfigError
-from babel_jax.probes import lens, neurons, probe_set, stream
+from babel_jax.errors import ConfigError, RunError
+from babel_jax.probes import lens, neurons, probe_set, result, stream
 from babel_jax.runtime import checkpoints
 from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import loop
@@ -64,10 +64,13 @@ class LensTest(absltest.TestCase):
     np.testing.assert_array_equal(out['verdict_NxP'][:, 1], [0, 0, 2, 2])
     self.assertTrue((out['p_target_NxP'][2:] > 0.5).all())
     summary = lens.summarise(out, ['php', 'php'])['php']
-    self.assertEqual(summary['prompts'], 2)
-    np.testing.assert_allclose(summary['python_top1'], [0.5, 0.5, 0, 0])
-    np.testing.assert_allclose(summary['target_top1'], [0, 0, 1, 1])
-    np.testing.assert_allclose(summary['neither_top1'], [0.5, 0.5, 0, 0])
+    self.assertEqual(summary.prompts, 2)
+    np.testing.assert_allclose(summary.primary_top1, [0.5, 0.5, 0, 0])
+    np.testing.assert_allclose(summary.target_top1, [0, 0, 1, 1])
+    np.testing.assert_allclose(summary.neither_top1, [0.5, 0.5, 0, 0])
+    py, tg = out['p_python_NxP'].mean(1), out['p_target_NxP'].mean(1)
+    np.testing.assert_allclose(summary.primary_share, py / (py + tg), rtol=1e-6)
+    self.assertTrue((summary.primary_share[2:] < 0.5).all())
 
 
 class LapeTest(absltest.TestCase):
@@ -84,10 +87,11 @@ class LapeTest(absltest.TestCase):
     self.assertEqual({tuple(x) for x in np.argwhere(member)},
                      {(0, 0, 5), (0, 1, 7), (1, 1, 7), (2, 1, 9)})
     out = neurons.summarise(member, ['python', 'php', 'go'], 'python')
-    self.assertEqual(out['transferring']['php'], {'per_layer': [0, 1], 'total': 1,
-                                                  'indices': [[1, 7]]})
-    self.assertEqual(out['transferring']['go']['total'], 0)
-    self.assertEqual(out['specific']['python']['indices'], [[0, 5], [1, 7]])
+    self.assertEqual(out.transferring['php'], result.NeuronSet((0, 1), 1, ((1, 7),)))
+    self.assertEqual(out.transferring_total('go'), 0)
+    self.assertEqual(out.transferring_total('python'), 0)  # the primary transfers to no one
+    self.assertEqual(out.specific['python'].indices, ((0, 5), (1, 7)))
+    self.assertEqual(result.Neurons.from_json(json.loads(json.dumps(out.to_json()))), out)
     np.testing.assert_array_equal(neurons.mask_without(member[2])[1, 9], 0.0)
     self.assertEqual(neurons.mask_without(member[2]).sum(), 199)
 
@@ -137,6 +141,49 @@ class ProbeSetTest(absltest.TestCase):
     self.assertIn('cpp/size#0', ps.problems[0])
 
 
+def _aligned_reading(share: float, block: float) -> result.AlignedReading:
+  layers = lambda v: (v, v)  # noqa: E731
+  return result.AlignedReading(
+      positions=9, primary_within=layers(0.4), target_within=layers(0.1),
+      within_share=layers(share), primary_top1_within=layers(1.0),
+      target_top1_within=layers(0.0), primary_block_mass=layers(0.01),
+      target_block_mass=layers(0.9), primary_block_share=layers(block),
+      primary_prob=layers(0.004), target_prob=layers(0.09))
+
+
+class ResultTest(absltest.TestCase):
+
+  def test_round_trip_and_older_files(self):
+    full = result.ProbeResult(
+        step=7, loss={'python': 2.0, 'python_clone': 3.0}, heldout_tokens={'python': 64},
+        neurons=result.Neurons({'python': result.NeuronSet((1, 0), 1, ((0, 3),))}, {}),
+        lape=result.Lape(0.95, 0.01, 0.95, 0.2, 0.3),
+        deactivated_loss={'python': {'python': 2.5}},
+        lens={'go': result.LensReading(3, (0.5, 0.0), (0.0, 1.0), (0.5, 0.0), (0.3, 0.1),
+                                       (0.1, 0.3))},
+        aligned_lens={'python_clone': _aligned_reading(0.8, 0.01)},
+        solution_loss={'go': result.SolutionLoss(1.5, 100, 40)}, seconds={'stats': 0.5})
+    text = json.dumps(full.to_json())
+    self.assertEqual(result.ProbeResult.from_json(json.loads(text)), full)
+    np.testing.assert_allclose(full.lens['go'].primary_share, [0.75, 0.25])
+    np.testing.assert_allclose(full.aligned_lens['python_clone'].primary_share, [0.8, 0.8])
+    # A file of the python_* names (and without what later versions added) still loads.
+    old = {'step': 3, 'loss': {'python': 2.0, 'go': 3.0},
+           'neurons': {'transferring': {'go': {'total': 4}}},
+           'lens': {'go': {'python_top1': [0.5], 'target_top1': [0.2], 'python_prob': [0.3],
+                           'target_prob': [0.1]}}}
+    r = result.ProbeResult.from_json(old)
+    self.assertEqual((r.step, r.lape, r.neurons.transferring_total('go')), (3, None, 4))
+    self.assertEqual(r.lens['go'].primary_top1, (0.5,))
+    np.testing.assert_allclose(r.lens['go'].primary_share, [0.75])
+    # An aligned lens of the whole-vocabulary share (block bias) is refused, naming the file.
+    old['aligned_lens'] = {'python_clone': {'positions': 5, 'python_prob': [0.1],
+                                            'target_prob': [0.2], 'python_mass': [0.3],
+                                            'python_top1': [0.0], 'target_top1': [0.0]}}
+    with self.assertRaisesRegex(RunError, 'probes/3.json.*within-block.*probe again'):
+      result.ProbeResult.from_json(old, 'probes/3.json')
+
+
 class WalkTest(absltest.TestCase):
 
   def test_walk_skips_partial_checkpoints_resumes_and_reports(self):
@@ -157,12 +204,14 @@ class WalkTest(absltest.TestCase):
     out = stream.walk(cfg, workdir)
     self.assertEqual(out['skipped'], [broken])
     self.assertEqual(out['probed'], [s for s in steps if s != broken])
-    result = RunDir(workdir).probe_results()[0]
-    self.assertEqual(sorted(result['loss']), ['cpp', 'javascript', 'python'])
-    self.assertEqual(sorted(result['lens']), ['cpp', 'javascript'])
-    self.assertLen(result['lens']['cpp']['python_top1'], cfg.model.num_layers)
-    self.assertIn('cpp', result['neurons']['transferring'])
-    self.assertGreater(result['heldout_tokens']['cpp'], 400)
+    first = RunDir(workdir).probe_results()[0]
+    self.assertEqual(sorted(first.loss), ['cpp', 'javascript', 'python'])
+    self.assertEqual(sorted(first.lens), ['cpp', 'javascript'])
+    self.assertLen(first.lens['cpp'].primary_top1, cfg.model.num_layers)
+    self.assertIn('cpp', first.neurons.transferring)
+    self.assertGreater(first.heldout_tokens['cpp'], 400)
+    self.assertEqual(first.lape.top_rate, cfg.probe.top_rate)
+    self.assertEqual(result.ProbeResult.from_json(json.loads(json.dumps(first.to_json()))), first)
     # Again: nothing left to do (done steps are skipped; the broken one is skipped again).
     again = stream.walk(cfg, workdir)
     self.assertEqual(again['probed'], [])
@@ -210,15 +259,44 @@ class WalkTest(absltest.TestCase):
     loop.train(cfg, workdir)
     out = stream.walk(cfg, workdir)
     results = RunDir(workdir).probe_results()
-    self.assertEqual([r['step'] for r in results], out['probed'])
+    self.assertEqual([r.step for r in results], out['probed'])
     first, last = results[0], results[-1]
-    self.assertNotIn('lens', last)
+    self.assertEqual((last.lens, last.aligned_lens), ({}, {}))
+    self.assertNotIn('lens', last.to_json())
     for lang in ('python', 'php', 'go'):
-      self.assertLess(last['loss'][lang], first['loss'][lang] - 0.5)
-    zeroed = last['deactivated_loss']
+      self.assertLess(last.loss[lang], first.loss[lang] - 0.5)
+    zeroed = last.deactivated_loss
     self.assertNotEmpty(zeroed)
     for lang, losses in zeroed.items():
-      self.assertNotAlmostEqual(losses[lang], last['loss'][lang], places=5)
+      self.assertNotAlmostEqual(losses[lang], last.loss[lang], places=5)
+
+  def test_aligned_lens_reports_the_controls_a_run_trains_on(self):
+    """A synthetic run with two planted controls, one of them at weight 0: one Prober serves it,
+    and the aligned lens reports the trained control only."""
+    cfg = testing.load_config()
+    cfg.data.languages = 'python,go,python_clone,python_scrambled'
+    cfg.data.weights = '1,1,1,0'
+    cfg.train.steps, cfg.checkpoint.every_steps, cfg.checkpoint.log_spaced = 4, 4, 0
+    cfg.probe.deactivate = False
+    self.assertEqual(stream.trained_languages(cfg), ('python', 'go', 'python_clone'))
+    workdir = tempfile.mkdtemp()
+    loop.train(cfg, workdir)
+    stream.walk(cfg, workdir)
+    last = RunDir(workdir).probe_results()[-1]
+    self.assertIn('python_scrambled', last.loss)  # the held-out sample has every language
+    self.assertEqual(list(last.aligned_lens), ['python_clone'])
+    clone = last.aligned_lens['python_clone']
+    self.assertGreater(clone.positions, 100)
+    self.assertLen(clone.within_share, cfg.model.num_layers)
+    for values in (clone.within_share, clone.primary_block_share, clone.primary_within,
+                   clone.target_top1_within):
+      self.assertTrue(all(0 <= v <= 1 for v in values))
+    # A mixture file decides as data.weights does.
+    spec = os.path.join(workdir, 'spec.json')
+    with open(spec, 'w') as f:
+      json.dump({'weights': {'python': 0, 'go': 0, 'python_clone': 0, 'python_scrambled': 1}}, f)
+    cfg.data.mixture = spec
+    self.assertEqual(stream.trained_languages(cfg), ('python_scrambled',))
 
   def test_step_selection(self):
     avail = [1, 2, 3, 5, 8, 13, 20]

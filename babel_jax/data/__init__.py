@@ -35,11 +35,12 @@ def make_source(cfg, process_index: int = 0, process_count: int = 1,
     return SyntheticSource(
         languages, tuple(spec.vector(languages)), cfg.model.vocab_size, cfg.train.batch_size,
         cfg.data.seq_len, cfg.data.mean_doc_len, cfg.seed, process_index, process_count,
-        plants(cfg))
+        plants(cfg), base=cfg.tokenizer.vocab_size)
   if cfg.data.source == 'corpus':
     from babel_jax.data.pipeline import CorpusSource
     return CorpusSource(
         corpus_dir(cfg, workdir), tokenizer_dir(cfg, workdir), languages, spec,
         cfg.train.batch_size, cfg.data.seq_len, cfg.seed, process_index, process_count,
-        cfg.data.read_threads, cfg.data.prefetch, vocab_size=cfg.model.vocab_size)
+        cfg.data.read_threads, cfg.data.prefetch, vocab_size=cfg.model.vocab_size,
+        facts_rate=cfg.data.facts_rate)
   raise ConfigError(f'data.source={cfg.data.source!r} is not known')

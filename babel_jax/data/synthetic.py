@@ -24,11 +24,12 @@ class SyntheticSource:
   def __init__(self, languages: tuple[str, ...], weights: tuple[float, ...], vocab_size: int,
                batch_size: int, seq_len: int, mean_doc_len: int, seed: int,
                process_index: int = 0, process_count: int = 1,
-               plants: Sequence[planted.Planted] = ()):
+               plants: Sequence[planted.Planted] = (), base: int = 0):
     plants = {p.name: p for p in plants if p.name in languages}
     real = [lang for lang in languages if lang not in plants]
     # Real languages use ids below `base`; planted language k the range above it (planted.py).
-    base = vocab_size // (max((p.index + 1 for p in plants.values()), default=0) + 1)
+    # `base` 0: the vocabulary holds every range (a primary run before growth passes its own).
+    base = base or vocab_size // (max((p.index + 1 for p in plants.values()), default=0) + 1)
     if base < 16 * len(real):
       raise ValueError(f'synthetic data needs vocab_size >= {16 * len(real)} per id range for '
                        f'{len(real)} languages, got {vocab_size} for {len(languages)}')

@@ -2,6 +2,11 @@
 
 `analyze` is the one function the per-run report, the study report and Algorithm 1 share; its
 settings come from the config's `dynamics` section (docs/method.md explains each choice).
+
+Eq. 1's share is checked against the logit lens's measured Python share on first differences
+(the step-to-step changes): both curves fall with training time, so their levels correlate for
+any run, even the scrambled control. `eq1_lens_check` then asks whether a language's agreement
+exceeds the scrambled control's; only then can the check support Eq. 1.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import numpy as np
 
 from babel_jax.dynamics import eq1 as eq1_lib
 from babel_jax.dynamics import stages as stages_lib
+from babel_jax.dynamics import stats
 from babel_jax.dynamics import transfer
 from babel_jax.dynamics.curves import Curves
 
@@ -45,8 +51,10 @@ class Analysis:
   crossover_agrees: bool | None  # ... inside Transition
   transferring_peak_step: int | None  # transferring neurons start to drop
   transferring_agrees: bool | None
-  eq1_vs_lens: float | None  # correlation of Eq. 1's share with the lens's Python share
+  eq1_vs_lens: float | None  # correlation of the step-to-step changes of Eq. 1's share and
+  # the lens's Python share (first differences)
   knowledge_transfer: list[float | None] | None  # |P∩C|/|C| per checkpoint
+  eq1_vs_lens_levels: float | None = None  # the same on the levels (high for any monotone pair)
 
   def to_dict(self) -> dict[str, Any]:
     d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -54,15 +62,75 @@ class Analysis:
     return d
 
 
+def lens_share(curves: Curves) -> np.ndarray | None:
+  """[C] the lens's probability-mass Python share, averaged over layers; None without a lens."""
+  return None if curves.lens is None else np.asarray(curves.lens.python_mass_CxN).mean(axis=1)
+
+
+def change_correlation(a, b) -> float | None:
+  """Pearson correlation of the first differences (step-to-step changes) of two curves: a
+  shared trend in time does not make it high, only changes that move together."""
+  return stages_lib.correlation(np.diff(np.asarray(a, np.float64)),
+                                np.diff(np.asarray(b, np.float64)))
+
+
+def eq1_lens_check(r_by_language: dict[str, list[float | None]],
+                   scrambled: str | None) -> dict[str, dict[str, Any]]:
+  """Per language but the scrambled control: does Eq. 1 agree with the lens (change
+  correlations over seeds) more than on the scrambled control? Welch's test, two-sided, at
+  1 - CONFIDENCE, in that direction; the verdict and its numbers in a sentence."""
+  out = {}
+  base = [r for r in r_by_language.get(scrambled, []) if r is not None] if scrambled else []
+  for lang, rs in r_by_language.items():
+    if lang == scrambled:
+      continue
+    values = [r for r in rs if r is not None]
+    entry = {'r': stats.interval(values), 'scrambled': stats.interval(base),
+             'difference': None, 'exceeds': False}
+    if scrambled is None:
+      entry['sentence'] = (f'{lang}: no scrambled control in this study, so the agreement '
+                           f'({_r(entry["r"])}) has no baseline: the check cannot support Eq. 1 '
+                           'on its own.')
+    elif not values or not base:
+      entry['sentence'] = (f'{lang}: no correlation to compare (readings: {len(values)}, '
+                           f'scrambled {len(base)}): the check cannot support Eq. 1 at this '
+                           'scale.')
+    else:
+      d = stats.difference(base, values)
+      entry.update(difference=d, exceeds=bool(d['p'] is not None and d['diff'] > 0
+                                              and d['p'] < 1 - stats.CONFIDENCE))
+      test = (f'difference {d["diff"]:+.3f}, p {d["p"]:.3g}' if d['p'] is not None else
+              f'difference {d["diff"]:+.3f}, no test: {d["reason"]}')
+      entry['sentence'] = (
+          f'{lang}: Eq. 1 agrees with the lens (r of step-to-step changes {_r(entry["r"])}) '
+          f'against {_r(entry["scrambled"])} on the scrambled control ({test}): '
+          + ('it exceeds the scrambled control\'s, so the check supports Eq. 1 here.'
+             if entry['exceeds'] else
+             'it does not exceed the scrambled control\'s, so the check cannot support Eq. 1 '
+             'at this scale.'))
+    out[lang] = entry
+  return out
+
+
+def _r(iv: dict[str, Any]) -> str:
+  if iv['mean'] is None:
+    return 'none'
+  if iv['low'] is None:
+    return f'{iv["mean"]:.2f} (n={iv["n"]})'
+  return f'{iv["mean"]:.2f} [{iv["low"]:.2f}, {iv["high"]:.2f}] (n={iv["n"]})'
+
+
 def analyze(curves: Curves, s: Settings) -> Analysis:
   """Stages of the performance curve, Eq. 1 on the loss, and the probes' events against them."""
   steps, w = curves.steps, s.smooth_window
   stages = stages_lib.detect(steps, curves.performance.values, w, s.slope_tolerance)
   fit = eq1_lib.fit(steps, curves.loss, stages, s.eq1)
-  crossover = corr = None
-  if curves.lens is not None:
-    crossover = stages_lib.crossover(steps, curves.lens.python_share_C, w)
-    corr = stages_lib.correlation(fit.share, curves.lens.python_share_C)
+  crossover = corr = levels = None
+  measured = lens_share(curves)
+  if measured is not None:
+    crossover = stages_lib.crossover(steps, measured, w)
+    corr = change_correlation(fit.share, measured)
+    levels = stages_lib.correlation(fit.share, measured)
   peak = stages_lib.peak_step(steps, curves.transferring_neurons, w)
   kt = None
   if s.python_specific and curves.solved is not None:
@@ -70,7 +138,7 @@ def analyze(curves: Curves, s: Settings) -> Analysis:
       specific = set(json.load(f))
     kt = [transfer.knowledge_transfer(specific, set(x)) for x in curves.solved]
   return Analysis(stages, fit, crossover, stages_lib.agrees(crossover, stages), peak,
-                  stages_lib.agrees(peak, stages), corr, kt)
+                  stages_lib.agrees(peak, stages), corr, kt, levels)
 
 
 def summary(curves: Curves, analysis: Analysis) -> dict[str, Any]:
@@ -86,7 +154,7 @@ def summary(curves: Curves, analysis: Analysis) -> dict[str, Any]:
   if curves.lens is not None:
     out['lens'] = {'python_top1': curves.lens.python_top1_CxN.mean(1).tolist(),
                    'target_top1': curves.lens.target_top1_CxN.mean(1).tolist(),
-                   'python_mass_share': curves.lens.python_share_C.tolist()}
+                   'python_mass_share': lens_share(curves).tolist()}
   return json.loads(json.dumps(out, default=_plain))
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from babel_jax import config as config_lib
 from babel_jax import io
 from babel_jax.errors import ConfigError, RunError
+from babel_jax.probes.result import ProbeResult
 from babel_jax.runtime.rundir import RunDir
 
 PERFORMANCE_SOURCES = ('eval', 'solutions', 'lens', 'loss')  # the order 'auto' tries them in
@@ -35,16 +36,23 @@ class Performance:
 @dataclasses.dataclass(frozen=True)
 class Lens:
   """The working language of L per checkpoint and layer (logit lens): on L's probe-set prompts
-  for a real language, on every held-out position for a planted one (the aligned lens)."""
+  for a real language, on every held-out position for a planted one (the aligned lens, read
+  within id blocks so that block bias does not count; docs/method.md)."""
   source: str  # 'probe set' or 'aligned'
-  python_top1_CxN: np.ndarray  # share of prompts whose top-1 token is the Python identifier's
-  target_top1_CxN: np.ndarray  # ... the L identifier's
-  python_mass_CxN: np.ndarray  # p(Python id) / (p(Python id) + p(L id))
-  final_target_prob_C: np.ndarray  # the last layer's probability of the L identifier
+  # probe set: share of prompts whose top-1 token is the primary identifier's; aligned: share of
+  # positions whose mirrored primary id is top-1 within the primary block
+  python_top1_CxN: np.ndarray
+  target_top1_CxN: np.ndarray  # ... the L identifier's; aligned: the L id's, within its block
+  # The working-language reading (1 = the primary): probe set p(primary) / (p(primary) + p(L));
+  # aligned, the within-block share q(primary) / (q(primary) + q(L))
+  python_mass_CxN: np.ndarray
+  final_target_prob_C: np.ndarray  # the last layer's probability of the L identifier / next L id
+  # aligned only: the primary block's share of the two blocks' mass, the unembedding's block bias
+  block_mass_CxN: np.ndarray | None = None
 
   @property
   def python_share_C(self) -> np.ndarray:
-    """The probability-mass Python share, averaged over layers."""
+    """The working-language reading, averaged over layers."""
     return self.python_mass_CxN.mean(axis=1)
 
 
@@ -70,12 +78,6 @@ class Curves:
     return self.heldout_loss[self.language]
 
 
-def python_mass_share(lens: dict[str, Any]) -> np.ndarray:
-  """Per layer: p(Python id) / (p(Python id) + p(L id)), the probability-mass working language."""
-  py, tg = np.asarray(lens['python_prob']), np.asarray(lens['target_prob'])
-  return py / np.maximum(py + tg, 1e-30)
-
-
 def target_language(saved: dict[str, Any], mixture: dict[str, Any] | None,
                     configured: str = '') -> str | None:
   """`configured` if set, else the non-primary language with the largest mixture weight."""
@@ -91,7 +93,7 @@ def target_language(saved: dict[str, Any], mixture: dict[str, Any] | None,
   return max(langs[1:], key=lambda lang: (weights.get(lang, 0.0), -langs.index(lang)))
 
 
-def choose_performance(choice: str, results: list[dict[str, Any]], lens: Lens | None,
+def choose_performance(choice: str, results: list[ProbeResult], lens: Lens | None,
                        solved, target: str, solution_loss=None) -> Performance:
   """The performance curve `choice` names; 'auto' takes the first of PERFORMANCE_SOURCES that
   every checkpoint has and that is not flat, and says what it skipped."""
@@ -106,7 +108,7 @@ def choose_performance(choice: str, results: list[dict[str, Any]], lens: Lens | 
             'the next {} token (aligned lens)').format(target)
     candidates['lens'] = (f'final-layer probability of {what}', lens.final_target_prob_C.tolist())
   candidates['loss'] = (f'negative held-out loss of {target}',
-                        [-float(r['loss'][target]) for r in results])
+                        [-float(r.loss[target]) for r in results])
   if choice != 'auto':
     if choice not in candidates:
       raise ConfigError(
@@ -128,17 +130,23 @@ def choose_performance(choice: str, results: list[dict[str, Any]], lens: Lens | 
   raise AssertionError('unreachable: the loss curve always exists')
 
 
-def _lens(results: list[dict[str, Any]], target: str) -> Lens | None:
+def _lens(results: list[ProbeResult], target: str) -> Lens | None:
+  """The probe-set lens of `target` if every checkpoint has it, else the aligned lens if every
+  one has that, else None."""
   for key, source in (('lens', 'probe set'), ('aligned_lens', 'aligned')):
-    if results and all(target in r.get(key, {}) for r in results):
-      rows = [r[key][target] for r in results]
-      mass = [x['python_mass'] if key == 'aligned_lens' else python_mass_share(x) for x in rows]
-      return Lens(source=source,
-                  python_top1_CxN=np.asarray([x['python_top1'] for x in rows], np.float64),
-                  target_top1_CxN=np.asarray([x['target_top1'] for x in rows], np.float64),
-                  python_mass_CxN=np.asarray(mass, np.float64),
-                  final_target_prob_C=np.asarray([x['target_prob'][-1] for x in rows],
-                                                 np.float64))
+    if results and all(target in getattr(r, key) for r in results):
+      rows = [getattr(r, key)[target] for r in results]
+      aligned = key == 'aligned_lens'
+      stack = lambda per_layer: np.asarray(per_layer, np.float64)  # noqa: E731
+      return Lens(
+          source=source,
+          python_top1_CxN=stack([x.primary_top1_within if aligned else x.primary_top1
+                                 for x in rows]),
+          target_top1_CxN=stack([x.target_top1_within if aligned else x.target_top1
+                                 for x in rows]),
+          python_mass_CxN=stack([x.primary_share for x in rows]),
+          final_target_prob_C=stack([x.target_prob[-1] for x in rows]),
+          block_mass_CxN=stack([x.primary_block_share for x in rows]) if aligned else None)
   return None
 
 
@@ -164,20 +172,20 @@ def load(run: RunDir | str, language: str = '', performance: str = 'auto') -> Cu
   if target is None:
     raise RunError(f'{run.path} trains on one language only; there is no new language to study')
   langs = config_lib.items(saved['data']['languages'])
-  steps = [r['step'] for r in results]
+  steps = [r.step for r in results]
   lens = _lens(results, target)
   solved = _solved(run, steps, target)
   solution_loss = None
-  if results and all(target in r.get('solution_loss', {}) for r in results):
-    solution_loss = np.asarray([r['solution_loss'][target]['loss'] for r in results])
+  if results and all(target in r.solution_loss for r in results):
+    solution_loss = np.asarray([r.solution_loss[target].loss for r in results])
   per_step = saved['train']['batch_size'] * saved['data']['seq_len']
   return Curves(
       run=run.path, language=target, primary=langs[0], languages=langs,
       steps=np.asarray(steps), tokens=np.asarray(steps, np.float64) * per_step,
-      heldout_loss={lang: np.asarray([r['loss'][lang] for r in results], np.float64)
+      heldout_loss={lang: np.asarray([r.loss[lang] for r in results], np.float64)
                     for lang in langs},
       performance=choose_performance(performance, results, lens, solved, target,
                                      solution_loss),
       transferring_neurons=np.asarray(
-          [r['neurons']['transferring'].get(target, {}).get('total', 0) for r in results]),
+          [r.neurons.transferring_total(target) for r in results]),
       lens=lens, solved=solved, solution_loss=solution_loss)

@@ -5,8 +5,10 @@
 beta is the held-out loss of the new language where continual training starts (P = 1), alpha the
 stabilised loss (P = 0); both rules are configurable (`dynamics.eq1_beta`, `dynamics.eq1_alpha`,
 docs/method.md). P* = P(l*) at the checkpoint of best performance, read at the end of
-Translation (the smoothed performance maximum), so one noisy point does not decide it. The per-run
-report, the study report and Algorithm 1 all call `fit`, so they print the same numbers.
+Translation (the smoothed performance maximum), so one noisy point does not decide it. A maximum
+at the last checkpoint or inside the region alpha is read from is no peak (the curve has not
+come down from it), so it gives no P*. The per-run report, the study report and Algorithm 1 all
+call `fit`, so they print the same numbers.
 """
 
 from __future__ import annotations
@@ -46,6 +48,14 @@ class Eq1Fit:
     return d
 
 
+def alpha_region(steps, stages: stages_lib.Stages, s: Eq1Settings) -> int:
+  """Index of the first checkpoint alpha is read from (alpha averages from there to the end)."""
+  start = stages.stabilization_start
+  if s.alpha == 'stabilization' and start is not None:
+    return int(np.argmax(np.asarray(steps) >= start))
+  return max(0, len(steps) - s.tail)
+
+
 def _alpha_beta(steps, loss, stages: stages_lib.Stages, s: Eq1Settings) -> tuple[float, float, str]:
   smoothed = stages_lib.smooth(loss, s.smooth_window)
   if s.beta == 'smoothed':
@@ -53,12 +63,13 @@ def _alpha_beta(steps, loss, stages: stages_lib.Stages, s: Eq1Settings) -> tuple
   else:
     beta, beta_rule = float(loss[0]), 'beta = loss at the first checkpoint'
   start = stages.stabilization_start
+  first = alpha_region(steps, stages, s)
   if s.alpha == 'stabilization' and start is not None:
-    alpha = float(smoothed[np.asarray(steps) >= start].mean())
+    alpha = float(smoothed[first:].mean())
     alpha_rule = f'alpha = mean smoothed loss from Stabilization (step {start})'
   else:
-    alpha = float(np.mean(loss[-s.tail:]))
-    alpha_rule = f'alpha = mean of the last {min(s.tail, len(loss))} losses'
+    alpha = float(np.mean(loss[first:]))
+    alpha_rule = f'alpha = mean of the last {len(loss) - first} losses'
     if s.alpha == 'stabilization':
       alpha_rule += ' (no Stabilization found)'
   return alpha, beta, f'{beta_rule}; {alpha_rule}'
@@ -72,7 +83,7 @@ def fit(steps, loss, stages: stages_lib.Stages, settings: Eq1Settings) -> Eq1Fit
   alpha, beta, rule = _alpha_beta(steps, loss, stages, settings)
   share = (alpha - loss) / (alpha - beta) if alpha != beta else np.full(len(loss), np.nan)
   out = Eq1Fit(alpha, beta, rule, share)
-  problem = _problem(loss, stages, alpha, beta, settings)
+  problem = _problem(steps, loss, stages, alpha, beta, settings)
   if problem:
     return dataclasses.replace(out, problem=problem)
   best = stages.peak_index
@@ -86,7 +97,7 @@ def fit(steps, loss, stages: stages_lib.Stages, settings: Eq1Settings) -> Eq1Fit
   return dataclasses.replace(out, p_star=p_star)
 
 
-def _problem(loss, stages, alpha: float, beta: float, s: Eq1Settings) -> str | None:
+def _problem(steps, loss, stages, alpha: float, beta: float, s: Eq1Settings) -> str | None:
   """Why these curves cannot give a P*, or None."""
   if len(loss) < s.tail + 2:
     return f'{len(loss)} checkpoints; the fit needs at least {s.tail + 2}'
@@ -98,4 +109,18 @@ def _problem(loss, stages, alpha: float, beta: float, s: Eq1Settings) -> str | N
   if stages.peak_index in (None, 0) or np.isclose(stages.smoothed.max(), stages.smoothed.min()):
     return (f'no clear performance peak after the start (best at checkpoint '
             f'{stages.peak_index}, range {np.ptp(stages.smoothed):.4g})')
+  return _not_a_peak(steps, stages, s)
+
+
+def _not_a_peak(steps, stages: stages_lib.Stages, s: Eq1Settings) -> str | None:
+  """Why the performance maximum is no Translation peak (the curve never came down from it
+  before alpha is read), or None."""
+  best, last = stages.peak_index, len(steps) - 1
+  if best == last:
+    return (f'no performance peak: the maximum is at the last checkpoint (step {steps[best]}), '
+            'so the curve may still be rising')
+  first = alpha_region(steps, stages, s)
+  if best >= first:
+    return (f'no performance peak before alpha\'s region: the maximum (step {steps[best]}) lies '
+            f'among the checkpoints alpha is read from (steps {steps[first]} to {steps[last]})')
   return None

@@ -2,7 +2,8 @@
 
 <run>/report/: probes.csv (one row per checkpoint), summary.json (the curves and their analysis:
 stages, Eq. 1, crossover, transferring-neuron peak, |P∩C|/|C| where evaluation results exist),
-lens_<lang>.png (layer x step heatmap of the Python share of the working language), neurons.png,
+lens_<lang>.png (layer x step heatmap of the working language's primary share: the probe-set lens
+of a real language, the aligned lens's within-block share of a planted one), neurons.png,
 loss.png (held-out loss with stage bands), index.md, and tb/ (Eq. 1's share and the performance
 curve as TensorBoard scalars).
 """
@@ -20,23 +21,36 @@ from babel_jax import io
 from babel_jax.dynamics import analysis as analysis_lib
 from babel_jax.dynamics import curves as curves_lib
 from babel_jax.dynamics import plots
+from babel_jax.probes.result import AlignedReading, LensReading, ProbeResult
 from babel_jax.runtime.rundir import RunDir
 
 
-def _rows(results: list[dict[str, Any]], languages, eq1_share) -> list[dict[str, Any]]:
+def _working(r: ProbeResult) -> dict[str, tuple[str, LensReading | AlignedReading]]:
+  """Per language with a working-language reading at this step: ('lens', probe-set reading) or
+  ('aligned', aligned-lens reading)."""
+  return {**{lang: ('lens', x) for lang, x in r.lens.items()},
+          **{lang: ('aligned', x) for lang, x in r.aligned_lens.items()}}
+
+
+def _rows(results: list[ProbeResult], languages, eq1_share) -> list[dict[str, Any]]:
   rows = []
   for i, r in enumerate(results):
-    row = {'step': r['step']}
+    row = {'step': r.step}
+    working = _working(r)
     for lang in languages:
-      row[f'loss/{lang}'] = r['loss'].get(lang)
-      row[f'specific/{lang}'] = r['neurons']['specific'].get(lang, {}).get('total')
-      if lang in r['neurons']['transferring']:
-        row[f'transferring/{lang}'] = r['neurons']['transferring'][lang]['total']
-      if lang in r.get('lens', {}):
-        row[f'lens_python_top1/{lang}'] = float(np.mean(r['lens'][lang]['python_top1']))
-        row[f'lens_target_top1/{lang}'] = float(np.mean(r['lens'][lang]['target_top1']))
-        row[f'lens_python_mass/{lang}'] = float(np.mean(
-            curves_lib.python_mass_share(r['lens'][lang])))
+      row[f'loss/{lang}'] = r.loss.get(lang)
+      row[f'specific/{lang}'] = (r.neurons.specific[lang].total
+                                 if lang in r.neurons.specific else None)
+      if lang in r.neurons.transferring:
+        row[f'transferring/{lang}'] = r.neurons.transferring_total(lang)
+      if lang in working:
+        kind, x = working[lang]
+        row[f'{kind}_primary_share/{lang}'] = float(np.mean(x.primary_share))
+        if kind == 'lens':
+          row[f'lens_primary_top1/{lang}'] = float(np.mean(x.primary_top1))
+          row[f'lens_target_top1/{lang}'] = float(np.mean(x.target_top1))
+        else:
+          row[f'aligned_primary_block/{lang}'] = float(np.mean(x.primary_block_share))
     row['system_share_eq1'] = float(eq1_share[i])
     rows.append(row)
   return rows
@@ -53,22 +67,26 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 def _plots(report_dir: str, results, curves: curves_lib.Curves, stages) -> list[str]:
   plt = plots.pyplot()
   made = []
-  for lang in sorted({lang for r in results for lang in r.get('lens', {})}):
-    rows = [r for r in results if lang in r.get('lens', {})]
-    grid = np.stack([curves_lib.python_mass_share(r['lens'][lang]) for r in rows], axis=1)
+  for lang in sorted({lang for r in results for lang in _working(r)}):
+    rows = [r for r in results if lang in _working(r)]
+    kind = _working(rows[0])[lang][0]
+    grid = np.stack([_working(r)[lang][1].primary_share for r in rows], axis=1)
     fig, ax = plt.subplots(figsize=(7, 3.5))
     im = ax.imshow(grid, aspect='auto', origin='lower', cmap='coolwarm', vmin=0, vmax=1)
-    ax.set_xticks(range(len(rows)), [str(r['step']) for r in rows], rotation=60, fontsize=7)
+    ax.set_xticks(range(len(rows)), [str(r.step) for r in rows], rotation=60, fontsize=7)
     ax.set_yticks(range(grid.shape[0]))
+    what = 'prompts' if kind == 'lens' else 'held-out text\n(aligned lens, q: within id blocks)'
     ax.set(xlabel='checkpoint step', ylabel='layer',
-           title=f'{lang} prompts: working language per layer')
-    fig.colorbar(im, ax=ax, label=f'p(Python) / (p(Python) + p({lang}))')
+           title=f'{lang} {what}: working language per layer')
+    p = 'p' if kind == 'lens' else 'q'
+    fig.colorbar(im, ax=ax, label=f'{p}({curves.primary}) / ({p}({curves.primary}) + '
+                                  f'{p}({lang}))')
     made.append(plots.save_figure(fig, report_dir, f'lens_{lang}.png'))
   steps = curves.steps
   for name, ylabel, series in (
       ('neurons.png', 'transferring neurons',
-       {lang: [r['neurons']['transferring'].get(lang, {}).get('total') for r in results]
-        for lang in curves.languages}),
+       {lang: [r.neurons.transferring[lang].total if lang in r.neurons.transferring else None
+               for r in results] for lang in curves.languages}),
       ('loss.png', 'held-out loss', curves.heldout_loss)):
     fig, ax = plt.subplots(figsize=(7, 3.5))
     plots.stage_bands(ax, stages)
@@ -121,8 +139,10 @@ def _page(summary: dict[str, Any], plots_made: list[str]) -> str:
             f'- Eq. 1: beta {eq1["beta"]:.4f}, alpha {eq1["alpha"]:.4f} ({eq1["rule"]}); '
             + (f'P* = {p_star:.3f} at step {eq1["best_step"]}' if p_star is not None
                else f'no P*: {eq1["problem"]}'),
-            f'- Eq. 1 share vs the logit lens\'s Python share: correlation '
-            f'{summary["eq1_vs_lens"]}', '']
+            f'- Eq. 1 share vs the logit lens\'s primary share: correlation of their '
+            f'step-to-step changes {summary["eq1_vs_lens"]} (of their levels '
+            f'{summary.get("eq1_vs_lens_levels")}; both curves move with training time, so the '
+            'study report judges the changes against the scrambled control)', '']
   lines += [f'![{p}]({p})' for p in plots_made]
   lines += ['', 'All numbers: `probes.csv`, `summary.json`; raw per-checkpoint results: '
             '`../probes/<step>.json`.', '']

@@ -1,8 +1,11 @@
 """Statistics over seeds: per-language means with 95% intervals, and who wins a comparison.
 
-Intervals are Student-t intervals of the mean over seeds; the difference between the mixtures is
-Welch's interval (unequal variances). A mixture "wins" a language only when the interval of the
-difference excludes zero in its favour; otherwise the verdict is "no clear difference".
+Intervals are Student-t intervals of the mean over seeds; the difference between two sets of
+runs is Welch's interval (unequal variances), with Welch's two-sided p-value. Two sides whose
+seeds all read the same have no spread: their difference has no interval and no test (it can
+separate nothing). A mixture "wins" a language only when the interval of the difference
+excludes zero in its favour; otherwise the verdict is "no clear difference". `holm` adjusts the
+p-values of several tests read together (Holm-Bonferroni).
 """
 
 from __future__ import annotations
@@ -30,26 +33,40 @@ def interval(values: Sequence[float], confidence: float = CONFIDENCE) -> dict[st
 
 def difference(a: Sequence[float], b: Sequence[float],
                confidence: float = CONFIDENCE) -> dict[str, Any]:
-  """mean(b) - mean(a) with Welch's t interval (None where a side has fewer than 2 values)."""
+  """mean(b) - mean(a) with Welch's t interval and two-sided p-value; low, high and p are None
+  (and `reason` says why) where a side has fewer than 2 values or neither side has spread."""
   a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-  out = {'diff': float(b.mean() - a.mean()), 'low': None, 'high': None}
+  out = {'diff': float(b.mean() - a.mean()) if a.size and b.size else None, 'low': None,
+         'high': None, 'p': None, 'reason': None}
   if a.size < 2 or b.size < 2:
-    return out
+    return {**out, 'reason': f'fewer than 2 seeds ({a.size}, {b.size})'}
+  if np.ptp(a) == 0 and np.ptp(b) == 0:  # every seed reads the same: nothing measures the noise
+    return {**out, 'reason': 'no spread (every seed reads the same on both sides)'}
   va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
   se = math.sqrt(va + vb)
-  if se == 0:  # identical seeds on both sides: the difference is exact
-    out.update(low=out['diff'], high=out['diff'])
-    return out
   dof = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
   half = stats.t.ppf(0.5 + confidence / 2, dof) * se
-  out.update(low=out['diff'] - half, high=out['diff'] + half)
+  p = 2 * stats.t.sf(abs(out['diff']) / se, dof)
+  out.update(low=out['diff'] - half, high=out['diff'] + half, p=float(p), dof=float(dof))
   return out
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+  """Holm-Bonferroni adjusted p-values, in the input's order: the i-th smallest of m is
+  multiplied by m - i (i from 0), made monotone and capped at 1. Rejecting where the adjusted
+  p is below 1 - CONFIDENCE keeps the chance of any false separation among the m tests there."""
+  p = np.asarray(p_values, np.float64)
+  order = np.argsort(p, kind='stable')
+  scaled = np.minimum(1.0, p[order] * (len(p) - np.arange(len(p))))
+  adjusted = np.empty_like(p)
+  adjusted[order] = np.maximum.accumulate(scaled) if len(p) else scaled
+  return adjusted.tolist()
 
 
 def verdict(diff: dict[str, Any], lower_is_better: bool) -> str:
   """'optimized', 'original', or 'no clear difference' (diff is optimized - original)."""
   if diff['low'] is None:
-    return 'no interval (fewer than 2 seeds)'
+    return f'no interval ({diff.get("reason") or "fewer than 2 seeds"})'
   better_low = diff['high'] < 0 if lower_is_better else diff['low'] > 0
   better_high = diff['low'] > 0 if lower_is_better else diff['high'] < 0
   if better_low:

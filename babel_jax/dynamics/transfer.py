@@ -27,27 +27,36 @@ def knowledge_transfer(specific: set[str], solved: set[str]) -> float | None:
 
 
 # Effective data transferred (Hernandez et al. 2021, "Scaling Laws for Transfer") ---------------
+#
+# Their names: D_F, the fine-tuning data (tokens of L the continual run has seen); D_E, the
+# effective data (tokens a from-scratch run on L needs to reach the continual run's loss);
+# D_T = D_E - D_F, the data transferred from the primary language. The reading is D_T / D_F.
 
 @dataclasses.dataclass(frozen=True)
 class EffectiveTransfer:
-  """Per continual checkpoint: the tokens a from-scratch run on L needs to reach the loss the
-  continual run reached after D tokens (D_F), and D_T / D = (D_F - D) / D, the data the primary
-  language is worth, as a fraction of the data seen. D_F is a lower bound (censored) where the
-  continual run is below every loss the from-scratch run reached."""
-  tokens: np.ndarray  # [C] D, tokens of L seen by the continual run
-  scratch_tokens: np.ndarray  # [C] D_F
-  fraction: np.ndarray  # [C] D_T / D (NaN at D = 0)
-  censored: np.ndarray  # [C] bool: D_F only a lower bound (beyond the from-scratch run)
+  """Per continual checkpoint: D_F, D_E, D_T = D_E - D_F and the reading D_T / D_F. Where the
+  continual run is below every loss the from-scratch reference reached, D_E (and so D_T / D_F)
+  is only a lower bound: `censored`, and to be kept out of intervals and tests."""
+  fine_tuning_tokens: np.ndarray  # [C] D_F, tokens of L seen by the continual run
+  effective_tokens: np.ndarray  # [C] D_E, from-scratch tokens to reach the same loss
+  transferred_tokens: np.ndarray  # [C] D_T = D_E - D_F
+  fraction: np.ndarray  # [C] D_T / D_F (NaN at D_F = 0)
+  censored: np.ndarray  # [C] bool: D_E only a lower bound (beyond the reference run)
 
   def to_dict(self) -> dict[str, Any]:
     return {k: v.tolist() for k, v in dataclasses.asdict(self).items()}
 
+  @property
+  def exact(self) -> np.ndarray:
+    """[C] bool: a reading that is a number, not a bound (finite and not censored)."""
+    return np.isfinite(self.fraction) & ~self.censored
+
 
 def tokens_to_reach(ref_tokens, ref_loss, loss: float) -> tuple[float, bool]:
-  """Tokens the reference (from-scratch) run needs to reach `loss`: the first crossing of its
-  best-so-far loss, interpolated linearly in log tokens between checkpoints (linearly from the
-  first checkpoint when it is at 0 tokens). (tokens, censored): censored when the reference
-  never got that low, and then the tokens are its last checkpoint's."""
+  """D_E: tokens the reference (from-scratch) run needs to reach `loss`: the first crossing of
+  its best-so-far loss, interpolated linearly in log tokens between checkpoints (linearly from
+  the first checkpoint when it is at 0 tokens). (tokens, censored): censored when the reference
+  never got that low, and then the tokens are its last checkpoint's (a lower bound)."""
   t = np.asarray(ref_tokens, np.float64)
   best = np.minimum.accumulate(np.asarray(ref_loss, np.float64))
   if loss >= best[0]:
@@ -63,12 +72,13 @@ def tokens_to_reach(ref_tokens, ref_loss, loss: float) -> tuple[float, bool]:
 
 
 def effective_transfer(tokens, loss, ref_tokens, ref_loss) -> EffectiveTransfer:
-  """D_T / D at every checkpoint of a continual run (tokens, held-out loss of L) against a
+  """D_T / D_F at every checkpoint of a continual run (tokens D_F, held-out loss of L) against a
   from-scratch run on L (ref_tokens, ref_loss, the same held-out sample)."""
-  tokens = np.asarray(tokens, np.float64)
+  d_f = np.asarray(tokens, np.float64)
   reached = [tokens_to_reach(ref_tokens, ref_loss, l) for l in np.asarray(loss, np.float64)]
-  d_f = np.asarray([r[0] for r in reached])
-  censored = np.asarray([r[1] for r in reached])
+  d_e = np.asarray([r[0] for r in reached], np.float64)
+  censored = np.asarray([r[1] for r in reached], bool)
+  d_t = d_e - d_f
   with np.errstate(divide='ignore', invalid='ignore'):
-    fraction = np.where(tokens > 0, (d_f - tokens) / tokens, np.nan)
-  return EffectiveTransfer(tokens, d_f, fraction, censored)
+    fraction = np.where(d_f > 0, d_t / d_f, np.nan)
+  return EffectiveTransfer(d_f, d_e, d_t, fraction, censored)

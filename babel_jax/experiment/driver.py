@@ -289,7 +289,7 @@ class Study:
       prober = prober or self._prober(pcfg, run_dir)
       stream.walk(pcfg, run_dir, prober=prober)
       row = {'run': run_dir, 'seed': run_cfg.seed,
-             'heldout_loss': io.read_json(run.probe_path(final))['loss']}
+             'heldout_loss': dict(run.probe_result(final).loss)}
       langs = [lang for lang in self.real if self._evaluable(lang)]
       if langs:
         pcfg.eval.languages = ','.join(langs)
@@ -333,8 +333,9 @@ class Study:
     return study_report.write(runs.report_dir(self.workdir), study)
 
 
-def run(cfg, workdir: str) -> str:
-  """Runs (or resumes) the study in workdir; returns the path of its report."""
+def run(cfg, workdir: str, through: str = 'compare') -> str:
+  """Runs (or resumes) the study in workdir; returns the path of its report. `through='dynamics'`
+  stops after phase 3 and writes controls.json only (the calibration sweep's use)."""
   cfg = runs.with_controls(config_lib.validate(cfg))
   RunDir(workdir).ensure_writable()
   if not runs.new_languages(cfg):
@@ -365,6 +366,11 @@ def run(cfg, workdir: str) -> str:
   s.phase(3, runs.fingerprint(*dense, {'evaluate': [cfg.experiment.evaluate,
                                                     cfg.experiment.evaluate_continual]},
                               sections=measures), s.measure)
+  if through == 'dynamics':
+    path = runs.study_file(workdir, 'controls.json')
+    _write_json(path, controls_lib.table(s.dynamics(), s.references(), s.controls))
+    _log(f'finished through phase 3 in {time.perf_counter() - s.started:.0f}s; controls: {path}')
+    return path
   e = cfg.experiment
   s.phase(4, runs.fingerprint(cfg.dynamics, {
       'fit': [e.original, e.temperature, e.primary_tokens, e.fit_fallback, e.controls],

@@ -92,7 +92,7 @@ def with_controls(cfg) -> ml_collections.ConfigDict:
   made = list(dict.fromkeys([*config_lib.items(cfg.corpus.planted), *names]))
   out.corpus.planted = ','.join(made)
   base = cfg.tokenizer.vocab_size or cfg.model.vocab_size
-  out.tokenizer.vocab_size = base if cfg.data.source == 'corpus' else cfg.tokenizer.vocab_size
+  out.tokenizer.vocab_size = base
   out.model.vocab_size = max(cfg.model.vocab_size, planted.vocab_size(base, len(made)))
   return config_lib.validate(out)
 
@@ -154,19 +154,28 @@ def _one_hot(cfg, lang: str) -> str:
   return ','.join('1' if x == lang else '0' for x in config_lib.languages(cfg))
 
 
+def base_vocab(cfg) -> int:
+  """The real vocabulary: the ids below the planted languages' ranges."""
+  return cfg.tokenizer.vocab_size or cfg.model.vocab_size
+
+
 def primary_config(cfg, workdir: str):
-  """Phase 1: the primary language only; the final checkpoint is what continual runs start from."""
+  """Phase 1: the primary language only, on the real vocabulary (planted ids, never a target
+  there, would be trained down); the final checkpoint is what continual runs start from, their
+  vocabulary grown with fresh rows (train/loop.py `grow_vocabulary`)."""
   return derive(cfg, workdir, {
+      'model.vocab_size': base_vocab(cfg),
       'train.steps': steps(cfg, 'primary'), 'data.weights': _one_hot(cfg, primary(cfg)),
       'data.target_tokens': '', 'data.mixture': '', 'checkpoint.log_spaced': 0,
       'checkpoint.keep_every': 0, 'checkpoint.keep_last': 1})
 
 
-def _dense(cfg, lang: str, k: int) -> dict[str, object]:
-  """What every run on one new language shares: its data, seed, and dense checkpoints."""
+def _dense(cfg, lang: str, k: int, factor: int = 1) -> dict[str, object]:
+  """What every run on one new language shares: its data, seed, and dense checkpoints (every
+  `every` steps of the continual run, over `factor` times its length)."""
   total = steps(cfg, 'continual')
   every = max(1, total // cfg.experiment.continual_checkpoints)
-  return {'seed': cfg.seed + k, 'train.steps': total, 'data.weights': _one_hot(cfg, lang),
+  return {'seed': cfg.seed + k, 'train.steps': total * factor, 'data.weights': _one_hot(cfg, lang),
           'data.target_tokens': '', 'data.mixture': '', 'checkpoint.every_steps': every,
           'checkpoint.keep_every': every, 'checkpoint.keep_last': 1, 'dynamics.language': lang,
           'eval.languages': lang}
@@ -181,10 +190,11 @@ def continual_config(cfg, workdir: str, lang: str, k: int = 0):
 
 
 def reference_config(cfg, workdir: str, lang: str, k: int = 0):
-  """Phase 2: from scratch on one new language alone, as long as a continual run and with the
-  same checkpoints (step 0 included): the reference of effective data transferred."""
-  return derive(cfg, workdir, {**_dense(cfg, lang, k), 'train.init_from': '',
-                               'checkpoint.initial': True})
+  """Phase 2: from scratch on one new language alone, experiment.reference_factor times as long
+  as a continual run (so it reaches the continual run's loss: effective data transferred is
+  then measured, not censored), with the same checkpoint spacing, step 0 included."""
+  return derive(cfg, workdir, {**_dense(cfg, lang, k, cfg.experiment.reference_factor),
+                               'train.init_from': '', 'checkpoint.initial': True})
 
 
 def probe_config(run_cfg, study_seed: int, final: bool = False, reference: bool = False):

@@ -2,9 +2,10 @@
 
 Baselines: natural proportions (tokens available), uniform, temperature sampling (natural shares
 to the power 1/T). The Babel Tower allocation is Eq. 2 of Algorithm 1 (docs/method.md): system
-share follows token share, so a new language L whose Eq. 1 fit gives P* gets
-eta_L = eta_python * (1 - P*) / P* tokens, capped by the tokens the corpus has. (The paper's
-Eq. 3 is unclear; we do not use it.) P* itself comes from babel_jax.dynamics.eq1.
+share follows token share, so a new language L with P* gets eta_L = eta_python * (1 - P*) / P*
+tokens, capped by the tokens the corpus has. (The paper's Eq. 3 is unclear; we do not use it.)
+P* itself comes from babel_jax.dynamics.eq1, over seeds by mixture/optimize.py (the mean over
+the seeds that give one, when they are a majority).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import numpy as np
 
 from babel_jax import model as model_lib
 from babel_jax.model import Transformer
+from babel_jax.probes.result import LensReading
 
 
 def lens_stats(model: Transformer, params: Any, batch: dict[str, jax.Array],
@@ -35,19 +36,16 @@ def lens_stats(model: Transformer, params: Any, batch: dict[str, jax.Array],
   return {'verdict_NxP': verdict, 'p_python_NxP': p_python, 'p_target_NxP': p_target}
 
 
-def summarise(out: dict[str, np.ndarray], languages: list[str]) -> dict[str, Any]:
-  """Per language and layer: shares of Python / target / neither wins, mean probabilities."""
+def summarise(out: dict[str, np.ndarray], languages: list[str]) -> dict[str, LensReading]:
+  """Per language and layer: shares of primary / target / neither wins, mean probabilities."""
   langs = np.asarray(languages)
   result = {}
   for lang in sorted(set(languages)):
     sel = langs == lang
     v = out['verdict_NxP'][:, sel]
-    result[lang] = {
-        'prompts': int(sel.sum()),
-        'python_top1': (v == 1).mean(axis=1).tolist(),
-        'target_top1': (v == 2).mean(axis=1).tolist(),
-        'neither_top1': (v == 0).mean(axis=1).tolist(),
-        'python_prob': out['p_python_NxP'][:, sel].mean(axis=1).tolist(),
-        'target_prob': out['p_target_NxP'][:, sel].mean(axis=1).tolist(),
-    }
+    mean = lambda x_NxP: tuple(x_NxP.mean(axis=1).tolist())  # noqa: E731
+    result[lang] = LensReading(
+        prompts=int(sel.sum()), primary_top1=mean(v == 1), target_top1=mean(v == 2),
+        neither_top1=mean(v == 0), primary_prob=mean(out['p_python_NxP'][:, sel]),
+        target_prob=mean(out['p_target_NxP'][:, sel]))
   return result

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from babel_jax import model as model_lib
+from babel_jax.probes.result import Neurons, NeuronSet
 from babel_jax.train import losses
 
 
@@ -77,20 +78,15 @@ def lape(prob_NxFxK: np.ndarray, s: LapeSettings) -> dict[str, Any]:
           'activation_bar': float(bar)}
 
 
-def summarise(member_KxNxF: np.ndarray, languages: list[str], primary: str) -> dict[str, Any]:
+def summarise(member_KxNxF: np.ndarray, languages: list[str], primary: str) -> Neurons:
   """Counts per layer and index lists ([layer, neuron]) of specific and transferring neurons."""
   idx = {lang: i for i, lang in enumerate(languages)}
-  as_lists = lambda m: np.argwhere(m).tolist()
-  out: dict[str, Any] = {'specific': {}, 'transferring': {}}
-  for lang, i in idx.items():
-    m = member_KxNxF[i]
-    out['specific'][lang] = {'per_layer': m.sum(-1).tolist(), 'total': int(m.sum()),
-                             'indices': as_lists(m)}
-    if lang != primary and primary in idx:
-      both = m & member_KxNxF[idx[primary]]
-      out['transferring'][lang] = {'per_layer': both.sum(-1).tolist(), 'total': int(both.sum()),
-                                   'indices': as_lists(both)}
-  return out
+  as_set = lambda m_NxF: NeuronSet(tuple(m_NxF.sum(-1).tolist()), int(m_NxF.sum()),  # noqa: E731
+                                   tuple(map(tuple, np.argwhere(m_NxF).tolist())))
+  specific = {lang: as_set(member_KxNxF[i]) for lang, i in idx.items()}
+  transferring = {lang: as_set(member_KxNxF[i] & member_KxNxF[idx[primary]])
+                  for lang, i in idx.items() if lang != primary and primary in idx}
+  return Neurons(specific, transferring)
 
 
 def mask_without(member_NxF: np.ndarray) -> np.ndarray:

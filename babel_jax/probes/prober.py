@@ -1,20 +1,23 @@
-"""The compiled probes of one run and their fixed inputs: `Prober.probe(params)` measures a step.
+"""The compiled probes of one run and their fixed inputs: `Prober.probe(params, step)` measures a
+step, as a ProbeResult (result.py).
 
 Instruments, each one jitted program over inputs placed once:
 - held-out statistics (neurons.py): per-language loss and LAPE activation counts over a fixed
   held-out sample, optionally again with each language's neurons zeroed;
 - the logit lens on the probe set (lens.py), for real languages it covers;
-- the aligned logit lens (aligned.py), for planted languages, on their held-out positions;
+- the aligned logit lens (aligned.py), for planted languages, on their held-out positions, reported
+  per run for the planted languages it trains on;
 - the solution loss (evaluation/solution_loss.py), for languages with hand-written solutions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import threading
 import time
-from typing import Any
+from typing import Any, Collection
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +31,8 @@ from babel_jax.probes import aligned as aligned_lib
 from babel_jax.probes import lens as lens_lib
 from babel_jax.probes import neurons as neurons_lib
 from babel_jax.probes import probe_set as probe_set_lib
+from babel_jax.probes import result as result_lib
+from babel_jax.probes.result import ProbeResult
 from babel_jax.runtime import factory as runtime_lib
 from babel_jax.runtime import sharding
 from babel_jax.train import metrics as metrics_lib
@@ -107,6 +112,7 @@ class Prober:
     batches, self.planted = heldout_batches(cfg, workdir)
     self._build_stats(batches)
     only = cfg.probe.only_heldout
+    self.aligned_languages: list[str] = []  # the planted languages the aligned lens measures
     self._aligned = self._build_aligned(batches) if self.planted and not only else None
     self.probe_set = self._lens = self._solutions = None
     if cfg.data.source == 'corpus' and not only:
@@ -136,16 +142,23 @@ class Prober:
                                               num_langs=len(self.languages)), self._rep)
 
   def _build_aligned(self, batches: list[dict[str, np.ndarray]]):
-    """The aligned lens over the held-out rows that hold planted text."""
-    planted_ids = [self.languages.index(name) for name in self.planted]
+    """The aligned lens over the held-out rows that hold planted text; each planted language's
+    id block comes from its spec (planted languages the model's vocabulary lacks are left out)."""
+    vocab = self.model.cfg.vocab_size
+    base, block_K = aligned_lib.id_blocks(self.planted, self.languages, vocab)
+    self.aligned_languages = [lang for lang, k in zip(self.languages, block_K) if k > 0]
+    if not self.aligned_languages:
+      return None
+    measured = [self.languages.index(name) for name in self.aligned_languages]
     rows = [{k: b[k][i] for k in b} for b in batches for i in range(len(b['tokens']))
-            if np.isin(b['lang_ids'][i], planted_ids).any()]
-    inverse = planted_lib.inverse([m for _, m in self.planted.values()],
-                                  self.model.cfg.vocab_size)
+            if np.isin(b['lang_ids'][i], measured).any()]
+    inverse = planted_lib.inverse([self.planted[name][1] for name in self.aligned_languages],
+                                  vocab)
     self._aligned_inputs = (self._put(_stack(rows, self.cfg.probe.batch_size)),
-                            self.rt.replicated(inverse))
-    return self._jit(functools.partial(aligned_lib.aligned_stats, self.model,
-                                       num_langs=len(self.languages)), self._rep)
+                            self.rt.replicated(inverse), self.rt.replicated(block_K))
+    return self._jit(functools.partial(aligned_lib.aligned_stats, self.model, base=base,
+                                       num_blocks=int(block_K.max()) + 1,
+                                       num_langs=len(self.languages)), self._rep, self._rep)
 
   def _build_lens(self, tok) -> None:
     """The logit lens on the probe-set prompts of the run's real non-primary languages."""
@@ -207,7 +220,10 @@ class Prober:
       out = fn(params, *inputs)
     return jax.device_get(out)
 
-  def probe(self, params) -> dict[str, Any]:
+  def probe(self, params, step: int, trained: Collection[str] | None = None) -> ProbeResult:
+    """Every instrument on the parameters of checkpoint `step`. The aligned lens reports the
+    planted languages among `trained` (the run's languages with weight; None: all): a run that
+    does not train on a control has no working language to read for it."""
     seconds, t = {}, time.perf_counter()
     totals = self._pass(params, self.ones)
     prob_NxFxK = totals['active_NxFxK'] / np.maximum(totals['tokens_K'], 1)
@@ -217,8 +233,9 @@ class Prober:
         'loss': dict(zip(self.languages, loss.tolist())),
         'heldout_tokens': dict(zip(self.languages, totals['tokens_K'].astype(int).tolist())),
         'neurons': neurons_lib.summarise(selection['member_KxNxF'], self.languages, self.primary),
-        'lape': {'filter_value': selection['filter_value'],
-                 'activation_bar': selection['activation_bar'], **self.lape.__dict__},
+        'lape': result_lib.Lape(filter_value=selection['filter_value'],
+                                activation_bar=selection['activation_bar'],
+                                **dataclasses.asdict(self.lape)),
     }
     seconds['stats'], t = time.perf_counter() - t, time.perf_counter()
     if self.cfg.probe.deactivate:
@@ -228,15 +245,17 @@ class Prober:
       out['lens'] = lens_lib.summarise(self._run(self._lens, params, *self._lens_inputs),
                                        self.probe_set.languages)
       seconds['lens'], t = time.perf_counter() - t, time.perf_counter()
-    if self._aligned is not None:
+    report = [lang for lang in self.aligned_languages if trained is None or lang in trained]
+    if report:
       totals = self._run(self._aligned, params, *self._aligned_inputs)
-      out['aligned_lens'] = aligned_lib.summarise(totals, self.languages, list(self.planted))
+      out['aligned_lens'] = aligned_lib.summarise(totals, self.languages, report)
       seconds['aligned_lens'], t = time.perf_counter() - t, time.perf_counter()
     if self._solutions is not None:
       from babel_jax.evaluation import solution_loss
       sums = self._run(self._solutions, params, self._solution_inputs)
-      out['solution_loss'] = solution_loss.summarise(
-          sums['lang_loss_sum'], sums['lang_count'], self.languages, self._solution_kept)
+      out['solution_loss'] = {
+          lang: result_lib.SolutionLoss.from_json(v) for lang, v in solution_loss.summarise(
+              sums['lang_loss_sum'], sums['lang_count'], self.languages,
+              self._solution_kept).items()}
       seconds['solution_loss'] = time.perf_counter() - t
-    out['seconds'] = seconds
-    return out
+    return ProbeResult(step=step, seconds=seconds, **out)

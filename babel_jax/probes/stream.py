@@ -7,7 +7,9 @@ devices, so the probes' launches never wait for disk reads. Every checkpoint goe
 the same compiled functions. Results land in <workdir>/probes/<step>.json (atomically); steps
 already there are skipped, so the walk resumes after an interruption and can follow a run that
 is still training (`--follow`). Partial or incompatible checkpoints are skipped with a warning.
-Every step's curves also go to TensorBoard (<workdir>/probes/tb). The instruments: prober.py.
+Every step's curves also go to TensorBoard (<workdir>/probes/tb). The instruments: prober.py; the
+record of a step: result.py. The aligned lens reports only the planted languages the run trains on
+(weight > 0 in its mixture), so one Prober can serve every run of a study.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import numpy as np
 
 from babel_jax import config as config_lib
 from babel_jax.errors import RunError
+from babel_jax.mixture import spec as spec_lib
 from babel_jax.probes.prober import Prober
+from babel_jax.probes.result import ProbeResult
 from babel_jax.runtime import checkpoints as ckpt_lib
 from babel_jax.runtime import factory as runtime_lib
 from babel_jax.runtime.rundir import RunDir
@@ -56,23 +60,24 @@ class _Board:
       from tensorboardX import SummaryWriter
       self._w = SummaryWriter(run.probes_tb_dir)
 
-  def write(self, step: int, r: dict[str, Any]) -> None:
+  def write(self, r: ProbeResult) -> None:
     if self._w is None:
       return
-    add = lambda tag, v: self._w.add_scalar(tag, float(v), step)  # noqa: E731
-    for lang, v in r['loss'].items():
+    add = lambda tag, v: self._w.add_scalar(tag, float(v), r.step)  # noqa: E731
+    for lang, v in r.loss.items():
       add(f'heldout_loss/{lang}', v)
-    for lang, v in r['neurons']['transferring'].items():
-      add(f'transferring_neurons/{lang}', v['total'])
-    for lang, v in r.get('lens', {}).items():
-      py, tg = np.asarray(v['python_prob']), np.asarray(v['target_prob'])
-      for n, share in enumerate(py / np.maximum(py + tg, 1e-30)):
-        add(f'lens_python_share/{lang}/layer{n}', share)
-    for lang, v in r.get('aligned_lens', {}).items():
-      for n, share in enumerate(v['python_mass']):
-        add(f'aligned_lens_python_share/{lang}/layer{n}', share)
-    for lang, v in r.get('solution_loss', {}).items():
-      add(f'solution_loss/{lang}', v['loss'])
+    for lang, v in r.neurons.transferring.items():
+      add(f'transferring_neurons/{lang}', v.total)
+    for lang, reading in r.lens.items():
+      for n, share in enumerate(reading.primary_share):
+        add(f'lens_primary_share/{lang}/layer{n}', share)
+    for lang, aligned in r.aligned_lens.items():
+      for n, (share, block) in enumerate(zip(aligned.primary_share,
+                                             aligned.primary_block_share)):
+        add(f'aligned_lens_primary_share/{lang}/layer{n}', share)
+        add(f'aligned_lens_primary_block/{lang}/layer{n}', block)
+    for lang, v in r.solution_loss.items():
+      add(f'solution_loss/{lang}', v.loss)
     self._w.flush()
 
   def close(self) -> None:
@@ -90,8 +95,9 @@ def _warn_partial(ckpt_dir: str, follow: bool, warned: set[str]) -> None:
 
 
 def _probe_steps(todo: list[int], restore, prober: Prober, run: RunDir, board: _Board,
-                 stats: dict[str, list]) -> None:
-  """Probes `todo` in order while a background thread restores the next checkpoint."""
+                 stats: dict[str, list], trained: tuple[str, ...]) -> None:
+  """Probes `todo` in order while a background thread restores the next checkpoint; `trained`:
+  the run's languages with weight (see Prober.probe)."""
   pool = concurrent.futures.ThreadPoolExecutor(1)
   pending = pool.submit(restore, todo[0])
   for i, step in enumerate(todo):
@@ -109,14 +115,14 @@ def _probe_steps(todo: list[int], restore, prober: Prober, run: RunDir, board: _
     if params is None:
       continue
     t = time.perf_counter()
-    result = {'step': step, **prober.probe(params)}
+    result = prober.probe(params, step, trained)
     probe_s = time.perf_counter() - t
-    run.write_probe(step, result)
-    board.write(step, result)
+    run.write_probe(result)
+    board.write(result)
     for key, value in (('probed', step), ('restore_s', restore_s), ('wait_s', wait_s),
                        ('probe_s', probe_s)):
       stats[key].append(value)
-    metrics_lib.log(_line(step, result, probe_s, restore_s, wait_s, prober.primary))
+    metrics_lib.log(_line(result, probe_s, restore_s, wait_s, prober.primary))
   pool.shutdown()
 
 
@@ -136,6 +142,7 @@ def walk(cfg, workdir: str, follow: bool = False, prober: Prober | None = None
   manager = ckpt_lib.make_manager(run.checkpoints, read_only=True)
   warned: set[str] = set()
   board = _Board(run)
+  trained = trained_languages(cfg)
   stats = {'probed': [], 'skipped': [], 'restore_s': [], 'wait_s': [], 'probe_s': []}
   last_new = time.time()
   final = run.final_step()
@@ -165,7 +172,7 @@ def walk(cfg, workdir: str, follow: bool = False, prober: Prober | None = None
       last_new = time.time()
       metrics_lib.log(f'probing {len(todo)} checkpoints of {workdir}: {todo[:8]}'
                       f'{" ..." if len(todo) > 8 else ""}')
-      _probe_steps(todo, restore, prober, run, board, stats)
+      _probe_steps(todo, restore, prober, run, board, stats, trained)
     if not follow:
       break
     if final is not None and final in available and not todo:
@@ -184,22 +191,28 @@ def walk(cfg, workdir: str, follow: bool = False, prober: Prober | None = None
   return stats
 
 
-def _line(step, result, probe_s, restore_s, wait_s, primary) -> str:
-  loss = ' '.join(f'{k}={v:.3f}' for k, v in result['loss'].items())
-  transfer = ' '.join(f'{k}={v["total"]}' for k, v in result['neurons']['transferring'].items())
-  text = f'probe step {step}: loss [{loss}]'
+def trained_languages(cfg) -> tuple[str, ...]:
+  """The run's languages with a positive weight in its mixture (data.mixture, data.target_tokens
+  or data.weights; uniform without any)."""
+  return tuple(lang for lang, w in spec_lib.from_config(cfg).weights.items() if w > 0)
+
+
+def _line(result: ProbeResult, probe_s, restore_s, wait_s, primary) -> str:
+  loss = ' '.join(f'{k}={v:.3f}' for k, v in result.loss.items())
+  transfer = ' '.join(f'{k}={v.total}' for k, v in result.neurons.transferring.items())
+  text = f'probe step {result.step}: loss [{loss}]'
   if transfer:
     text += f' transferring neurons [{transfer}]'
-  if 'lens' in result:
-    share = ' '.join(f'{k}={np.mean(v["python_top1"]):.2f}/{np.mean(v["target_top1"]):.2f}'
-                     for k, v in result['lens'].items())
+  if result.lens:
+    share = ' '.join(f'{k}={np.mean(v.primary_top1):.2f}/{np.mean(v.target_top1):.2f}'
+                     for k, v in result.lens.items())
     text += f' lens {primary}/L top1 [{share}]'
-  if 'aligned_lens' in result:
-    share = ' '.join(f'{k}={v["python_mass"][len(v["python_mass"]) // 2]:.2f}'
-                     for k, v in result['aligned_lens'].items())
-    text += f' aligned lens {primary} share (middle layer) [{share}]'
-  if 'solution_loss' in result:
-    text += ' solution loss [' + ' '.join(f'{k}={v["loss"]:.3f}'
-                                          for k, v in result['solution_loss'].items()) + ']'
+  if result.aligned_lens:
+    middle = lambda per_layer: per_layer[len(per_layer) // 2]  # noqa: E731
+    share = ' '.join(f'{k}={middle(v.primary_share):.2f} (block '
+                     f'{middle(v.primary_block_share):.2f})' for k, v in result.aligned_lens.items())
+    text += f' aligned lens {primary} share within blocks (middle layer) [{share}]'
+  if result.solution_loss:
+    text += ' solution loss [' + ' '.join(f'{k}={v.loss:.3f}'
+                                          for k, v in result.solution_loss.items()) + ']'
   return text + f' ({probe_s:.1f}s probe, {restore_s:.1f}s restore, {wait_s:.2f}s waited)'
-

@@ -18,6 +18,7 @@ from typing import Any
 
 from babel_jax import io
 from babel_jax.errors import ConfigError, RunError
+from babel_jax.probes.result import ProbeResult
 
 CHECKPOINTS = 'checkpoints'
 
@@ -93,14 +94,17 @@ class RunDir:
   def probed(self, step: int) -> bool:
     return os.path.exists(self.probe_path(step))
 
-  def probe_results(self) -> list[dict[str, Any]]:
+  def probe_results(self) -> list[ProbeResult]:
     """Every probes/<step>.json, by step."""
     if not os.path.isdir(self.probes_dir):
       return []
-    results = [_read(os.path.join(self.probes_dir, name))
-               for name in os.listdir(self.probes_dir)
+    results = [self.probe_result(int(name[:-5])) for name in os.listdir(self.probes_dir)
                if name.endswith('.json') and name[:-5].isdigit()]
-    return sorted(results, key=lambda r: r['step'])
+    return sorted(results, key=lambda r: r.step)
+
+  def probe_result(self, step: int) -> ProbeResult:
+    """probes/<step>.json as the typed record the probes wrote."""
+    return ProbeResult.from_json(_read(self.probe_path(step)), self.probe_path(step))
 
   def evaluated(self, step: int) -> bool:
     return os.path.exists(self.eval_results_path(step))
@@ -135,9 +139,9 @@ class RunDir:
   def write_run_info(self, info: dict[str, Any]) -> None:
     io.write_json(self.run_info_path, info)
 
-  def write_probe(self, step: int, result: dict[str, Any]) -> None:
+  def write_probe(self, result: ProbeResult) -> None:
     os.makedirs(self.probes_dir, exist_ok=True)
-    io.atomic_write(self.probe_path(step), json.dumps(result))
+    io.atomic_write(self.probe_path(result.step), json.dumps(result.to_json()))
 
   def write_eval(self, step: int, files: dict[str, str]) -> None:
     """Writes eval/<step>/<name> for each file; results.json last, since it marks the step done."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from babel_jax import config as config_lib
@@ -81,31 +82,68 @@ def _init_or_resume(cfg, run: RunDir, rt, c: step_lib.Compiled, manager, source)
     metrics_lib.log(f'resumed from {run.checkpoints}/{latest}')
     return state, latest, {'resumed_from_step': latest}
   if cfg.train.init_from:
-    return _init_from(cfg, c)
+    return _init_from(cfg, rt, c)
   params = rt.init_params(cfg.seed)
   state = state_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
                                opt_state=c.init_opt(params), rng=jax.random.PRNGKey(cfg.seed))
   return state, 0, {}
 
 
-def _init_from(cfg, c: step_lib.Compiled):
-  """Continual pre-training: another run's parameters, a fresh optimizer, step 0."""
+def _init_from(cfg, rt, c: step_lib.Compiled):
+  """Continual pre-training: another run's parameters, a fresh optimizer, step 0. A source with
+  a smaller vocabulary is grown (`grow_vocabulary`): its rows are kept, the new ones drawn fresh."""
   src_run = RunDir.containing(cfg.train.init_from)
   src = src_run.checkpoints
   if not os.path.isdir(src):
     raise ConfigError(f'train.init_from={cfg.train.init_from!r}: no checkpoints there')
-  ckpt_lib.check_same_model(src_run.model_config(), cfg.model.to_dict(), cfg.train.init_from)
+  src_model = src_run.model_config()
+  src_vocab = _source_vocab(src_model, cfg.model.vocab_size, cfg.train.init_from)
+  ckpt_lib.check_same_model(src_model and {**src_model, 'vocab_size': cfg.model.vocab_size},
+                            cfg.model.to_dict(), cfg.train.init_from)
   src_manager = ckpt_lib.make_manager(src, read_only=True)
   step = cfg.train.init_step if cfg.train.init_step >= 0 else src_manager.latest_step()
   if step is None or step not in src_manager.all_steps():
     raise ConfigError(f'train.init_from={cfg.train.init_from!r} has no checkpoint at step '
                       f'{cfg.train.init_step}; available: {sorted(src_manager.all_steps())}')
-  params = ckpt_lib.restore_params(src_manager, step, c.abstract.params)
+  provenance = {'init_from': os.path.abspath(src), 'init_step': step}
+  if src_vocab == cfg.model.vocab_size:
+    params = ckpt_lib.restore_params(src_manager, step, c.abstract.params)
+  else:
+    src_cfg = ml_collections.ConfigDict(cfg.to_dict())
+    src_cfg.model.vocab_size = src_vocab
+    small = ckpt_lib.restore_params(src_manager, step, runtime_lib.build(src_cfg).abstract_params)
+    params = grow_vocabulary(small, rt.init_params(cfg.seed), rt.param_shardings)
+    provenance['grown_vocabulary'] = {'from': src_vocab, 'to': cfg.model.vocab_size,
+                                      'fresh_rows_seed': cfg.seed}
+    metrics_lib.log(f'vocabulary grown from {src_vocab} to {cfg.model.vocab_size} ids: rows '
+                    f'{src_vocab}.. drawn fresh from the init distribution (seed {cfg.seed})')
   src_manager.close()
   state = state_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
                                opt_state=c.init_opt(params), rng=jax.random.PRNGKey(cfg.seed))
   metrics_lib.log(f'continual pre-training from {src} step {step} (fresh optimizer, step 0)')
-  return state, 0, {'init_from': os.path.abspath(src), 'init_step': step}
+  return state, 0, provenance
+
+
+def _source_vocab(src_model, vocab: int, where: str) -> int:
+  """The init_from run's vocabulary size; it may be smaller than this run's, never larger."""
+  src_vocab = int((src_model or {}).get('vocab_size', vocab))
+  if src_vocab > vocab:
+    raise ConfigError(f'train.init_from={where!r} has a vocabulary of {src_vocab} ids, more '
+                      f'than model.vocab_size={vocab}; a vocabulary can grow, not shrink')
+  return src_vocab
+
+
+def grow_vocabulary(small, fresh, shardings):
+  """`fresh` (a freshly initialised model of the larger vocabulary) with `small`'s parameters
+  written over it: every leaf equal in shape is `small`'s; a leaf with a vocabulary axis keeps
+  `small`'s rows and `fresh`'s beyond them, so new ids start as a freshly grown vocabulary."""
+  def merge(s, f):
+    if s.shape == f.shape:
+      return s
+    if s.ndim != f.ndim or sum(a != b for a, b in zip(s.shape, f.shape)) != 1:
+      raise ValueError(f'cannot grow a parameter of shape {s.shape} into {f.shape}')
+    return jax.lax.dynamic_update_slice(f, s.astype(f.dtype), (0,) * f.ndim)
+  return jax.jit(lambda s, f: jax.tree.map(merge, s, f), out_shardings=shardings)(small, fresh)
 
 
 def _scalars(metrics: dict[str, Any], languages, lr: float) -> dict[str, float]:
