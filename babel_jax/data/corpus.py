@@ -12,6 +12,11 @@ Output, written under a temporary name and renamed at the end (a crash leaves no
 points at partial shards):
   <corpus_dir>/manifest.json
   <corpus_dir>/<language>/<split>-<i>.array_record   records: JSON {"text", "source", "path"}
+
+With `corpus.facts` > 0 the manifest also records planted knowledge (data/facts.py): the
+generated facts and the language they are taught in, part of the content hash. No shard holds
+them (the tokenizer never trains on them); the pipeline writes them into that language's train
+stream (data/pipeline.py, docs/facts.md).
 """
 
 from __future__ import annotations
@@ -104,6 +109,7 @@ def build(c, out_dir: str) -> dict[str, Any]:
   if unknown:
     raise CorpusError(f'corpus.languages names {unknown}, which no extension maps to; known: '
                       f'{sorted(known)} (extend with corpus.extensions)')
+  _check_facts(c, wanted or known)
   budgets, modes = _budgets(c, known), dedup.parse_modes(c.dedup)
   columns = shards.parse_columns(c.columns)
   token_count = _token_count(c)
@@ -145,6 +151,7 @@ def build(c, out_dir: str) -> dict[str, Any]:
                      [u.source for u in units], c)
     shutil.rmtree(spill)
     planted_langs = _planted(c, langs)
+    facts_entry = _facts(c, langs)
     manifest = {
         'version': 1,
         'settings': settings_dict(c),
@@ -161,7 +168,9 @@ def build(c, out_dir: str) -> dict[str, Any]:
         'workers': c.workers,
         'build_seconds': round(time.time() - t0, 1),
     }
-    manifest['content_hash'] = _content_hash(tmp, langs)
+    if facts_entry:
+      manifest['facts'] = facts_entry
+    manifest['content_hash'] = _content_hash(tmp, langs, facts_entry)
     with open(os.path.join(tmp, MANIFEST), 'w') as f:
       json.dump(manifest, f, indent=2, sort_keys=True)
   except BaseException as e:
@@ -348,7 +357,49 @@ def _planted(c, langs: dict[str, Any]) -> dict[str, Any]:
   return out
 
 
-def _content_hash(root: str, langs: dict[str, Any]) -> str:
+def _check_facts(c, languages) -> None:
+  """Before reading anything: corpus.facts* name a language the corpus can hold and facts.py
+  can write."""
+  if c.facts < 0 or c.facts_seed < 0:
+    raise CorpusError(f'corpus.facts={c.facts} and corpus.facts_seed={c.facts_seed} must be >= 0')
+  if not c.facts:
+    return
+  from babel_jax.data import facts as facts_lib
+  lang = c.facts_language
+  if lang not in facts_lib.LANGUAGES:
+    raise CorpusError(f'corpus.facts_language={lang!r} has no fact renderings; one of '
+                      f'{list(facts_lib.LANGUAGES)}')
+  if lang not in languages:
+    raise CorpusError(f'corpus.facts_language={lang!r} is not one of the corpus\'s languages '
+                      f'({sorted(languages)}); the facts are taught in a corpus language')
+
+
+def _facts(c, langs: dict[str, Any]) -> dict[str, Any] | None:
+  """The manifest's `facts` entry: FactSet.to_json() (seed, count, taught, untaught), the
+  language they are taught in and where they go (FactSet.from_json reads the entry as it is)."""
+  if not c.facts:
+    return None
+  if c.facts_language not in langs:
+    raise CorpusError(f'corpus.facts_language={c.facts_language!r}, but the corpus holds no '
+                      f'{c.facts_language} files (it has {sorted(langs)}); nothing written')
+  from babel_jax.data import facts as facts_lib
+  fact_set = facts_lib.generate(int(c.facts), int(c.facts_seed))
+  return {**fact_set.to_json(), 'language': c.facts_language,
+          'placement': f'train split of {c.facts_language}, data.facts_rate of its documents'}
+
+
+def recorded_facts(manifest: dict[str, Any]):
+  """The FactSet the manifest records (facts.FactSet), or None for a corpus without facts."""
+  entry = manifest.get('facts')
+  if not entry:
+    return None
+  from babel_jax.data import facts as facts_lib
+  return facts_lib.FactSet.from_json(entry)
+
+
+def _content_hash(root: str, langs: dict[str, Any], facts: dict[str, Any] | None = None) -> str:
+  """sha256 of every shard (name and bytes), then of the recorded facts, if any (a corpus
+  without facts keeps the hash it always had)."""
   h = hashlib.sha256()
   for lang in sorted(langs):
     for split in SPLITS:
@@ -357,6 +408,9 @@ def _content_hash(root: str, langs: dict[str, Any]) -> str:
         with open(os.path.join(root, rel), 'rb') as f:
           for chunk in iter(lambda: f.read(1 << 20), b''):
             h.update(chunk)
+  if facts:
+    h.update(b'facts')
+    h.update(json.dumps(facts, sort_keys=True).encode())
   return h.hexdigest()
 
 
@@ -402,5 +456,9 @@ def summary(manifest: dict[str, Any]) -> str:
   made = [f'{n} ({i["planted"]["kind"]} of {i["planted"]["of"]}, seed {i["planted"]["seed"]})'
           for n, i in sorted(manifest['languages'].items()) if 'planted' in i]
   rows += [f'planted: {", ".join(made)}'] if made else []
+  if 'facts' in manifest:
+    f = manifest['facts']
+    rows.append(f'facts: {f["count"]} taught (and {len(f["untaught"])} untaught twins), seed '
+                f'{f["seed"]}, in {f["placement"]}')
   return '\n'.join(rows + [f'files read {manifest["files_read"]}; dropped: {dropped}',
                            f'content hash {manifest["content_hash"][:16]}'])

@@ -7,6 +7,13 @@ deterministic deficit schedule: the next row comes from the language furthest be
 share, so the realised token share tracks the MixtureSpec to within one row. Rows are batched,
 turned into the batch contract (data/batch.py) and prefetched by a background thread.
 
+Planted knowledge (data/facts.py, docs/facts.md): when the corpus records facts, the training
+stream of their language holds a fact document at `facts_rate` of its document positions
+(`_FactSlots`: round(rate * 1000) seeded positions in every block of 1000 documents); the shard
+documents fill the other positions in their usual order, none skipped. Only the taught facts,
+only that language's own rendering, only that language's train stream: the validation split and
+every other language never see one, and the untaught twins reach no stream at all.
+
 The iterator state (a small JSON dict) goes into every checkpoint; restoring it yields exactly
 the next batch. A run resumed with a new spec keeps its place in every language's stream and
 starts counting shares afresh under the new weights.
@@ -17,6 +24,8 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import sys
+import zlib
 from typing import Any
 
 import grain
@@ -55,6 +64,61 @@ def planted_maps(manifest: dict[str, Any], tokenizer: tok_lib.Tokenizer
       p = planted.Planted(**info['planted'])
       out[name] = (p, planted.id_map(p, tokenizer.vocab_size, movable))
   return out
+
+
+FACT_VARIANTS = 8  # documents per taught fact: its definition, with uses on other inputs
+_FACT_BLOCK = 1000  # _FactSlots places round(rate * _FACT_BLOCK) fact documents per block
+
+
+def fact_documents(fact_set, language: str) -> list[str]:
+  """The training documents of `fact_set`'s taught facts in `language`: each fact's definition
+  and uses (data/facts.py `document`), once per variant, the uses on `sample_inputs(fact, 3,
+  seed=variant)`. The untaught twins have none."""
+  from babel_jax.data import facts as facts_lib
+  return [facts_lib.document(fact, language, facts_lib.sample_inputs(fact, 3, seed=variant))
+          for variant in range(FACT_VARIANTS) for fact in fact_set.taught]
+
+
+class _FactSlots(grain.transforms.DatasetSelectionMap):
+  """Index of a language's stream -> (0, shard document) or (1, fact document).
+
+  In every block of _FACT_BLOCK documents, k = round(rate * _FACT_BLOCK) positions drawn with
+  (seed, block) hold fact documents and the rest the shard documents in order, so the share is
+  exactly k / _FACT_BLOCK per block, the positions are random, and no shard document is skipped.
+  Stateless apart from a cache of the last block's positions (grain asks for random access).
+  """
+
+  def __init__(self, rate: float, seed: int):
+    self._k = min(max(1, round(rate * _FACT_BLOCK)), _FACT_BLOCK - 1)
+    self._seed = seed
+    self._last = (-1, None)
+
+  @property
+  def share(self) -> float:
+    return self._k / _FACT_BLOCK
+
+  def __len__(self) -> int:
+    return sys.maxsize
+
+  def _positions(self, block: int) -> np.ndarray:
+    last_block, pos = self._last
+    if last_block != block:
+      rng = np.random.default_rng([self._seed, block])
+      pos = np.sort(rng.choice(_FACT_BLOCK, self._k, replace=False))
+      self._last = (block, pos)
+    return pos
+
+  def __getitem__(self, index: int) -> tuple[int, int]:
+    block, offset = divmod(int(index), _FACT_BLOCK)
+    pos = self._positions(block)
+    before = int(np.searchsorted(pos, offset))  # fact positions of this block before `offset`
+    if before < self._k and pos[before] == offset:
+      return 1, block * self._k + before
+    return 0, block * (_FACT_BLOCK - self._k) + offset - before
+
+
+def _fact_seed(seed: int, language: str, process_index: int) -> int:
+  return zlib.crc32(f'facts/{seed}/{language}/{process_index}'.encode())
 
 
 class _Mix(grain.IterDataset):
@@ -115,10 +179,13 @@ class CorpusSource:
   def __init__(self, corpus_dir: str, tokenizer_dir: str, languages: tuple[str, ...],
                spec: spec_lib.MixtureSpec, batch_size: int, seq_len: int, seed: int,
                process_index: int = 0, process_count: int = 1, read_threads: int = 2,
-               prefetch: int = 4, split: str = 'train', vocab_size: int | None = None):
+               prefetch: int = 4, split: str = 'train', vocab_size: int | None = None,
+               facts_rate: float = 0.0):
     if batch_size % process_count:
       raise DataError(f'train.batch_size={batch_size} must divide by the {process_count} '
                         'processes')
+    if not 0.0 <= facts_rate < 1.0:
+      raise DataError(f'data.facts_rate must be in [0, 1), got {facts_rate}')
     manifest = corpus_lib.load_manifest(corpus_dir)
     missing = [lang for lang in languages if lang not in manifest['languages']]
     if missing:
@@ -140,17 +207,35 @@ class CorpusSource:
                  'tokenizer_sha256': info['model_sha256'], 'mixture': spec.weights,
                  'mixture_provenance': spec.provenance}
     self.planted = {k: v for k, v in planted_maps(manifest, tokenizer).items() if k in languages}
-    need = max([planted.vocab_size(tokenizer.vocab_size, p.index + 1)
-                for p, _ in self.planted.values()], default=0)
+    # Only planted languages the run draws need their ids in the model (a primary run before
+    # its vocabulary is grown lists them with weight 0).
+    drawn = [p for name, (p, _) in self.planted.items() if weights[languages.index(name)] > 0]
+    need = max([planted.vocab_size(tokenizer.vocab_size, p.index + 1) for p in drawn], default=0)
     if vocab_size is not None and need > vocab_size:
       raise DataError(f'the planted languages {sorted(self.planted)} need ids up to {need} '
                       f'({tokenizer.vocab_size} pieces per range), more than '
                       f'model.vocab_size={vocab_size}; raise model.vocab_size to {need}')
+    # Planted knowledge: the taught facts enter their language's train stream, whatever its
+    # weight (so the stream, and a checkpoint's place in it, does not depend on the mixture); a
+    # weight of 0 (a continual run on another language) never draws it.
+    recorded = manifest.get('facts')
+    self.facts, self.facts_language = None, None
+    if (recorded and recorded['taught'] and split == 'train' and facts_rate > 0
+        and recorded['language'] in languages):
+      self.facts = corpus_lib.recorded_facts(manifest)  # the record, not today's generator
+      self.facts_language = recorded['language']
+      if weights[languages.index(self.facts_language)] > 0:
+        self.info['facts'] = {'seed': self.facts.seed, 'count': self.facts.count,
+                              'language': self.facts_language, 'rate': facts_rate,
+                              'share': _FactSlots(facts_rate, 0).share,
+                              'variants': FACT_VARIANTS}
     streams = []
     for i, lang in enumerate(languages):
       paths = [os.path.join(corpus_dir, rel) for rel in manifest['languages'][lang]['shards'][split]]
       ds = grain.MapDataset.source(grain.sources.ArrayRecordDataSource(paths) if paths else [])
       ds = ds[process_index::process_count].seed(seed * 1000 + i).shuffle().repeat(None)
+      if lang == self.facts_language:
+        ds = self._with_facts(ds, lang, facts_rate, _fact_seed(seed, lang, process_index))
       it = ds.map(_Tokenize(tokenizer, self.planted.get(lang))).to_iter_dataset(
           grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=64))
       streams.append(grain.experimental.ConcatThenSplitIterDataset(
@@ -161,6 +246,15 @@ class CorpusSource:
       ds = grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=prefetch)
     self._it = ds.__iter__()
     atexit.register(self.close)
+
+  def _with_facts(self, shards: grain.MapDataset, lang: str, rate: float,
+                  seed: int) -> grain.MapDataset:
+    """`shards` with fact documents at `rate` of the positions (_FactSlots): every taught fact
+    in FACT_VARIANTS variants, as records like the shards' ones, reshuffled every pass."""
+    records = [json.dumps({'text': text, 'source': 'facts', 'path': f'facts/{k}'}).encode()
+               for k, text in enumerate(fact_documents(self.facts, lang))]
+    pool = grain.MapDataset.source(records).seed(seed).shuffle().repeat(None)
+    return grain.MapDataset.select_from_datasets([shards, pool], _FactSlots(rate, seed))
 
   def __iter__(self):
     return self
