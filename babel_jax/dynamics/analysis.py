@@ -112,12 +112,107 @@ def eq1_lens_check(r_by_language: dict[str, list[float | None]],
   return out
 
 
-def _r(iv: dict[str, Any]) -> str:
+def knowledge_course(language: str, steps, transferred_SxC, retention_SxC=None,
+                     primary: str = 'the primary language') -> dict[str, Any]:
+  """Planted knowledge over continual training, from every seed's curve (rows) at the same
+  checkpoints `steps`: (a) does knowledge transferred to L rise and then fall, and (b) does it
+  fall faster than the primary's retention in the same runs (separation rather than plain
+  forgetting)? The sentences say so with their intervals, or that it is not seen at this scale.
+
+  The peak is the maximum of the mean curve over seeds; it must lie before the last checkpoint
+  (an end-of-run maximum is not a peak). Rise = T(peak) - T(first checkpoint), fall = T(peak) -
+  T(last), both paired within a seed, with a t interval over seeds; each seed's peak is read
+  where the *other* seeds' mean curve peaks (leave-one-out), so that the noise of a seed does not
+  choose its own peak (a maximum chosen on the same noise exceeds both ends by construction).
+  (b): per seed, L's fall minus the primary's fall of retention over the same checkpoints. A
+  verdict needs at least 2 seeds and an interval that excludes 0.
+  """
+  steps = np.asarray(steps)
+  t = np.atleast_2d(np.asarray(transferred_SxC, np.float64))
+  r = None if retention_SxC is None else np.atleast_2d(np.asarray(retention_SxC, np.float64))
+  seeds, count = t.shape
+  out: dict[str, Any] = {'language': language, 'seeds': seeds, 'steps': steps.tolist(),
+                         'mean': t.mean(axis=0).tolist(), 'peak_step': None, 'rise': None,
+                         'fall': None, 'at_peak': None, 'rise_and_fall': False,
+                         'faster_than_retention': None, 'separation': False}
+  if count < 3:
+    out['sentence'] = (f'{language}: {count} checkpoints; a rise then a fall needs at least 3: '
+                       'not seen at this scale.')
+    out['separation_sentence'] = (f'{language}: no fall to compare with {primary}\'s '
+                                  'retention: not seen at this scale.')
+    return out
+  mean = t.mean(axis=0)
+  peak = int(np.argmax(mean))
+  if seeds >= 2:
+    own = [int(np.argmax(np.delete(t, s, axis=0).mean(axis=0))) for s in range(seeds)]
+  else:
+    own = [peak]
+  at = np.asarray([t[s, p] for s, p in enumerate(own)])
+  rise, fall = stats.interval(at - t[:, 0]), stats.interval(at - t[:, -1])
+  out.update(peak_step=int(steps[peak]), rise=rise, fall=fall, at_peak=stats.interval(at),
+             seed_peak_steps=[int(steps[p]) for p in own])
+  excludes = lambda iv: iv['low'] is not None and iv['low'] > 0  # noqa: E731
+  course = (f'mean over {seeds} seed{"s" * (seeds != 1)} {mean[0]:+.3f} at step {steps[0]}, '
+            f'highest {mean[peak]:+.3f} at step {steps[peak]}, {mean[-1]:+.3f} at step '
+            f'{steps[-1]}')
+  paired = (f'rise (peak - first) {_r(rise, 3)}, fall (peak - last) {_r(fall, 3)}, '
+            + ('each seed read at the other seeds\' peak' if seeds >= 2 else
+               'read at its own peak'))
+  head = f'{language}: knowledge transferred ({course})'
+  if peak == count - 1:
+    out['sentence'] = (f'{head}: no peak, the maximum is at the last checkpoint (an end-of-run '
+                       'maximum is not a peak): no rise then fall is seen at this scale.')
+  elif peak == 0:
+    out['sentence'] = (f'{head}: highest at the first checkpoint, so no rise: no rise then fall '
+                       'is seen at this scale.')
+  elif seeds < 2:
+    out['sentence'] = (f'{head}: {paired}; one seed gives no interval, so a rise then a fall is '
+                       'not seen at this scale.')
+  elif excludes(rise) and excludes(fall):
+    out['rise_and_fall'] = True
+    out['sentence'] = f'{head}: {paired}: both exclude 0, a rise then a fall.'
+  else:
+    which = [n for n, iv in (('rise', rise), ('fall', fall)) if not excludes(iv)]
+    out['sentence'] = (f'{head}: {paired}; ' + (
+        'the intervals of the rise and the fall include 0' if len(which) == 2 else
+        f'the interval of the {which[0]} includes 0') + ', so a rise then a fall is not seen at '
+        'this scale.')
+  if r is None or r.shape != t.shape:
+    out['separation_sentence'] = (f'{language}: no retention reading of {primary} in the same '
+                                  f'runs, so whether {language}\'s knowledge falls faster than '
+                                  'it is not known.')
+    return out
+  if 0 < peak < count - 1:
+    d = stats.interval([(t[s, p] - t[s, -1]) - (r[s, p] - r[s, -1])
+                        for s, p in enumerate(own)])
+    out['faster_than_retention'] = d
+    what = (f'{language}\'s fall from the peak minus {primary}\'s fall of retention over the '
+            f'same checkpoints {_r(d, 3)}')
+    if not out['rise_and_fall']:
+      out['separation_sentence'] = (f'{what}; without a rise then a fall in {language}, a '
+                                    'separation is not seen at this scale.')
+    elif excludes(d):
+      out['separation'] = True
+      out['separation_sentence'] = (f'{what}: {language} falls faster than {primary}\'s '
+                                    'retention, a separation rather than plain forgetting.')
+    else:
+      out['separation_sentence'] = (f'{what}: the interval includes 0 (or lies below it), so '
+                                    'a separation rather than plain forgetting is not seen at '
+                                    'this scale.')
+  else:
+    out['separation_sentence'] = (f'{language}: no peak before the last checkpoint, so no fall '
+                                  f'to compare with {primary}\'s retention: a separation is not '
+                                  'seen at this scale.')
+  return out
+
+
+def _r(iv: dict[str, Any], digits: int = 2) -> str:
   if iv['mean'] is None:
     return 'none'
   if iv['low'] is None:
-    return f'{iv["mean"]:.2f} (n={iv["n"]})'
-  return f'{iv["mean"]:.2f} [{iv["low"]:.2f}, {iv["high"]:.2f}] (n={iv["n"]})'
+    return f'{iv["mean"]:.{digits}f} (n={iv["n"]})'
+  return (f'{iv["mean"]:.{digits}f} [{iv["low"]:.{digits}f}, {iv["high"]:.{digits}f}] '
+          f'(n={iv["n"]})')
 
 
 def analyze(curves: Curves, s: Settings) -> Analysis:
@@ -151,6 +246,15 @@ def summary(curves: Curves, analysis: Analysis) -> dict[str, Any]:
                       'values': curves.performance.values.tolist(),
                       'why': curves.performance.why},
       'transferring_neurons': curves.transferring_neurons.tolist(), **analysis.to_dict()}
+  k = getattr(curves, 'knowledge', None)
+  if k is not None:
+    peak = stages_lib.interior_peak(k.transferred_C)
+    out['knowledge'] = {
+        'facts': len(k.names), 'transferred': k.transferred_C.tolist(),
+        'transferred_per_fact_sd': k.transferred_CxK.std(axis=1).tolist(),
+        'retention': None if k.retention_C is None else k.retention_C.tolist(),
+        'peak_step': None if peak is None else int(curves.steps[peak]),
+        'peak': None if peak is None else float(k.transferred_C[peak])}
   if curves.lens is not None:
     out['lens'] = {'python_top1': curves.lens.python_top1_CxN.mean(1).tolist(),
                    'target_top1': curves.lens.target_top1_CxN.mean(1).tolist(),

@@ -4,7 +4,8 @@ Per new language (real and planted) and seed, the instruments' readings of a con
 effective data transferred (against a from-scratch reference run: seed k reads against reference
 run k mod R, R the reference seeds, so the reference's own noise is in the interval), the working
 language in a middle layer early and late, transferring neurons, the stages found, Eq. 1's P*,
-and the held-out loss at continual step 0 beside the reference's. Over seeds: means with 95% t
+the planted knowledge transferred to L (at the last checkpoint and at its peak before it), and
+the held-out loss at continual step 0 beside the reference's. Over seeds: means with 95% t
 intervals. A censored transfer reading (the continual run below every loss its reference reached:
 only a lower bound) is counted and kept out of the intervals and the tests.
 
@@ -23,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from babel_jax.data import planted
+from babel_jax.dynamics import stages as stages_lib
 from babel_jax.dynamics import stats, transfer
 from babel_jax.dynamics.analysis import Analysis
 from babel_jax.dynamics.curves import Curves
@@ -37,6 +39,10 @@ INSTRUMENTS = {
     'lens_late': 'primary (Python) share of the working language, middle layer, last checkpoint',
     'transferring_neurons': 'transferring neurons (primary and L), mean over the checkpoints',
     'p_star': "Eq. 1's P* at the end of Translation",
+    'knowledge_end': 'planted knowledge transferred to L (untaught twin minus taught body loss), '
+                     'last checkpoint',
+    'knowledge_peak': 'planted knowledge transferred to L, its maximum over the checkpoints '
+                      'before the last (none when the maximum is at the last)',
 }
 # Beside the instruments: where the stages fall, and where the continual run and its reference
 # start (the held-out loss of L at step 0), so a transfer reading can be read against both.
@@ -83,6 +89,7 @@ def reading(curves: Curves, analysis: Analysis, reference: Curves | None) -> dic
                          'lens_late': None, 'lens_source': None,
                          'loss_at_step0': _loss_at_step0(curves),
                          'reference_loss_at_step0': None, 'reference': None}
+  out.update(knowledge_reading(getattr(curves, 'knowledge', None), curves.steps))
   if reference is not None:
     out.update(reference=reference.run, reference_loss_at_step0=_loss_at_step0(reference),
                **transfer_reading(curves.tokens, curves.loss, reference.tokens,
@@ -97,6 +104,19 @@ def reading(curves: Curves, analysis: Analysis, reference: Curves | None) -> dic
                lens_late=float(share[-1]), lens_layer=int(middle),
                lens_source=curves.lens.source)
   return out
+
+
+def knowledge_reading(k, steps) -> dict[str, Any]:
+  """knowledge_end (knowledge transferred to L at the last checkpoint) and knowledge_peak (its
+  maximum before the last checkpoint, None when the maximum is at the last: no peak); both None
+  without planted knowledge (a `curves.Knowledge` or None)."""
+  if k is None:
+    return {'knowledge_end': None, 'knowledge_peak': None, 'knowledge_peak_step': None}
+  values = k.transferred_C
+  peak = stages_lib.interior_peak(values)
+  return {'knowledge_end': float(values[-1]),
+          'knowledge_peak': None if peak is None else float(values[peak]),
+          'knowledge_peak_step': None if peak is None else int(np.asarray(steps)[peak])}
 
 
 def _loss_at_step0(curves: Curves) -> float | None:

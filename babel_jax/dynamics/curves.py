@@ -3,8 +3,9 @@
 `load(run)` reads what the probes and the evaluation wrote into a run directory (probes/<step>.json,
 eval/<step>/per_problem.json, the run's config.json and mixture.json) and returns per-checkpoint
 arrays: the held-out loss of every language, the performance curve of the new language L (with
-its source and why it was chosen), the logit lens's working language per layer, and the counts
-of transferring neurons. Everything downstream (stages, Eq. 1, reports, Algorithm 1) reads these.
+its source and why it was chosen), the logit lens's working language per layer, the counts
+of transferring neurons, and the planted knowledge in L and in the primary language. Everything
+downstream (stages, Eq. 1, reports, Algorithm 1) reads these.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from babel_jax.probes.result import ProbeResult
 from babel_jax.runtime.rundir import RunDir
 
 PERFORMANCE_SOURCES = ('eval', 'solutions', 'lens', 'loss')  # the order 'auto' tries them in
+# Performance curves that only dynamics.performance names ('auto' never picks them).
+NAMED_ONLY = ('knowledge',)
 
 
 @dataclasses.dataclass(frozen=True)
 class Performance:
   """The new language's performance per checkpoint (higher is better)."""
-  source: str  # one of PERFORMANCE_SOURCES
+  source: str  # one of PERFORMANCE_SOURCES or NAMED_ONLY
   name: str  # what it measures, in words
   values: np.ndarray  # [C]
   why: str  # why this source (dynamics.performance, or what 'auto' skipped)
@@ -57,6 +60,44 @@ class Lens:
 
 
 @dataclasses.dataclass(frozen=True)
+class Knowledge:
+  """Planted knowledge per checkpoint (probes/knowledge.py): each fact's per-token body loss
+  given its signature, taught facts and their untaught twins (column k of the untaught arrays is
+  the twin of column k of the taught), in L and in the primary language (the facts' language)."""
+  language: str  # L
+  primary: str
+  names: tuple[str, ...]  # L's taught facts, in column order
+  taught_CxK: np.ndarray
+  untaught_CxK: np.ndarray
+  primary_names: tuple[str, ...] = ()
+  primary_taught_CxK: np.ndarray | None = None  # None: no primary reading at every checkpoint
+  primary_untaught_CxK: np.ndarray | None = None
+
+  @property
+  def transferred_CxK(self) -> np.ndarray:
+    """Per checkpoint and fact: untaught twin's loss - taught fact's loss in L."""
+    return self.untaught_CxK - self.taught_CxK
+
+  @property
+  def transferred_C(self) -> np.ndarray:
+    """Knowledge transferred to L: mean untaught loss - mean taught loss (higher: more)."""
+    return self.untaught_CxK.mean(axis=1) - self.taught_CxK.mean(axis=1)
+
+  @property
+  def retention_CxK(self) -> np.ndarray | None:
+    if self.primary_taught_CxK is None:
+      return None
+    return self.primary_untaught_CxK - self.primary_taught_CxK
+
+  @property
+  def retention_C(self) -> np.ndarray | None:
+    """The same reading in the primary language: what it retains of the facts it was taught."""
+    if self.primary_taught_CxK is None:
+      return None
+    return self.primary_untaught_CxK.mean(axis=1) - self.primary_taught_CxK.mean(axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
 class Curves:
   """One run's measured curves, for its new language `language`."""
   run: str  # the run directory
@@ -71,6 +112,7 @@ class Curves:
   lens: Lens | None  # None without a tokenizer and probe-set prompts, or planted text, for L
   solved: tuple[frozenset[str], ...] | None  # HumanEval problems solved in L per checkpoint
   solution_loss: np.ndarray | None  # [C] loss of hand-written correct solutions in L
+  knowledge: Knowledge | None = None  # planted knowledge in L and the primary, None without
 
   @property
   def loss(self) -> np.ndarray:
@@ -94,9 +136,11 @@ def target_language(saved: dict[str, Any], mixture: dict[str, Any] | None,
 
 
 def choose_performance(choice: str, results: list[ProbeResult], lens: Lens | None,
-                       solved, target: str, solution_loss=None) -> Performance:
+                       solved, target: str, solution_loss=None,
+                       knowledge: Knowledge | None = None) -> Performance:
   """The performance curve `choice` names; 'auto' takes the first of PERFORMANCE_SOURCES that
-  every checkpoint has and that is not flat, and says what it skipped."""
+  every checkpoint has and that is not flat, and says what it skipped ('knowledge', the planted
+  knowledge transferred to L, only when named)."""
   candidates = {}
   if solved is not None:
     candidates['eval'] = (f'HumanEval problems solved in {target}', [len(x) for x in solved])
@@ -107,13 +151,17 @@ def choose_performance(choice: str, results: list[ProbeResult], lens: Lens | Non
     what = ('the {} identifier (logit lens)' if lens.source == 'probe set' else
             'the next {} token (aligned lens)').format(target)
     candidates['lens'] = (f'final-layer probability of {what}', lens.final_target_prob_C.tolist())
+  if knowledge is not None:
+    candidates['knowledge'] = (f'knowledge transferred to {target} (untaught twin minus taught '
+                               'body loss of the planted facts)', knowledge.transferred_C.tolist())
   candidates['loss'] = (f'negative held-out loss of {target}',
                         [-float(r.loss[target]) for r in results])
   if choice != 'auto':
     if choice not in candidates:
       raise ConfigError(
           f'dynamics.performance={choice!r} but the checkpoints of {target} have no such results '
-          f'(have: {sorted(candidates)}); run the evaluation / use a corpus with probe prompts')
+          f'(have: {sorted(candidates)}); run the evaluation / use a corpus with probe prompts '
+          '(knowledge: a corpus with facts, corpus.facts, probed with probe.knowledge)')
     name, values = candidates[choice]
     return Performance(choice, name, np.asarray(values, np.float64), 'dynamics.performance')
   skipped = []
@@ -150,6 +198,24 @@ def _lens(results: list[ProbeResult], target: str) -> Lens | None:
   return None
 
 
+def _knowledge(results: list[ProbeResult], target: str, primary: str) -> Knowledge | None:
+  """L's planted-knowledge readings if every checkpoint has one over the same facts (else None),
+  with the primary's beside them where every checkpoint has those."""
+  def stacked(lang):
+    if not results or not all(lang in r.knowledge for r in results):
+      return None
+    rows = [r.knowledge[lang] for r in results]
+    if len({(x.taught_names, x.untaught_names) for x in rows}) != 1 or not rows[0].taught_names:
+      return None  # other facts at some checkpoint: no curve
+    return (rows[0].taught_names, np.asarray([x.taught_loss for x in rows], np.float64),
+            np.asarray([x.untaught_loss for x in rows], np.float64))
+  own = stacked(target)
+  if own is None:
+    return None
+  base = stacked(primary) if primary != target else None
+  return Knowledge(target, primary, *own, *(base or ((), None, None)))
+
+
 def _solved(run: RunDir, steps: list[int], target: str) -> tuple[frozenset[str], ...] | None:
   per_step = [run.per_problem(s) for s in steps]
   if not per_step or any(p is None for p in per_step):
@@ -178,6 +244,7 @@ def load(run: RunDir | str, language: str = '', performance: str = 'auto') -> Cu
   solution_loss = None
   if results and all(target in r.solution_loss for r in results):
     solution_loss = np.asarray([r.solution_loss[target].loss for r in results])
+  knowledge = _knowledge(results, target, langs[0])
   per_step = saved['train']['batch_size'] * saved['data']['seq_len']
   return Curves(
       run=run.path, language=target, primary=langs[0], languages=langs,
@@ -185,7 +252,7 @@ def load(run: RunDir | str, language: str = '', performance: str = 'auto') -> Cu
       heldout_loss={lang: np.asarray([r.loss[lang] for r in results], np.float64)
                     for lang in langs},
       performance=choose_performance(performance, results, lens, solved, target,
-                                     solution_loss),
+                                     solution_loss, knowledge),
       transferring_neurons=np.asarray(
           [r.neurons.transferring_total(target) for r in results]),
-      lens=lens, solved=solved, solution_loss=solution_loss)
+      lens=lens, solved=solved, solution_loss=solution_loss, knowledge=knowledge)

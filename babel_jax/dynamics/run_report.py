@@ -4,8 +4,9 @@
 stages, Eq. 1, crossover, transferring-neuron peak, |P∩C|/|C| where evaluation results exist),
 lens_<lang>.png (layer x step heatmap of the working language's primary share: the probe-set lens
 of a real language, the aligned lens's within-block share of a planted one), neurons.png,
-loss.png (held-out loss with stage bands), index.md, and tb/ (Eq. 1's share and the performance
-curve as TensorBoard scalars).
+loss.png (held-out loss with stage bands), knowledge.png (planted knowledge transferred to L
+beside the primary's retention, where the probes read it), index.md, and tb/ (Eq. 1's share, the
+performance curve and the planted knowledge as TensorBoard scalars).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def _rows(results: list[ProbeResult], languages, eq1_share) -> list[dict[str, An
                                  if lang in r.neurons.specific else None)
       if lang in r.neurons.transferring:
         row[f'transferring/{lang}'] = r.neurons.transferring_total(lang)
+      if lang in r.knowledge:
+        row[f'knowledge/{lang}'] = r.knowledge[lang].transferred
       if lang in working:
         kind, x = working[lang]
         row[f'{kind}_primary_share/{lang}'] = float(np.mean(x.primary_share))
@@ -83,6 +86,23 @@ def _plots(report_dir: str, results, curves: curves_lib.Curves, stages) -> list[
                                   f'{p}({lang}))')
     made.append(plots.save_figure(fig, report_dir, f'lens_{lang}.png'))
   steps = curves.steps
+  k = curves.knowledge
+  if k is not None:
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    plots.stage_bands(ax, stages)
+    for values_CxK, colour, label in ((k.transferred_CxK, 'C0', f'transferred to {k.language}'),
+                                      (k.retention_CxK, 'C3', f'{k.primary} retention')):
+      if values_CxK is None:
+        continue
+      lo, hi = np.percentile(values_CxK, [25, 75], axis=1)
+      ax.fill_between(steps, lo, hi, color=colour, alpha=0.15, lw=0)
+      ax.plot(steps, values_CxK.mean(axis=1), '-o', ms=3, color=colour,
+              label=f'{label} (band: per-fact quartiles)')
+    ax.axhline(0, color='gray', lw=0.5)
+    ax.set(xlabel='checkpoint step', ylabel='untaught - taught body loss (nats)',
+           title=f'planted knowledge ({len(k.names)} facts)')
+    ax.legend(fontsize=7)
+    made.append(plots.save_figure(fig, report_dir, 'knowledge.png'))
   for name, ylabel, series in (
       ('neurons.png', 'transferring neurons',
        {lang: [r.neurons.transferring[lang].total if lang in r.neurons.transferring else None
@@ -111,10 +131,14 @@ def write(run: RunDir | str, settings: analysis_lib.Settings) -> dict[str, Any]:
                   _csv(_rows(results, curves.languages, analysis.eq1.share)))
   io.write_json(os.path.join(run.report_dir, 'summary.json'), summary)
   made = _plots(run.report_dir, results, curves, analysis.stages)
-  plots.scalars(os.path.join(run.report_dir, 'tb'), {
-      'dynamics/eq1_share': (curves.steps, analysis.eq1.share),
-      'dynamics/performance': (curves.steps, curves.performance.values),
-      'dynamics/performance_smoothed': (curves.steps, analysis.stages.smoothed)})
+  scalars = {'dynamics/eq1_share': (curves.steps, analysis.eq1.share),
+             'dynamics/performance': (curves.steps, curves.performance.values),
+             'dynamics/performance_smoothed': (curves.steps, analysis.stages.smoothed)}
+  if curves.knowledge is not None:
+    scalars['dynamics/knowledge_transferred'] = (curves.steps, curves.knowledge.transferred_C)
+    if curves.knowledge.retention_C is not None:
+      scalars['dynamics/knowledge_retention'] = (curves.steps, curves.knowledge.retention_C)
+  plots.scalars(os.path.join(run.report_dir, 'tb'), scalars)
   io.atomic_write(os.path.join(run.report_dir, 'index.md'), _page(summary, made))
   return summary
 
@@ -142,7 +166,20 @@ def _page(summary: dict[str, Any], plots_made: list[str]) -> str:
             f'- Eq. 1 share vs the logit lens\'s primary share: correlation of their '
             f'step-to-step changes {summary["eq1_vs_lens"]} (of their levels '
             f'{summary.get("eq1_vs_lens_levels")}; both curves move with training time, so the '
-            'study report judges the changes against the scrambled control)', '']
+            'study report judges the changes against the scrambled control)']
+  k = summary.get('knowledge')
+  if k:
+    retention = k['retention']
+    lines.append(
+        f'- planted knowledge ({k["facts"]} facts, untaught minus taught body loss): transferred '
+        f'to {summary["target"]} {k["transferred"][0]:+.3f} at the first checkpoint, '
+        f'{k["transferred"][-1]:+.3f} at the last, '
+        + (f'peak {k["peak"]:+.3f} at step {k["peak_step"]}' if k['peak_step'] is not None else
+           'no peak before the last checkpoint')
+        + ('' if retention is None else
+           f'; {summary["primary"]} retention {retention[0]:+.3f} -> {retention[-1]:+.3f}')
+        + ' (one run: the study report reads the rise and fall over seeds)')
+  lines.append('')
   lines += [f'![{p}]({p})' for p in plots_made]
   lines += ['', 'All numbers: `probes.csv`, `summary.json`; raw per-checkpoint results: '
             '`../probes/<step>.json`.', '']

@@ -86,6 +86,17 @@ def peak_step(steps, counts, window: int) -> int | None:
   return int(np.asarray(steps)[int(np.argmax(smooth(counts, window)))])
 
 
+def interior_peak(values) -> int | None:
+  """Index of the maximum of a per-checkpoint curve when it lies before the last checkpoint;
+  None when the maximum is at the last one (an end-of-run maximum is not a peak: the curve may
+  still be rising) or the curve has fewer than 2 points. Ties go to the earliest checkpoint."""
+  v = np.asarray(values, np.float64)
+  if len(v) < 2 or not np.isfinite(v).all():
+    return None
+  i = int(np.argmax(v))
+  return None if i == len(v) - 1 else i
+
+
 def agrees(step: int | None, stages: Stages, slack_steps: float = 0) -> bool | None:
   """Whether a probe curve's event falls in the Transition window (or at its edges)."""
   if step is None or stages.translation_end is None:

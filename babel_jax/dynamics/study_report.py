@@ -1,10 +1,12 @@
 """The study's report: one Markdown page with plots, readable at a glance.
 
 <study>/report/index.md: the findings in a few sentences, the controls (which instruments tell
-a planted clone from a scrambled language), the stages per new language and seed, Eq. 1 on the
-loss against the measured working-language share, the mixture chosen (and why), and the
-comparison of the from-scratch runs; plots controls.png, stages.png, eq1.png, mixture.png,
-comparison.png and eq1.json next to it. The
+a planted clone from a scrambled language), the planted knowledge over continual training (does
+knowledge transferred to L rise and then fall, and faster than the primary's retention?), the
+stages per new language and seed, Eq. 1 on the loss against the measured working-language share,
+the mixture chosen (and why), and the comparison of the from-scratch runs; plots controls.png,
+knowledge.png, stages.png, eq1.png, mixture.png, comparison.png, and eq1.json and
+knowledge.json next to it. The
 experiment driver gathers the inputs; every number here comes from `analysis.analyze`, the
 mixture files and comparison.json, so it matches the per-run reports and Algorithm 1.
 """
@@ -21,6 +23,7 @@ from babel_jax import io
 from babel_jax.dynamics import analysis as analysis_lib
 from babel_jax.dynamics import controls as controls_lib
 from babel_jax.dynamics import plots
+from babel_jax.dynamics import stats
 from babel_jax.dynamics.analysis import Analysis
 from babel_jax.dynamics.curves import Curves
 
@@ -67,6 +70,39 @@ def eq1_check(study: Study) -> dict[str, dict[str, Any]]:
   return analysis_lib.eq1_lens_check(
       {lang: [a.eq1_vs_lens for _, a in seeds] for lang, seeds in study.dynamics.items()},
       scrambled_language(study))
+
+
+def knowledge_courses(study: Study) -> dict[str, dict[str, Any]]:
+  """Per new language whose continual runs read planted knowledge: the course over the
+  checkpoints all those seeds share (analysis.knowledge_course: rise and fall, and the fall
+  against the primary's retention), with per-checkpoint intervals over seeds for the plot and
+  the per-fact spread (quartiles of the per-fact readings, pooled over seeds)."""
+  out = {}
+  for lang, seeds in study.dynamics.items():
+    read = [(np.asarray(c.steps), c.knowledge) for c, _ in seeds
+            if getattr(c, 'knowledge', None) is not None]
+    if not read:
+      continue
+    common = sorted(set.intersection(*(set(st.tolist()) for st, _ in read)))
+    if not common:
+      continue
+    at = [np.searchsorted(st, common) for st, _ in read]
+    t_SxC = np.stack([k.transferred_C[i] for (_, k), i in zip(read, at)])
+    per_fact = np.concatenate([k.transferred_CxK[i] for (_, k), i in zip(read, at)], axis=1)
+    r_SxC = None
+    if all(k.retention_C is not None for _, k in read):
+      r_SxC = np.stack([k.retention_C[i] for (_, k), i in zip(read, at)])
+    primary = read[0][1].primary
+    course = analysis_lib.knowledge_course(lang, np.asarray(common), t_SxC, r_SxC, primary)
+    course.update(
+        kind=controls_lib.kind(lang), primary=primary, facts=len(read[0][1].names),
+        seeds_without=len(seeds) - len(read),
+        transferred=[stats.interval(t_SxC[:, c]) for c in range(len(common))],
+        retention=None if r_SxC is None else [stats.interval(r_SxC[:, c])
+                                              for c in range(len(common))],
+        per_fact_quartiles=np.percentile(per_fact, [25, 50, 75], axis=1).T.tolist())
+    out[lang] = course
+  return out
 
 
 def _fmt(x, digits=4) -> str:
@@ -143,8 +179,10 @@ def _comparison_plot(plt, rows):
 
 
 def _controls_plot(plt, t: dict[str, Any]):
-  shown = ('transfer_end', 'lens_early', 'lens_late', 'transferring_neurons')
   langs = list(t['languages'])
+  shown = ('transfer_end', 'lens_early', 'lens_late', 'transferring_neurons')
+  if any(t['languages'][lang]['summary'].get('knowledge_end', {}).get('n') for lang in langs):
+    shown += ('knowledge_end',)
   fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 3.2), squeeze=False)
   for ax, name in zip(axes[0], shown):
     ivs = [t['languages'][lang]['summary'][name] for lang in langs]
@@ -159,11 +197,44 @@ def _controls_plot(plt, t: dict[str, Any]):
   return fig
 
 
+def _band(ax, steps, ivs, colour, label):
+  """A mean curve with its 95% interval over seeds as a band (no band with one seed)."""
+  mean = np.asarray([np.nan if iv['mean'] is None else iv['mean'] for iv in ivs])
+  ax.plot(steps, mean, '-o', ms=3, color=colour, label=label)
+  if all(iv['low'] is not None for iv in ivs):
+    ax.fill_between(steps, [iv['low'] for iv in ivs], [iv['high'] for iv in ivs], color=colour,
+                    alpha=0.2, lw=0)
+
+
+def _knowledge_plot(plt, courses: dict[str, dict[str, Any]]):
+  langs = list(courses)
+  fig, axes = plt.subplots(1, len(langs), figsize=(4.2 * len(langs), 3.2), squeeze=False)
+  for ax, lang in zip(axes[0], langs):
+    c = courses[lang]
+    steps = np.asarray(c['steps'])
+    q = np.asarray(c['per_fact_quartiles'])
+    ax.fill_between(steps, q[:, 0], q[:, 2], color='C0', alpha=0.12, lw=0,
+                    label='per fact, quartiles')
+    _band(ax, steps, c['transferred'], 'C0', f'transferred to {lang}')
+    if c['retention'] is not None:
+      _band(ax, steps, c['retention'], 'C3', f'{c["primary"]} retention')
+    if c['peak_step'] is not None and c['peak_step'] != steps[-1]:
+      ax.axvline(c['peak_step'], color='k', lw=0.6, ls=':')
+    ax.axhline(0, color='gray', lw=0.5)
+    ax.set_title(f'{lang} ({c["seeds"]} seeds, {c["facts"]} facts)', fontsize=9)
+    ax.set(xlabel='continual step', ylabel='untaught - taught body loss (nats)')
+    ax.legend(fontsize=6)
+  return fig
+
+
 def _plots(report_dir: str, study: Study) -> list[str]:
   plt = plots.pyplot()
   figures = {'mixture.png': _mixture_plot(plt, study)}
   if study.controls and study.controls['languages']:
     figures['controls.png'] = _controls_plot(plt, study.controls)
+  courses = knowledge_courses(study)
+  if courses:
+    figures['knowledge.png'] = _knowledge_plot(plt, courses)
   if study.dynamics:
     figures.update({'stages.png': _stage_plot(plt, study), 'eq1.png': _eq1_plot(plt, study)})
   if study.comparison['rows']:
@@ -181,6 +252,10 @@ def _findings(study: Study) -> list[str]:
   if check:
     lines.append('- Eq. 1 against the measured working language (step-to-step changes, against '
                  'the scrambled control): ' + ' '.join(e['sentence'] for e in check.values()))
+  courses = knowledge_courses(study)
+  if courses:
+    lines.append('- Planted knowledge over continual training: ' + ' '.join(
+        f'{c["sentence"]} {c["separation_sentence"]}' for c in courses.values()))
   rows = study.comparison['rows']
   if rows:
     won = [f'{r["language"]} ({r["metric"]}: {r["winner"]})' for r in rows
@@ -247,6 +322,35 @@ def _controls_cells(row: dict[str, Any]) -> list[str]:
 
 def _p(p) -> str:
   return '–' if p is None else f'{p:.3g}'
+
+
+def _knowledge_section(study: Study, courses: dict[str, dict[str, Any]]) -> list[str]:
+  primary = next(iter(courses.values()))['primary']
+  lines = ['## Planted knowledge', '',
+           f'Synthetic facts (docs/facts.md) were taught in {primary} only; each has an untaught '
+           'twin of the same form that no language trains on. Knowledge transferred to L: the '
+           'mean per-token loss of the twins\' bodies minus that of the taught facts\' bodies, '
+           'each written in L and given its signature (nats; 0: the taught facts are no easier '
+           f'than their twins). The same reading in {primary}, in the same continual runs, is '
+           f'its retention. Mean [{stats.CONFIDENCE:.0%} interval] over seeds; the plot adds the '
+           'quartiles of the per-fact readings. A peak must lie before the last checkpoint; '
+           'rise and fall are paired within a seed, each seed read at the peak of the other '
+           'seeds\' mean (docs/method.md, "Planted knowledge").', '',
+           '| language | kind | seeds | facts | first checkpoint | peak (step) | last checkpoint '
+           f'| {primary} retention, first | {primary} retention, last |',
+           '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+  for lang, c in courses.items():
+    t, r = c['transferred'], c['retention']
+    peak = '–' if c['at_peak'] is None else f'{_interval(c["at_peak"], 3)} ({c["peak_step"]})'
+    seeds = f'{c["seeds"]}' + (f' ({c["seeds_without"]} without a reading)'
+                               if c['seeds_without'] else '')
+    lines.append(f'| {lang} | {c["kind"]} | {seeds} | {c["facts"]} | {_interval(t[0], 3)} | '
+                 f'{peak} | {_interval(t[-1], 3)} | '
+                 + (f'{_interval(r[0], 3)} | {_interval(r[-1], 3)} |' if r else '– | – |'))
+  lines.append('')
+  for c in courses.values():
+    lines += [f'- {c["sentence"]}', f'- {c["separation_sentence"]}']
+  return lines + ['', '![knowledge](knowledge.png)', '']
 
 
 def _stages_section(study: Study) -> list[str]:
@@ -346,6 +450,9 @@ def write(report_dir: str, study: Study) -> str:
         for lang, row in study.controls['languages'].items()
         for k, r in enumerate(row['seeds']) if 'effective_transfer' in r})
   io.write_json(os.path.join(report_dir, 'eq1.json'), eq1_table(study), indent=1)
+  courses = knowledge_courses(study)
+  if courses:
+    io.write_json(os.path.join(report_dir, 'knowledge.json'), courses, indent=1)
   lines = ['# Babel Tower study', '',
            f'Primary language **{study.languages[0]}**; new languages '
            f'**{", ".join(study.dynamics)}**; {study.seeds} seeds per run. Config: '
@@ -354,12 +461,15 @@ def write(report_dir: str, study: Study) -> str:
   sections = [_findings(study)]
   if study.controls and study.controls['languages']:
     sections.append(_controls_section(study))
+  if courses:
+    sections.append(_knowledge_section(study, courses))
   sections += [_stages_section(study), _eq1_section(study), _mixture_section(study),
                _comparison_section(study, made)]
   for section in sections:
     lines += section
   lines += ['Numbers: `../controls.json`, `../dynamics.json`, `../mixture/original.json`, '
-            '`../mixture/optimized.json`, `../comparison.json`, `eq1.json`.', '']
+            '`../mixture/optimized.json`, `../comparison.json`, `eq1.json`'
+            + (', `knowledge.json`' if courses else '') + '.', '']
   path = os.path.join(report_dir, 'index.md')
   io.atomic_write(path, '\n'.join(lines))
   return path

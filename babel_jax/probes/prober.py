@@ -7,7 +7,9 @@ Instruments, each one jitted program over inputs placed once:
 - the logit lens on the probe set (lens.py), for real languages it covers;
 - the aligned logit lens (aligned.py), for planted languages, on their held-out positions, reported
   per run for the planted languages it trains on;
-- the solution loss (evaluation/solution_loss.py), for languages with hand-written solutions.
+- the solution loss (evaluation/solution_loss.py), for languages with hand-written solutions;
+- planted knowledge (knowledge.py): the body loss of the corpus's synthetic facts, taught and
+  untaught, per language that renders them and per planted copy of one.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from babel_jax import data as data_lib
 from babel_jax.data import planted as planted_lib
 from babel_jax.mixture.spec import MixtureSpec
 from babel_jax.probes import aligned as aligned_lib
+from babel_jax.probes import knowledge as knowledge_lib
 from babel_jax.probes import lens as lens_lib
 from babel_jax.probes import neurons as neurons_lib
 from babel_jax.probes import probe_set as probe_set_lib
@@ -69,7 +72,7 @@ def _stack(rows: list[dict[str, np.ndarray]], batch_size: int) -> dict[str, np.n
   n = math.ceil(len(rows) / batch_size) * batch_size
   out = {}
   for k in rows[0]:
-    pad = -1 if k == 'lang_ids' else 0
+    pad = -1 if k in ('lang_ids', 'row_ids') else 0
     a = np.full((n, *rows[0][k].shape), pad, rows[0][k].dtype)
     a[:len(rows)] = np.stack([r[k] for r in rows])
     out[k] = a.reshape(-1, batch_size, *rows[0][k].shape)
@@ -114,14 +117,18 @@ class Prober:
     only = cfg.probe.only_heldout
     self.aligned_languages: list[str] = []  # the planted languages the aligned lens measures
     self._aligned = self._build_aligned(batches) if self.planted and not only else None
-    self.probe_set = self._lens = self._solutions = None
+    self.probe_set = self._lens = self._solutions = self._knowledge = None
+    self.knowledge_layout: knowledge_lib.Layout | None = None
+    self.facts_language: str | None = None  # the language that teaches the corpus's facts
     if cfg.data.source == 'corpus' and not only:
       from babel_jax.data import corpus, tokenizer
-      tok, _ = tokenizer.load(data_lib.tokenizer_dir(cfg, workdir),
-                              corpus.load_manifest(data_lib.corpus_dir(cfg, workdir)))
+      manifest = corpus.load_manifest(data_lib.corpus_dir(cfg, workdir))
+      tok, _ = tokenizer.load(data_lib.tokenizer_dir(cfg, workdir), manifest)
       self._build_lens(tok)
       if cfg.probe.solution_loss:
         self._build_solutions(tok)
+      if cfg.probe.knowledge:
+        self._build_knowledge(tok, manifest)
     if self._lens is None and not only:
       metrics_lib.log('logit lens: skipped (needs data.source=corpus and probe-set prompts in '
                       f'one of {self.languages[1:]})')
@@ -197,6 +204,32 @@ class Prober:
     self._solutions = self._jit(functools.partial(step_lib.loss_sums, self.model,
                                                   num_langs=len(self.languages)))
 
+  def _build_knowledge(self, tok, manifest: dict[str, Any]) -> None:
+    """The body loss of the corpus's planted facts (knowledge.py), when it records any."""
+    from babel_jax.data.tokenizer import BOS, EOS
+    found = knowledge_lib.from_manifest(manifest)
+    if found is None:
+      metrics_lib.log('planted knowledge: skipped (the corpus records no facts; corpus.facts)')
+      return
+    fact_set, self.facts_language = found
+    if self.facts_language != self.primary:
+      metrics_lib.log(f'planted knowledge: the facts are taught in {self.facts_language}, not '
+                      f'the primary language {self.primary}; the reports read the primary\'s '
+                      'reading as retention')
+    rows, layout = knowledge_lib.rows(tok, fact_set, self.languages, self.planted,
+                                      self.cfg.data.seq_len, self.model.cfg.vocab_size, BOS, EOS)
+    for lang, n in layout.dropped.items():
+      metrics_lib.log(f'planted knowledge: {n} fact pairs of {lang} start their body beyond '
+                      f'{self.cfg.data.seq_len} tokens; left out')
+    if not rows:
+      metrics_lib.log(f'planted knowledge: skipped (no language of {self.languages} renders '
+                      'the facts)')
+      return
+    self.knowledge_layout = layout
+    self._knowledge_inputs = self._put(_stack(knowledge_lib.pad(rows), self.cfg.probe.batch_size))
+    self._knowledge = self._jit(functools.partial(knowledge_lib.row_sums, self.model,
+                                                  num_rows=layout.rows))
+
   def _pass(self, params, mask) -> dict[str, np.ndarray]:
     with self.lock:
       total = self._stats(params, self.heldout, mask)
@@ -257,5 +290,14 @@ class Prober:
           lang: result_lib.SolutionLoss.from_json(v) for lang, v in solution_loss.summarise(
               sums['lang_loss_sum'], sums['lang_count'], self.languages,
               self._solution_kept).items()}
-      seconds['solution_loss'] = time.perf_counter() - t
+      seconds['solution_loss'], t = time.perf_counter() - t, time.perf_counter()
+    if self._knowledge is not None:
+      sums = self._run(self._knowledge, params, self._knowledge_inputs)
+      # Planted copies are read only in runs that train on them (as the aligned lens): a run
+      # that never sees a control's ids has nothing of the facts to carry into them.
+      shown = [lang for lang in self.knowledge_layout.languages
+               if lang not in self.planted or trained is None or lang in trained]
+      out['knowledge'] = knowledge_lib.summarise(sums['loss_R'], sums['count_R'],
+                                                 self.knowledge_layout, shown)
+      seconds['knowledge'] = time.perf_counter() - t
     return ProbeResult(step=step, seconds=seconds, **out)

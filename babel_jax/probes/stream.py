@@ -7,7 +7,8 @@ devices, so the probes' launches never wait for disk reads. Every checkpoint goe
 the same compiled functions. Results land in <workdir>/probes/<step>.json (atomically); steps
 already there are skipped, so the walk resumes after an interruption and can follow a run that
 is still training (`--follow`). Partial or incompatible checkpoints are skipped with a warning.
-Every step's curves also go to TensorBoard (<workdir>/probes/tb). The instruments: prober.py; the
+Every step's curves also go to TensorBoard (<workdir>/probes/tb; planted knowledge as
+knowledge_transferred/<lang>, untaught minus taught body loss). The instruments: prober.py; the
 record of a step: result.py. The aligned lens reports only the planted languages the run trains on
 (weight > 0 in its mixture), so one Prober can serve every run of a study.
 """
@@ -78,6 +79,8 @@ class _Board:
         add(f'aligned_lens_primary_block/{lang}/layer{n}', block)
     for lang, v in r.solution_loss.items():
       add(f'solution_loss/{lang}', v.loss)
+    for lang, v in r.knowledge.items():
+      add(f'knowledge_transferred/{lang}', v.transferred)
     self._w.flush()
 
   def close(self) -> None:
@@ -215,4 +218,7 @@ def _line(result: ProbeResult, probe_s, restore_s, wait_s, primary) -> str:
   if result.solution_loss:
     text += ' solution loss [' + ' '.join(f'{k}={v.loss:.3f}'
                                           for k, v in result.solution_loss.items()) + ']'
+  if result.knowledge:
+    text += ' knowledge [' + ' '.join(f'{k}={v.transferred:+.3f}'
+                                      for k, v in result.knowledge.items()) + ']'
   return text + f' ({probe_s:.1f}s probe, {restore_s:.1f}s restore, {wait_s:.2f}s waited)'
