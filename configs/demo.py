@@ -34,6 +34,13 @@ def get_config(languages: str = ''):
   c.corpus.sources = source_names
   c.corpus.languages = langs
   c.corpus.max_bytes_per_language = 3_000_000
+  # Planted knowledge (docs/facts.md): 16 facts taught in Python only, each with an untaught twin.
+  # A fact document is ~100 tokens against Python documents of ~4,200, so fact documents at 0.7
+  # of Python's document positions are ~6% of its tokens: each fact is seen ~30 times in the
+  # primary run.
+  c.corpus.facts = 16
+  c.corpus.facts_seed = 0
+  c.data.facts_rate = 0.7
   c.tokenizer.vocab_size = 512
   c.tokenizer.sample_bytes_per_language = 1_500_000
 
