@@ -8,7 +8,7 @@ Python (clone, partial clone, scrambled), which say which instruments see transf
 Force a language set with `--config configs/demo.py:paper` or `--config configs/demo.py:fresh`.
 
 How the sizes were chosen (measured on 2 cores; README, "The demo"): the study trains 1 primary,
-5 x 3 continual, 5 x 2 reference (4 times as long as a continual run) and 3 from-scratch runs.
+5 x 3 continual, 5 x 2 reference (3 times as long as a continual run) and 3 from-scratch runs.
 The primary model is trained on the 512-piece real vocabulary; every continual run grows it to
 4 x 512 ids (one range per planted language), the new rows drawn fresh. A 4-layer, 128-wide
 model. The sizes follow the time budget, not a hoped-for verdict: configs/calibrate.py says at
@@ -35,12 +35,12 @@ def get_config(languages: str = ''):
   c.corpus.languages = langs
   c.corpus.max_bytes_per_language = 3_000_000
   # Planted knowledge (docs/facts.md): 16 facts taught in Python only, each with an untaught twin.
-  # A fact document is ~100 tokens against Python documents of ~4,200, so fact documents at 0.7
-  # of Python's document positions are ~6% of its tokens: each fact is seen ~30 times in the
-  # primary run.
+  # A fact document is ~100 tokens against Python documents of ~4,200, so fact documents at 0.85
+  # of Python's document positions are ~13% of its tokens: each fact is seen ~70 times in the
+  # primary run (at 0.7, ~30 times, the primary's retention read only 0.06 nats).
   c.corpus.facts = 16
   c.corpus.facts_seed = 0
-  c.data.facts_rate = 0.7
+  c.data.facts_rate = 0.85
   c.tokenizer.vocab_size = 512
   c.tokenizer.sample_bytes_per_language = 1_500_000
 
@@ -76,6 +76,6 @@ def get_config(languages: str = ''):
   c.experiment.scratch_steps = 60
   c.experiment.seeds = 3
   c.experiment.reference_seeds = 2  # each with its own noise in the intervals
-  c.experiment.reference_factor = 4
+  c.experiment.reference_factor = 3  # (default 4) the budget; censored readings are counted
   c.experiment.evaluate_continual = False  # pass@1 is 0 at this size: the solution loss instead
   return c

@@ -192,9 +192,13 @@ def continual_config(cfg, workdir: str, lang: str, k: int = 0):
 def reference_config(cfg, workdir: str, lang: str, k: int = 0):
   """Phase 2: from scratch on one new language alone, experiment.reference_factor times as long
   as a continual run (so it reaches the continual run's loss: effective data transferred is
-  then measured, not censored), with the same checkpoint spacing, step 0 included."""
-  return derive(cfg, workdir, {**_dense(cfg, lang, k, cfg.experiment.reference_factor),
-                               'train.init_from': '', 'checkpoint.initial': True})
+  then measured, not censored), step 0 included. Twice as many evenly spaced checkpoints as a
+  continual run, plus the log-spaced ones: D_E is interpolated in log tokens between them."""
+  factor = cfg.experiment.reference_factor
+  every = max(1, steps(cfg, 'continual') * factor // (2 * cfg.experiment.continual_checkpoints))
+  return derive(cfg, workdir, {**_dense(cfg, lang, k, factor), 'train.init_from': '',
+                               'checkpoint.initial': True, 'checkpoint.every_steps': every,
+                               'checkpoint.keep_every': every})
 
 
 def probe_config(run_cfg, study_seed: int, final: bool = False, reference: bool = False):
