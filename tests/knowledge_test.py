@@ -514,10 +514,16 @@ class RiseAndFallTest(absltest.TestCase):
     self.assertTrue(courses[CLONE]['separation'])
     self.assertFalse(courses['go']['rise_and_fall'])
     self.assertLen(courses[CLONE]['transferred'], 5)
+    # Over facts: the 3 facts' last readings (seeds averaged) are the samples, spread +-0.1.
+    over_facts = courses[CLONE]['last_over_facts']
+    self.assertEqual(over_facts['n'], 3)
+    self.assertAlmostEqual(over_facts['mean'], courses[CLONE]['transferred'][-1]['mean'])
+    self.assertAlmostEqual(over_facts['sd'], 0.1)
     self.assertIsNone(courses['go']['retention'])
     page = '\n'.join(study_report._knowledge_section(study, courses))
     self.assertIn('## Planted knowledge', page)
     self.assertIn('| python_clone | clone | 3 | 3 |', page)
+    self.assertIn('| last, over facts |', page)
     self.assertIn('a rise then a fall.', page)
     self.assertIn('go: no retention reading of python', page)
     findings = '\n'.join(study_report._findings(study))

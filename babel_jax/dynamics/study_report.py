@@ -100,7 +100,10 @@ def knowledge_courses(study: Study) -> dict[str, dict[str, Any]]:
         transferred=[stats.interval(t_SxC[:, c]) for c in range(len(common))],
         retention=None if r_SxC is None else [stats.interval(r_SxC[:, c])
                                               for c in range(len(common))],
-        per_fact_quartiles=np.percentile(per_fact, [25, 50, 75], axis=1).T.tolist())
+        per_fact_quartiles=np.percentile(per_fact, [25, 50, 75], axis=1).T.tolist(),
+        # The facts as the samples: each fact's reading at the last checkpoint, seeds averaged.
+        last_over_facts=stats.interval(np.mean(
+            [k.transferred_CxK[i][-1] for (_, k), i in zip(read, at)], axis=0).tolist()))
     out[lang] = course
   return out
 
@@ -332,20 +335,21 @@ def _knowledge_section(study: Study, courses: dict[str, dict[str, Any]]) -> list
            'mean per-token loss of the twins\' bodies minus that of the taught facts\' bodies, '
            'each written in L and given its signature (nats; 0: the taught facts are no easier '
            f'than their twins). The same reading in {primary}, in the same continual runs, is '
-           f'its retention. Mean [{stats.CONFIDENCE:.0%} interval] over seeds; the plot adds the '
+           f'its retention. Mean [{stats.CONFIDENCE:.0%} interval] over seeds ("over facts": '
+           'over the facts, each averaged over seeds); the plot adds the '
            'quartiles of the per-fact readings. A peak must lie before the last checkpoint; '
            'rise and fall are paired within a seed, each seed read at the peak of the other '
            'seeds\' mean (docs/method.md, "Planted knowledge").', '',
            '| language | kind | seeds | facts | first checkpoint | peak (step) | last checkpoint '
-           f'| {primary} retention, first | {primary} retention, last |',
-           '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+           f'| last, over facts | {primary} retention, first | {primary} retention, last |',
+           '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
   for lang, c in courses.items():
     t, r = c['transferred'], c['retention']
     peak = '–' if c['at_peak'] is None else f'{_interval(c["at_peak"], 3)} ({c["peak_step"]})'
     seeds = f'{c["seeds"]}' + (f' ({c["seeds_without"]} without a reading)'
                                if c['seeds_without'] else '')
     lines.append(f'| {lang} | {c["kind"]} | {seeds} | {c["facts"]} | {_interval(t[0], 3)} | '
-                 f'{peak} | {_interval(t[-1], 3)} | '
+                 f'{peak} | {_interval(t[-1], 3)} | {_interval(c["last_over_facts"], 3)} | '
                  + (f'{_interval(r[0], 3)} | {_interval(r[-1], 3)} |' if r else '– | – |'))
   lines.append('')
   for c in courses.values():
