@@ -200,7 +200,7 @@ class _FailedWriteNoise(logging.Filter):
     exc = record.exc_info[1] if record.exc_info else None
     # Once a write has failed and the run shuts down, Orbax's metadata thread finds its
     # executor closed: a consequence of the failure already reported, not a failure of its own.
-    shutdown = 'cannot schedule new futures after shutdown'
+    shutdown = 'cannot schedule new futures after'  # '... shutdown', '... interpreter shutdown'
     return not (io.storage_failure(record.getMessage()) or shutdown in record.getMessage() or
                 (exc is not None and (io.storage_failure(exc) or shutdown in str(exc))))
 

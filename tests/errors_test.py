@@ -13,6 +13,7 @@ import contextlib
 import errno
 import io as io_lib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -223,6 +224,31 @@ def _reference_run() -> str:
     _REFERENCE.append(tempfile.mkdtemp())
     loop.train(_tiny(**{'train.steps': STEPS}), _REFERENCE[0])
   return _REFERENCE[0]
+
+
+class InitFromTest(OneLineMixin, absltest.TestCase):
+
+  def test_init_from_a_run_of_another_width_is_one_line(self):
+    """The model mismatch is the one line; Orbax's threads, shut down with the interpreter,
+    add no 'cannot schedule new futures' traceback after it (issue 21's report)."""
+    source = _reference_run()
+    out = _cli('--config=configs/tiny.py', f'--workdir={tempfile.mkdtemp()}', *SMALL_RUN,
+               f'--config.train.init_from={source}', '--config.model.d_model=64')
+    self.assertOneLine(out, f'model config differs from the run at {source}',
+                       'd_model: 32 there vs 64 here')
+
+  def test_orbax_shutdown_records_are_dropped_and_others_kept(self):
+    """The filter behind that: whether the traceback shows depends on thread timing, so the
+    filter itself is checked on records as Orbax's future.py logs them."""
+    noise = cli._FailedWriteNoise(f'{os.sep}orbax{os.sep}')
+    def record(message, path='/x/site-packages/orbax/checkpoint/_src/futures/future.py'):
+      return logging.LogRecord('absl', logging.ERROR, path, 387, message, None, None)
+    for message in ('cannot schedule new futures after interpreter shutdown',
+                    'cannot schedule new futures after shutdown'):
+      self.assertFalse(noise.filter(record(f'_SignalingThread.run() raised: {message}')))
+    self.assertTrue(noise.filter(record('a checkpoint failed for another reason')))
+    self.assertTrue(noise.filter(record('cannot schedule new futures after shutdown',
+                                        path='/x/babel_jax/train/loop.py')))
 
 
 class RunDirTest(absltest.TestCase):
