@@ -20,8 +20,8 @@ _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (created if missing).')
 _MODE = flags.DEFINE_enum(
     'mode', 'train',
-    ['experiment', 'calibrate', 'corpus', 'tokenizer', 'train', 'probe', 'report', 'eval', 'transfer', 'plan',
-     'bench', 'data_bench', 'probe_bench'],
+    ['experiment', 'calibrate', 'corpus', 'tokenizer', 'train', 'probe', 'report', 'eval',
+     'transfer', 'plan', 'bench', 'data_bench', 'probe_bench'],
     'What to run.')
 _COORDINATOR = flags.DEFINE_string(
     'coordinator_address', None, 'Multi-host: host:port of process 0 (jax.distributed); also '
@@ -161,9 +161,9 @@ def run_transfer(cfg, workdir: str | None) -> None:
     print(f'|P∩C|/|C| = {transfer.knowledge_transfer(set(p), c)} (|C| = {len(c)})')
 
 
-MODES = {'experiment': run_experiment, 'calibrate': run_calibrate, 'corpus': run_corpus, 'tokenizer': run_tokenizer,
-         'train': run_train, 'probe': run_probe, 'report': run_report, 'eval': run_eval,
-         'transfer': run_transfer, 'plan': run_plan, 'bench': run_bench,
+MODES = {'experiment': run_experiment, 'calibrate': run_calibrate, 'corpus': run_corpus,
+         'tokenizer': run_tokenizer, 'train': run_train, 'probe': run_probe, 'report': run_report,
+         'eval': run_eval, 'transfer': run_transfer, 'plan': run_plan, 'bench': run_bench,
          'data_bench': run_data_bench, 'probe_bench': run_probe_bench}
 
 

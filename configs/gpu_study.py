@@ -10,10 +10,10 @@ three planted controls of Python (clone, partial clone, scrambled). Everything e
 demo.py, scaled up: 16 MB of code per language, a 4096-piece tokenizer (4 x 4096 ids with the
 controls), an 8-layer / 512-wide GPT (34M parameters) on 32 x 1024-token batches in bfloat16
 (float32 master weights, cuDNN attention), 3 seeds of every continual run and 2 reference runs
-per language twice as long (experiment.reference_factor = 2, to fit a 15-minute GPU visit), HumanEval on 8 problems per language with 8 sandboxes. A GPU host often lacks npm
-(a fresh source) and the evaluation toolchains: build the corpus where they are (`--mode
-corpus`, `--mode tokenizer` with `--config.data.corpus_dir=DIR`) and carry DIR; languages without
-a toolchain are not evaluated (the study says so and uses the next performance curve).
+per language twice as long (experiment.reference_factor = 2, to fit a 15-minute GPU visit),
+HumanEval on 8 problems per language with 8 sandboxes. A GPU host often lacks npm (a fresh
+source) and the evaluation toolchains: build the corpus where they are (`--mode corpus`, `--mode
+tokenizer` with `--config.data.corpus_dir=DIR`) and carry DIR; languages without a toolchain are not evaluated (the study says so and uses the next performance curve).
 
 Expected phase times (ESTIMATES, not measurements: no GPU was available when this was written).
 Training time = FLOPs per step x steps / (assumed MFU x peak), from `--mode plan` (which grows the

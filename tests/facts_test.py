@@ -210,7 +210,8 @@ class SandboxTest(absltest.TestCase):
   def test_program_prints_the_python_values(self):
     _require_toolchains(self, ('cpp',))
     inputs = [0, 2, 7, 99]
-    outcome, out = execution.run_program('cpp', facts.program([(AFFINE, inputs)], 'cpp', CHECKS_DONE))
+    outcome, out = execution.run_program('cpp',
+                                         facts.program([(AFFINE, inputs)], 'cpp', CHECKS_DONE))
     self.assertEqual(outcome, 'passed', out)
     self.assertEqual(out.split(CHECKS_DONE)[0].split(),
                      [str(facts.evaluate(AFFINE, x)) for x in inputs])

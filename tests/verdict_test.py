@@ -11,6 +11,7 @@ from absl.testing import absltest
 from scipy import stats as scipy_stats
 
 from babel_jax.dynamics import analysis, controls, stats, study_report
+from babel_jax.dynamics import curves as curves_lib
 
 CLONE, SCRAMBLED, PARTIAL = 'python_clone', 'python_scrambled', 'python_partial'
 
@@ -235,7 +236,8 @@ class Eq1VsLensTest(absltest.TestCase):
     mass = np.stack([1 - b / 12, 1 - b / 12], axis=1)
     curves = types.SimpleNamespace(
         steps=steps, loss=loss, performance=types.SimpleNamespace(values=-np.abs(steps - 3.0)),
-        lens=types.SimpleNamespace(python_mass_CxN=mass), transferring_neurons=np.ones(9),
+        lens=curves_lib.Lens('aligned', mass, mass, mass, np.zeros(9)),
+        transferring_neurons=np.ones(9),
         solved=None)
     out = analysis.analyze(curves, analysis.Settings(smooth_window=1))
     self.assertAlmostEqual(out.eq1_vs_lens, -1.0)

@@ -64,7 +64,7 @@ class Analysis:
 
 def lens_share(curves: Curves) -> np.ndarray | None:
   """[C] the lens's probability-mass Python share, averaged over layers; None without a lens."""
-  return None if curves.lens is None else np.asarray(curves.lens.python_mass_CxN).mean(axis=1)
+  return None if curves.lens is None else curves.lens.python_share_C
 
 
 def change_correlation(a, b) -> float | None:

@@ -27,7 +27,8 @@ from babel_jax.errors import ConfigError
 from babel_jax.experiment import driver, runs
 from babel_jax.train import metrics as metrics_lib
 
-PAIRS = (('clone', 'scrambled'), ('partial', 'scrambled'))
+# The controls' pairs with a direction transfer predicts (clone and partial vs scrambled).
+PAIRS = tuple((a, b) for a, b, expect, _ in controls_lib.PAIRS if expect)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,33 +82,28 @@ def _share_primary(workdir: str, scale: Scale, first: dict[int, str]) -> None:
     os.symlink(os.path.relpath(source, os.path.dirname(target)), target)
 
 
-def _separates(entry: dict[str, Any]) -> bool:
-  """Whether a separation entry says: apart after Holm, in the direction transfer predicts."""
-  return bool(entry.get('as_predicted'))
+def _as_predicted(table: dict[str, Any]) -> set[tuple[str, str, str]]:
+  """(instrument, kind, kind) of every pair a controls table separates as transfer predicts
+  (after Holm: the entry's `as_predicted`)."""
+  return {(e['instrument'], controls_lib.kind(e['pair'][0]), controls_lib.kind(e['pair'][1]))
+          for e in table['separation'] if e.get('as_predicted')}
 
 
 def summarise(tables: dict[str, dict[str, Any]], order: list[str]) -> dict[str, Any]:
   """Per instrument and pair: the first scale (in `order`, cheapest first) whose controls table
   separates the pair as predicted after Holm, with every scale's verdict."""
+  done = [n for n in order if n in tables]
+  separated = {name: _as_predicted(tables[name]) for name in done}
   rows = []
   for instrument in controls_lib.INSTRUMENTS:
     for a, b in PAIRS:
-      verdicts = {}
-      for name in order:
-        if name not in tables:
-          continue
-        by_kind = {controls_lib.kind(lang): lang for lang in tables[name]['languages']}
-        pair = [by_kind.get(a), by_kind.get(b)]
-        entry = next((e for e in tables[name]['separation']
-                      if e['instrument'] == instrument and list(e['pair']) == pair), None)
-        verdicts[name] = entry is not None and _separates(entry)
-      first = next((n for n in order if verdicts.get(n)), None)
+      verdicts = {name: (instrument, a, b) in separated[name] for name in done}
+      first = next((n for n in done if verdicts[n]), None)
       rows.append({'instrument': instrument, 'pair': f'{a} vs {b}', 'first_scale': first,
                    'verdicts': verdicts})
   censored = {name: {controls_lib.kind(lang): row['summary']['transfer_end'].get('censored', 0)
-                     for lang, row in tables[name]['languages'].items()}
-              for name in order if name in tables}
-  return {'scales': [n for n in order if n in tables], 'rows': rows, 'censored': censored}
+                     for lang, row in tables[name]['languages'].items()} for name in done}
+  return {'scales': done, 'rows': rows, 'censored': censored}
 
 
 def markdown(summary: dict[str, Any]) -> str:

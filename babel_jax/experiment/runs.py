@@ -91,7 +91,7 @@ def with_controls(cfg) -> ml_collections.ConfigDict:
     out.experiment.new_languages = ','.join([*listed, *(n for n in names if n not in listed)])
   made = list(dict.fromkeys([*config_lib.items(cfg.corpus.planted), *names]))
   out.corpus.planted = ','.join(made)
-  base = cfg.tokenizer.vocab_size or cfg.model.vocab_size
+  base = base_vocab(cfg)
   out.tokenizer.vocab_size = base
   out.model.vocab_size = max(cfg.model.vocab_size, planted.vocab_size(base, len(made)))
   return config_lib.validate(out)

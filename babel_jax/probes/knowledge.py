@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from babel_jax import model as model_lib
+from babel_jax.data import corpus as corpus_lib
 from babel_jax.data import facts as facts_lib
 from babel_jax.data import planted as planted_lib
 from babel_jax.model import Transformer
@@ -36,14 +37,13 @@ from babel_jax.train import losses
 
 
 def from_manifest(manifest: Mapping[str, Any]) -> tuple[facts_lib.FactSet, str] | None:
-  """The corpus's facts and the language that teaches them; None when it records none. The one
-  reader of the manifest's `facts` entry (data/corpus.py: FactSet.to_json() with `language`
-  beside its keys; an entry holding the set under `set` is read too)."""
+  """The corpus's facts (read by data/corpus.py `recorded_facts`, the manifest layout's owner)
+  and the language that teaches them; None when it records no taught fact. An entry holding the
+  set under `set` is read too."""
   info = manifest.get('facts')
   if not info:
     return None
-  raw = info['set'] if 'set' in info else info
-  fact_set = facts_lib.FactSet.from_json(raw)
+  fact_set = corpus_lib.recorded_facts({'facts': info.get('set', info)})
   if not fact_set.taught:
     return None
   return fact_set, str(info.get('language', 'python'))

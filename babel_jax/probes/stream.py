@@ -213,7 +213,8 @@ def _line(result: ProbeResult, probe_s, restore_s, wait_s, primary) -> str:
   if result.aligned_lens:
     middle = lambda per_layer: per_layer[len(per_layer) // 2]  # noqa: E731
     share = ' '.join(f'{k}={middle(v.primary_share):.2f} (block '
-                     f'{middle(v.primary_block_share):.2f})' for k, v in result.aligned_lens.items())
+                     f'{middle(v.primary_block_share):.2f})'
+                     for k, v in result.aligned_lens.items())
     text += f' aligned lens {primary} share within blocks (middle layer) [{share}]'
   if result.solution_loss:
     text += ' solution loss [' + ' '.join(f'{k}={v.loss:.3f}'

@@ -32,7 +32,8 @@ def lr_schedule(train_cfg) -> optax.Schedule:
   """Linear warmup to `lr`, then cosine decay to `lr * min_lr_ratio` at the last step. The first
   update already has lr / warmup_steps (not 0), so the checkpoint at step 1 differs from step 0."""
   return optax.warmup_cosine_decay_schedule(
-      init_value=train_cfg.lr / max(train_cfg.warmup_steps, 1), peak_value=train_cfg.lr, warmup_steps=train_cfg.warmup_steps,
+      init_value=train_cfg.lr / max(train_cfg.warmup_steps, 1), peak_value=train_cfg.lr,
+      warmup_steps=train_cfg.warmup_steps,
       decay_steps=max(train_cfg.steps, train_cfg.warmup_steps + 1),
       end_value=train_cfg.lr * train_cfg.min_lr_ratio)
 
