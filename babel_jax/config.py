@@ -129,6 +129,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.checkpoint.keep_last = 2  # latest checkpoints kept besides the permanent ones.
   c.checkpoint.async_save = True
   c.checkpoint.initial = False  # also keep step 0 of a fresh run (the study's reference runs).
+  # 'latest': only the newest checkpoint keeps the optimizer state (all a resume needs); the
+  # others keep params, meta and data, a third of the disk with Adam (dense studies on a GPU).
+  c.checkpoint.optimizer_state = 'all'
 
   c.probe = ml_collections.ConfigDict()
   c.probe.steps = ''  # checkpoints to probe: '' all, 'A:B' a range (inclusive), 'A:B:S' a stride.
@@ -334,6 +337,7 @@ def _check_ranges(cfg) -> None:
   _choice(cfg, 'model.positions', ('learned', 'rotary'))
   _choice(cfg, 'model.mlp', ('gelu', 'swiglu'))
   _choice(cfg, 'model.remat', ('none', 'full', 'dots'))
+  _choice(cfg, 'checkpoint.optimizer_state', ('all', 'latest'))
   _choice(cfg, 'model.attention_impl', ('auto', 'xla', 'cudnn', 'chunked'))
   _choice(cfg, 'model.dtype', ('float32', 'bfloat16'))
   _choice(cfg, 'model.param_dtype', ('float32', 'bfloat16'))

@@ -4,7 +4,7 @@
 # ~8 min estimated), with every log and result under OUT and the phase times at the end.
 #
 # Usage: bash launch/gpu_visit.sh [--python PATH] [--no-install] [--out DIR] [--dry-run]
-#                                 [--bench-budget-s S] [--deadline-s S]
+#                                 [--bench-budget-s S] [--deadline-s S] [--skip-bench]
 #                                 [-- MORE_MAIN_ARGS for the study, e.g. --config.data.corpus_dir=D]
 #   --python PATH  the interpreter (default python3); packages it lacks, or holds at a version
 #                  outside setup.cfg's pins, are installed into it from .whl/ (offline;
@@ -12,12 +12,13 @@
 #                  names them and stops.
 #   --out DIR      default runs/gpu_visit: bench/ (results.md, results.json), study/, *.log
 #   --bench-budget-s S  no bench section starts after S seconds (default 180)
+#   --skip-bench   the study alone (a second visit, once the bench's figures are in)
 #   --deadline-s S      the study is stopped S seconds after this script started (default: none),
 #                  so that a visit with a hard limit still prints its phase times; it resumes
 #                  where it stopped when the same command runs again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=python3; INSTALL=1; OUT=runs/gpu_visit; DRY=0; BENCH_BUDGET=180; DEADLINE=0
+PY=python3; INSTALL=1; OUT=runs/gpu_visit; DRY=0; BENCH_BUDGET=180; DEADLINE=0; SKIP_BENCH=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --python) PY="$2"; shift 2 ;;
@@ -26,6 +27,7 @@ while [ $# -gt 0 ]; do
     --dry-run) DRY=1; shift ;;
     --bench-budget-s) BENCH_BUDGET="$2"; shift 2 ;;
     --deadline-s) DEADLINE="$2"; shift 2 ;;
+    --skip-bench) SKIP_BENCH=1; shift ;;
     --) shift; break ;;
     *) echo "gpu_visit.sh: unknown option $1 (see the usage at the top of this file)" >&2; exit 2 ;;
   esac
@@ -76,10 +78,13 @@ if [ -n "$need" ]; then
 fi
 
 # The bench first: it also checks the GPU and installs the JAX stack.
-set +e
-run "${BENCH[@]}" 2>&1 | tee "$OUT/bench.log"
-rc=${PIPESTATUS[0]}
-set -e
+rc=0
+if [ "$SKIP_BENCH" = 0 ]; then
+  set +e
+  run "${BENCH[@]}" 2>&1 | tee "$OUT/bench.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+fi
 [ "$rc" = 2 ] && exit 2  # no GPU, or packages missing under --no-install: said above
 [ "$rc" = 0 ] || echo "gpu_visit.sh: the bench failed (status $rc, see $OUT/bench.log); the study runs anyway"
 
@@ -101,8 +106,12 @@ set -e
 end=$(date +%s)
 echo "gpu_visit.sh: bench $((study_start - start))s, study $((end - study_start))s, total $((end - start))s"
 if [ "$DRY" = 0 ]; then
-  for f in "$OUT"/study/phases/*.json; do
-    [ -e "$f" ] && "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); print(f"  phase {r[\"phase\"]} {r[\"name\"]}: {r[\"seconds\"]:.0f}s")' "$f"
-  done
-  [ -f "$OUT/bench/results.md" ] && cat "$OUT/bench/results.md"
+  "$PY" - "$OUT"/study/phases/*.json <<'PY'
+import json, os, sys
+for path in sys.argv[1:]:
+  if os.path.exists(path):
+    r = json.load(open(path))
+    print(f"  phase {r['phase']} {r['name']}: {r['seconds']:.0f}s")
+PY
+  if [ -f "$OUT/bench/results.md" ]; then cat "$OUT/bench/results.md"; fi
 fi

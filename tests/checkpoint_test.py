@@ -95,6 +95,24 @@ class CheckpointTest(absltest.TestCase):
     self.assertIn(30, transient)  # every_steps=10: the latest ones survive.
     self.assertNotIn(10, steps)
 
+  def test_optimizer_state_latest_keeps_it_for_the_resume_only(self):
+    reference, pruned = tempfile.mkdtemp(), tempfile.mkdtemp()
+    loop.train(tiny(**{'train.steps': 30}), reference)
+    cfg = tiny(**{'train.steps': 30, 'train.stop_after': 13, 'checkpoint.optimizer_state': 'latest'})
+    loop.train(cfg, pruned)
+    ckpts = os.path.join(pruned, 'checkpoints')
+    steps = ckpt_lib.complete_steps(ckpts)
+    self.assertGreater(len(steps), 2)
+    with_opt = [s for s in steps if os.path.isdir(os.path.join(ckpts, str(s), 'opt_state'))]
+    self.assertEqual(with_opt, [steps[-1]])  # only the newest, which the resume reads
+    self.assertEqual(os.listdir(ckpts), [n for n in os.listdir(ckpts) if 'pruned' not in n])
+    # A pruned checkpoint still gives its params, the resume matches an uninterrupted run.
+    abstract = _abstract(cfg)
+    params = ckpt_lib.restore_params(_manager(pruned), steps[0], abstract.params)
+    self.assertEqual(jax.tree.structure(params), jax.tree.structure(abstract.params))
+    loop.train(tiny(**{'train.steps': 30, 'checkpoint.optimizer_state': 'latest'}), pruned)
+    np.testing.assert_allclose(losses(pruned), losses(reference), rtol=1e-6)
+
   def test_resume_continues_with_same_losses(self):
     reference, resumed = tempfile.mkdtemp(), tempfile.mkdtemp()
     loop.train(tiny(**{'train.steps': 30}), reference)

@@ -175,8 +175,9 @@ class Saver:
   complete checkpoint is again the latest one.
   """
 
-  def __init__(self, manager: ocp.CheckpointManager):
+  def __init__(self, manager: ocp.CheckpointManager, optimizer_state: str = 'all'):
     self.manager = manager
+    self.optimizer_state = optimizer_state  # checkpoint.optimizer_state: 'all' or 'latest'
     self.writing: int | None = None
     self._in_flight: int | None = None
 
@@ -191,6 +192,8 @@ class Saver:
     self.writing = self._in_flight
     self.manager.wait_until_finished()
     self._in_flight = self.writing = None
+    if self.optimizer_state == 'latest' and jax.process_index() == 0:
+      prune_optimizer_state(str(self.manager.directory))
 
   def abandon(self) -> None:
     """After a failed save: stops the manager (ignoring what that raises in turn), drops the
@@ -205,6 +208,24 @@ class Saver:
       for name in os.listdir(directory) if os.path.isdir(directory) else ():
         if _TMP in name:
           shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+
+
+def prune_optimizer_state(directory: str) -> list[int]:
+  """Drops the optimizer state of every complete checkpoint but the newest; returns their steps.
+
+  Runs only after the newest save has committed, so a resume (always from the newest) still has
+  its optimizer; probes and continual runs restore params alone. The item is renamed before it
+  is removed, so an interrupted prune never leaves a half-deleted 'opt_state' behind.
+  """
+  pruned = []
+  for step in complete_steps(directory)[:-1]:
+    item = os.path.join(directory, str(step), 'opt_state')
+    if os.path.isdir(item):
+      doomed = item + '.pruned'
+      os.replace(item, doomed)
+      shutil.rmtree(doomed, ignore_errors=True)
+      pruned.append(step)
+  return pruned
 
 
 def select_steps(spec: str, available: list[int], field: str = 'probe.steps') -> list[int]:

@@ -217,7 +217,7 @@ def train(cfg, workdir: str) -> dict[str, Any]:
   if jax.process_index() == 0:
     run.write_run_info(info)
     run.write_mixture(mixture_spec.from_config(cfg).to_json())
-  saver = ckpt_lib.Saver(manager)
+  saver = ckpt_lib.Saver(manager, cfg.checkpoint.optimizer_state)
   settle = _Settler(cfg, rt, run, manager, start, peak)
   metrics_lib.log(f'model {info["params"] / 1e6:.2f}M params, mesh {info["mesh"]}, '
                   f'peak {peak / 1e9:.1f} GFLOP/s, steps {start}->{cfg.train.steps}')
