@@ -171,8 +171,8 @@ def remat_candidates(cfg, params: int, limit_bytes: float | None, flash: bool) -
     return order
   shape = {'data': 1, 'fsdp': 1, 'tensor': 1}
   for i, remat in enumerate(order):
-    cfg.model.remat = remat
-    need = _state_bytes(params) + plan_lib.activation_bytes(cfg, shape, flash=flash)['total']
+    need = _state_bytes(params) + plan_lib.activation_bytes(
+        config_lib.replace(cfg, **{'model.remat': remat}), shape, flash=flash)['total']
     if need < 0.9 * limit_bytes:
       return order[i:]
   return order[-1:]
@@ -210,7 +210,7 @@ def train_case(shape: Shape, peak: float, steps: int, attention: str = 'auto',
   limit = (jax.devices()[0].memory_stats() or {}).get('bytes_limit')
   t0 = time.perf_counter()
   for remat in remat_candidates(cfg, params, limit, flash=impl == 'cudnn'):
-    cfg.model.remat = remat
+    cfg = config_lib.replace(cfg, **{'model.remat': remat})
     rt = runtime_lib.build(cfg)
     _, shardings = state_lib.state_shardings(rt, tx)
     step_fn = step_lib.jit_train_step(rt, tx, shardings, len(LANGS), 1)
