@@ -5,6 +5,8 @@ from tests import testing  # noqa: F401  (first: fake devices)
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 import tempfile
 
 from absl import flags
@@ -150,6 +152,15 @@ class ConfigTest(absltest.TestCase):
         self.assertIsInstance(doc, str, f'{f.name}.{g.name}')
         self.assertGreater(len(doc.strip()), 5, f'{f.name}.{g.name}')
         self.assertNotIn('\n', doc, f'{f.name}.{g.name}')
+
+  def test_config_is_the_bottom_layer(self):
+    code = ('import sys; from babel_jax import config; '
+            'print(sorted(m for m in sys.modules if m.startswith("babel_jax")))')
+    out = subprocess.run([sys.executable, '-c', code], cwd=testing.REPO, capture_output=True,
+                         text=True, check=True)
+    self.assertEqual(out.stdout.split(), ["['babel_jax',", "'babel_jax.config',",
+                                          "'babel_jax.config.forms',", "'babel_jax.config.schema',",
+                                          "'babel_jax.config.sections',", "'babel_jax.errors']"])
 
   def test_mesh_mismatch_names_numbers(self):
     mesh = config_lib.Mesh(data=2, fsdp=2, tensor=3)

@@ -105,16 +105,13 @@ SMOKE = Plan(
 def config_for(shape: Shape, attention: str = 'auto', remat: str = 'none'):
   """The run config of one bench shape: bfloat16 compute over float32 parameters, scanned layers
   (one compiled layer body: short compiles), one device."""
-  c = config_lib.default_config()
-  m = c.model
-  m.vocab_size, m.d_model, m.num_layers, m.num_heads = shape.vocab, shape.d_model, shape.layers, shape.heads
-  m.max_len, m.dtype, m.param_dtype = shape.seq, 'bfloat16', 'float32'
-  m.attention_impl, m.remat, m.scan_layers = attention, remat, True
-  c.data.languages = ','.join(LANGS)
-  c.data.seq_len, c.data.mean_doc_len = shape.seq, max(shape.seq // 2, 8)
-  c.train.batch_size = shape.batch
-  c.mesh.num_devices = 1
-  return config_lib.validate(c)
+  return config_lib.replace(config_lib.Config(), model={
+      'vocab_size': shape.vocab, 'd_model': shape.d_model, 'num_layers': shape.layers,
+      'num_heads': shape.heads, 'max_len': shape.seq, 'dtype': 'bfloat16',
+      'param_dtype': 'float32', 'attention_impl': attention, 'remat': remat,
+      'scan_layers': True}, data={'languages': LANGS, 'seq_len': shape.seq,
+                                  'mean_doc_len': max(shape.seq // 2, 8)},
+      **{'train.batch_size': shape.batch, 'mesh.num_devices': 1})
 
 
 def synthetic_batches(cfg, n: int = 2) -> list[dict[str, np.ndarray]]:
