@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 
 from absl import flags
 from absl.testing import absltest
@@ -123,7 +124,9 @@ class ConfigTest(absltest.TestCase):
             '--config.eval.samples=4', '--config.eval.k=1,4', '--config.corpus.dedup=exact']
     values = flags.FlagValues()  # main.py's flag, parsed as absl parses the command line
     config_flags.DEFINE_config_file('config', None, 'config', flag_values=values, sys_argv=argv)
-    values(argv)
+    with warnings.catch_warnings():  # ml_collections loads the file with load_module()
+      warnings.simplefilter('ignore', DeprecationWarning)
+      values(argv)
     cfg = config_lib.validate(values.config)
     self.assertEqual(cfg.data.languages, ('python', 'go', 'php'))
     self.assertEqual(cfg.data.weights, (1.0, 0.0, 0.5))

@@ -43,7 +43,7 @@ def _build(values: Mapping[str, Any], where: str = '') -> Config:
   kw = {}
   for key, value in values.items():
     tp = types[key]
-    if isinstance(tp, type) and issubclass(tp, Section):
+    if isinstance(tp, type) and issubclass(tp, Section) and not isinstance(value, tp):
       if isinstance(value, ml_collections.ConfigDict):
         value = value.to_dict()
       if not isinstance(value, Mapping):
