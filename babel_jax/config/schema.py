@@ -103,17 +103,17 @@ class Section:
     types = field_types(type(self))
     fields = dataclasses.fields(self)
     for f in fields:
-      object.__setattr__(self, f.name, _coerce(self.path(f.name), types[f.name],
+      object.__setattr__(self, f.name, _coerce(self._path(f.name), types[f.name],
                                                getattr(self, f.name)))
     for f in fields:
       if not f.metadata.get('section'):
-        _check_bounds(self.path(f.name), f.metadata, getattr(self, f.name))
+        _check_bounds(self._path(f.name), f.metadata, getattr(self, f.name))
     self.check()
 
   def check(self) -> None:
     """Rules between the section's fields (a field's own bounds are its knob's)."""
 
-  def path(self, field: str) -> str:
+  def _path(self, field: str) -> str:
     """'section.field', the name errors and the command line use."""
     return f'{self.SECTION}.{field}' if self.SECTION else field
 
