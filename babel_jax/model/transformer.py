@@ -18,6 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from babel_jax import config as config_lib
 from babel_jax.model import attention as attention_lib
 from babel_jax.model.intermediates import MLP_ACT, RESID
 from babel_jax.model import backend
@@ -25,41 +26,9 @@ from babel_jax.model import backend
 Array = jax.Array
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  """Architecture hyperparameters; see `config.default_config().model` for their meaning."""
-  vocab_size: int
-  d_model: int
-  num_layers: int
-  num_heads: int
-  d_ff: int
-  max_len: int
-  norm: str = 'layernorm'
-  positions: str = 'learned'
-  mlp: str = 'gelu'
-  use_bias: bool = True
-  tie_embeddings: bool = True
-  rope_base: float = 10000.0
-  attention_impl: str = 'auto'
-  attention_chunk: int = 128
-  dtype: str = 'float32'
-  param_dtype: str = 'float32'
-  remat: str = 'none'
-  scan_layers: bool = False
-  init_std: float = 0.02
-
-  @classmethod
-  def from_config(cls, model_cfg) -> 'ModelConfig':
-    fields = {f.name for f in dataclasses.fields(cls)}
-    kw = {k: v for k, v in model_cfg.to_dict().items() if k in fields}
-    if not kw.get('d_ff'):
-      d = kw['d_model']
-      kw['d_ff'] = 4 * d if kw.get('mlp', 'gelu') == 'gelu' else 64 * -(-8 * d // 3 // 64)
-    return cls(**kw)
-
-  @property
-  def head_dim(self) -> int:
-    return self.d_model // self.num_heads
+# The architecture's hyperparameters are the config's model section itself (its fields, defaults
+# and bounds are declared there); the model is built from `.resolved()` (d_ff filled in).
+ModelConfig = config_lib.Model
 
 
 def _init(cfg: ModelConfig, axes: tuple[str | None, ...], scale: float = 1.0):
