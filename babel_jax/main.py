@@ -86,9 +86,8 @@ def run_probe(cfg, workdir: str) -> None:
 
 def run_report(cfg, workdir: str) -> None:
   from babel_jax.dynamics import analysis, run_report as report
-  from babel_jax.train import metrics
   report.write(workdir, analysis.Settings.from_config(cfg))
-  metrics.log(f'report: {workdir}/report/index.md')
+  io.log(f'report: {workdir}/report/index.md')
 
 
 def run_bench(cfg, workdir: str | None) -> None:

@@ -14,8 +14,8 @@ from babel_jax import data as data_lib
 from babel_jax.data import corpus, pipeline, tokenizer
 from babel_jax.errors import DataError, MixtureError
 from babel_jax.mixture import spec as mixture_spec
+from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import loop
-from babel_jax.train import metrics as metrics_lib
 
 LANGS = tuple(testing.SMALL_LANGUAGES.split(','))
 
@@ -159,8 +159,8 @@ class CorpusTrainingTest(absltest.TestCase):
     self.assertEqual(loop.train(cfg, resumed)['status'], 'stop_after')
     cfg.train.stop_after = 0
     loop.train(cfg, resumed)
-    a = [m['loss'] for m in metrics_lib.read_metrics(straight)]
-    b = [m['loss'] for m in metrics_lib.read_metrics(resumed)]
+    a = [m['loss'] for m in RunDir(straight).metrics()]
+    b = [m['loss'] for m in RunDir(resumed).metrics()]
     self.assertLen(a, 8)
     np.testing.assert_allclose(a, b, rtol=1e-6)
     with open(os.path.join(resumed, 'run_info.json')) as f:

@@ -11,6 +11,7 @@ from absl.testing import absltest
 
 from babel_jax.errors import TokenizerError
 from babel_jax.data import corpus, tokenizer
+from babel_jax.data.batch import PAD_ID
 
 
 class TokenizerTest(absltest.TestCase):
@@ -38,7 +39,7 @@ class TokenizerTest(absltest.TestCase):
                  'the \u2581 marker \u2581\u2581 itself', '\u2581', '']:
       ids = self.tok.encode(text)
       self.assertEqual(self.tok.decode(ids), text, repr(text))
-      self.assertNotIn(tokenizer.PAD, ids)  # 0 must stay free: it means 'no target'.
+      self.assertNotIn(PAD_ID, ids)  # 0 must stay free: it means 'no target'.
     digits = [self.tok._sp.id_to_piece(i) for i in self.tok.encode('x = 1234567890')]
     self.assertEqual(digits[-10:], list('1234567890'))
     indent = [self.tok._sp.id_to_piece(i) for i in self.tok.encode('\n        return x\n')]

@@ -66,10 +66,6 @@ def _same_settings(old: dict[str, Any], new: dict[str, Any]) -> bool:
   return all(old.get(k, defaults[k]) == v for k, v in new.items()) and set(old) <= set(new)
 
 
-def _log(msg: str) -> None:
-  print(msg, flush=True)
-
-
 def _budgets(c, known: set[str]) -> dict[str, dedup.Budget]:
   table = dedup.parse_table(c.max_tokens_by_language, 'corpus.max_tokens_by_language', known)
   return collections.defaultdict(
@@ -129,9 +125,9 @@ def build(c, out_dir: str) -> dict[str, Any]:
                                c.token_model, c.bytes_per_token)
       index, counts, seen, nbytes = _read(pool, units, settings)
       dt = max(time.time() - t0, 1e-9)
-      _log(f'corpus: read {sum(seen):,} files, {nbytes / 1e6:,.0f} MB from {len(units)} units '
-           f'in {dt:.0f}s ({nbytes / 1e6 / dt:.1f} MB/s, {c.workers} worker'
-           f'{"s" * (c.workers > 1)})')
+      io.log(f'corpus: read {sum(seen):,} files, {nbytes / 1e6:,.0f} MB from {len(units)} units '
+             f'in {dt:.0f}s ({nbytes / 1e6 / dt:.1f} MB/s, {c.workers} worker'
+             f'{"s" * (c.workers > 1)})')
       chosen = _choose(index, settings.languages, budgets, modes, counts)
       names = ", ".join(s.name for s in srcs)
       if not sum(seen):
@@ -183,7 +179,7 @@ def build(c, out_dir: str) -> dict[str, Any]:
   if os.path.isdir(out_dir):
     os.rmdir(out_dir)  # empty (checked in _existing)
   os.rename(tmp, out_dir)
-  _log(summary(manifest))
+  io.log(summary(manifest))
   return manifest
 
 
@@ -206,7 +202,7 @@ def _existing(c, out_dir: str) -> dict[str, Any] | None:
   if os.path.exists(os.path.join(out_dir, MANIFEST)):
     manifest = load_manifest(out_dir)
     if _same_settings(manifest['settings'], settings_dict(c)):
-      _log(f'corpus: {out_dir} is up to date ({manifest["content_hash"][:12]}), reusing it')
+      io.log(f'corpus: {out_dir} is up to date ({manifest["content_hash"][:12]}), reusing it')
       return manifest
     raise CorpusError(f'{out_dir} already holds a corpus built with other settings; choose '
                       f'another data.corpus_dir or delete it (corpora are never overwritten)')
@@ -237,7 +233,7 @@ def _choose(index: np.ndarray, ids: tuple[str, ...], budgets: dict[str, dedup.Bu
 
 def _read(pool: workers_lib.Pool, units: list[scan.Unit], settings: scan.Settings):
   """Scans every unit (largest first, for balance); merges the results in unit order."""
-  progress = workers_lib.Progress('read', sum(u.input_bytes for u in units), _log)
+  progress = workers_lib.Progress('read', sum(u.input_bytes for u in units), io.log)
   results: dict[int, scan.UnitResult] = {}
   tasks = [(settings, u) for u in sorted(units, key=lambda u: (-u.input_bytes, u.index))]
   for r in pool.run(scan.scan, tasks):
@@ -274,7 +270,7 @@ def _near_dedup(pool: workers_lib.Pool, chosen: dict[str, np.ndarray], spill: st
       where[len(tasks)] = (lang, start, stop, size)
       tasks.append((len(tasks), spill, rows[start:stop], c.near_dup_threshold, c.minhash_perms))
       start = stop
-  progress = workers_lib.Progress('minhash', sum(w[3] for w in where.values()), _log)
+  progress = workers_lib.Progress('minhash', sum(w[3] for w in where.values()), io.log)
   for chunk_id, out in pool.run(dedup.band_task, tasks):
     lang, start, stop, size = where[chunk_id]
     bands[lang][start:stop] = out
@@ -300,7 +296,7 @@ def _write(pool: workers_lib.Pool, chosen: dict[str, np.ndarray], tmp: str, spil
     tasks.append((tmp, spill, lang, rows_file, source_names, unit_sources,
                   c.shard_mb * 2**20, c.val_fraction))
   progress = workers_lib.Progress('write', sum(int(r['nbytes'].sum()) for r in chosen.values()),
-                                  _log)
+                                  io.log)
   langs = {}
   for lang, info in pool.run(_write_language, tasks):
     langs[lang] = info

@@ -22,10 +22,11 @@ from typing import Any, Iterator
 import sentencepiece as spm
 
 from babel_jax.data import corpus as corpus_lib
+from babel_jax.data.batch import PAD_ID
 from babel_jax.errors import TokenizerError
 
 MODEL, INFO = 'spm.model', 'tokenizer.json'
-PAD, UNK, BOS, EOS = 0, 1, 2, 3  # pad is 0: the batch contract reads target 0 as 'no target'.
+UNK, BOS, EOS = 1, 2, 3  # after the batch contract's PAD_ID 0, which reads as 'no target'
 _MARK = '\u2581'
 _CHUNK_CHARS = 4096
 
@@ -105,7 +106,7 @@ def settings_dict(c, vocab_size: int) -> dict[str, Any]:
           'add_dummy_prefix': False, 'split_digits': True, 'allow_whitespace_only_pieces': True,
           'character_coverage': c.character_coverage, 'max_sentencepiece_length': c.max_piece_length,
           'sample_bytes_per_language': c.sample_bytes_per_language,
-          'pad_id': PAD, 'unk_id': UNK, 'bos_id': BOS, 'eos_id': EOS}
+          'pad_id': PAD_ID, 'unk_id': UNK, 'bos_id': BOS, 'eos_id': EOS}
 
 
 def train(c, vocab_size: int, corpus_dir: str, out_dir: str) -> dict[str, Any]:

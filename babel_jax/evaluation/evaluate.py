@@ -20,13 +20,13 @@ import jax
 
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
+from babel_jax import io
 from babel_jax.runtime import factory as runtime_lib
 from babel_jax.errors import EvaluationError
 from babel_jax.evaluation import execution, passk, sampling, sandbox
 from babel_jax.evaluation.languages import LANGUAGES, Language, program, truncate
 from babel_jax.runtime import checkpoints as ckpt_lib
 from babel_jax.runtime.rundir import RunDir
-from babel_jax.train import metrics as metrics_lib
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), 'data')
 
@@ -124,7 +124,7 @@ def evaluate(cfg, params, sampler: sampling.Sampler, tokenizer, executor: Execut
                           'completion': text, 'outcome': outcome, 'output_tail': tail})
     results[lang_name] = score(lang_name, records, outcomes, ks, seconds, len(sources))
     r = results[lang_name]
-    metrics_lib.log(f'eval {lang_name}: ' + ', '.join(
+    io.log(f'eval {lang_name}: ' + ', '.join(
         f'{k} {v:.3f}' if v is not None else f'{k} n/a' for k, v in r['pass_at_k'].items()) +
         f'; {r["translated"]}/{r["problems"]} translated; outcomes '
         + ', '.join(f'{k} {v}' for k, v in r['outcomes'].items() if v) +
@@ -141,8 +141,8 @@ def eval_languages(cfg) -> list[str]:
       raise EvaluationError(f'eval.languages names {lang!r}; have {sorted(LANGUAGES)}')
     missing = LANGUAGES[lang].missing_tools()
     if missing:
-      metrics_lib.log(f'eval: skipping {lang}: toolchain {missing} not installed '
-                      '(launch/setup.sh installs it as root)')
+      io.log(f'eval: skipping {lang}: toolchain {missing} not installed '
+             '(launch/setup.sh installs it as root)')
       continue
     out.append(lang)
   if not out:
@@ -158,7 +158,7 @@ def walk(cfg, workdir: str) -> list[int]:
   if cfg.data.source != 'corpus':
     raise EvaluationError('--mode eval needs a tokenizer: data.source must be corpus')
   languages = eval_languages(cfg)
-  metrics_lib.log(f'eval: sandbox isolation {sandbox.isolation_note()}')
+  io.log(f'eval: sandbox isolation {sandbox.isolation_note()}')
   tok, _ = tok_lib.load(data_lib.tokenizer_dir(cfg, workdir),
                         corpus.load_manifest(data_lib.corpus_dir(cfg, workdir)))
   run = RunDir(workdir)
@@ -177,7 +177,7 @@ def walk(cfg, workdir: str) -> list[int]:
     try:
       params = ckpt_lib.restore_params(manager, step, rt.abstract_params)
     except Exception as err:  # a partial or broken checkpoint: skip it, like the probes
-      metrics_lib.log(f'warning: skipping checkpoint {step}: {type(err).__name__}: {err}'[:400])
+      io.log(f'warning: skipping checkpoint {step}: {type(err).__name__}: {err}'[:400])
       continue
     t = time.perf_counter()
     results, completions = evaluate(cfg, params, sampler, tok, executor, languages,

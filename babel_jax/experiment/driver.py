@@ -43,7 +43,7 @@ PHASES = ('corpus', 'primary', 'continual', 'dynamics', 'mixture', 'scratch', 'c
 
 
 def _log(msg: str) -> None:
-  metrics_lib.log(f'experiment: {msg}')
+  io.log(f'experiment: {msg}')
 
 
 def _write_json(path: str, obj: Any) -> None:

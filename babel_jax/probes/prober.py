@@ -27,6 +27,7 @@ import numpy as np
 
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
+from babel_jax import io
 from babel_jax.data import planted as planted_lib
 from babel_jax.mixture.spec import MixtureSpec
 from babel_jax.probes import aligned as aligned_lib
@@ -38,7 +39,6 @@ from babel_jax.probes import result as result_lib
 from babel_jax.probes.result import ProbeResult
 from babel_jax.runtime import factory as runtime_lib
 from babel_jax.runtime import sharding
-from babel_jax.train import metrics as metrics_lib
 from babel_jax.train import step as step_lib
 
 
@@ -130,8 +130,8 @@ class Prober:
       if cfg.probe.knowledge:
         self._build_knowledge(tok, manifest)
     if self._lens is None and not only:
-      metrics_lib.log('logit lens: skipped (needs data.source=corpus and probe-set prompts in '
-                      f'one of {self.languages[1:]})')
+      io.log('logit lens: skipped (needs data.source=corpus and probe-set prompts in '
+             f'one of {self.languages[1:]})')
 
   def _jit(self, fn, *extra):
     return jax.jit(sharding.with_rules(_summed(fn)), in_shardings=(*self._in, *extra),
@@ -178,9 +178,9 @@ class Prober:
     ps = self.probe_set = probe_set_lib.build(tok, wanted, cfg.model.max_len, path,
                                               cfg.probe.max_prompts_per_pair)
     for problem in ps.problems[:10]:
-      metrics_lib.log(f'probe set: skipped {problem}')
+      io.log(f'probe set: skipped {problem}')
     if len(ps.problems) > 10:
-      metrics_lib.log(f'probe set: ... {len(ps.problems)} prompts skipped in all')
+      io.log(f'probe set: ... {len(ps.problems)} prompts skipped in all')
     self._lens_inputs = self.rt.replicated(
         (ps.batch(), ps.last_P, ps.target_first_P, ps.python_first_P))
     rep = self._rep
@@ -209,21 +209,21 @@ class Prober:
     from babel_jax.data.tokenizer import BOS, EOS
     found = knowledge_lib.from_manifest(manifest)
     if found is None:
-      metrics_lib.log('planted knowledge: skipped (the corpus records no facts; corpus.facts)')
+      io.log('planted knowledge: skipped (the corpus records no facts; corpus.facts)')
       return
     fact_set, self.facts_language = found
     if self.facts_language != self.primary:
-      metrics_lib.log(f'planted knowledge: the facts are taught in {self.facts_language}, not '
-                      f'the primary language {self.primary}; the reports read the primary\'s '
-                      'reading as retention')
+      io.log(f'planted knowledge: the facts are taught in {self.facts_language}, not '
+             f'the primary language {self.primary}; the reports read the primary\'s '
+             'reading as retention')
     rows, layout = knowledge_lib.rows(tok, fact_set, self.languages, self.planted,
                                       self.cfg.data.seq_len, self.model.cfg.vocab_size, BOS, EOS)
     for lang, n in layout.dropped.items():
-      metrics_lib.log(f'planted knowledge: {n} fact pairs of {lang} start their body beyond '
-                      f'{self.cfg.data.seq_len} tokens; left out')
+      io.log(f'planted knowledge: {n} fact pairs of {lang} start their body beyond '
+             f'{self.cfg.data.seq_len} tokens; left out')
     if not rows:
-      metrics_lib.log(f'planted knowledge: skipped (no language of {self.languages} renders '
-                      'the facts)')
+      io.log(f'planted knowledge: skipped (no language of {self.languages} renders '
+             'the facts)')
       return
     self.knowledge_layout = layout
     self._knowledge_inputs = self._put(_stack(knowledge_lib.pad(rows), self.cfg.probe.batch_size))

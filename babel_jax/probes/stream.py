@@ -25,6 +25,7 @@ import jax
 import numpy as np
 
 from babel_jax import config as config_lib
+from babel_jax import io
 from babel_jax.errors import RunError
 from babel_jax.mixture import spec as spec_lib
 from babel_jax.probes.prober import Prober
@@ -32,7 +33,6 @@ from babel_jax.probes.result import ProbeResult
 from babel_jax.runtime import checkpoints as ckpt_lib
 from babel_jax.runtime import factory as runtime_lib
 from babel_jax.runtime.rundir import RunDir
-from babel_jax.train import metrics as metrics_lib
 
 
 def _partial_saves(ckpt_dir: str, min_age_s: float = 0.0) -> list[str]:
@@ -93,8 +93,8 @@ def _warn_partial(ckpt_dir: str, follow: bool, warned: set[str]) -> None:
   for name in _partial_saves(ckpt_dir, min_age_s=300.0 if follow else 0.0):
     if name not in warned:
       warned.add(name)
-      metrics_lib.log(f'warning: skipping partial checkpoint {ckpt_dir}/{name} (a save that '
-                      'did not finish)')
+      io.log(f'warning: skipping partial checkpoint {ckpt_dir}/{name} (a save that '
+             'did not finish)')
 
 
 def _probe_steps(todo: list[int], restore, prober: Prober, run: RunDir, board: _Board,
@@ -110,8 +110,8 @@ def _probe_steps(todo: list[int], restore, prober: Prober, run: RunDir, board: _
     except Exception as e:  # a corrupt, partial or incompatible checkpoint: skip it
       params = None
       stats['skipped'].append(step)
-      metrics_lib.log(f'warning: skipping checkpoint {run.checkpoints}/{step}: '
-                      f'{type(e).__name__}: {str(e).splitlines()[0][:300]}')
+      io.log(f'warning: skipping checkpoint {run.checkpoints}/{step}: '
+             f'{type(e).__name__}: {str(e).splitlines()[0][:300]}')
     wait_s = time.perf_counter() - t
     if i + 1 < len(todo):
       pending = pool.submit(restore, todo[i + 1])
@@ -125,7 +125,7 @@ def _probe_steps(todo: list[int], restore, prober: Prober, run: RunDir, board: _
     for key, value in (('probed', step), ('restore_s', restore_s), ('wait_s', wait_s),
                        ('probe_s', probe_s)):
       stats[key].append(value)
-    metrics_lib.log(_line(result, probe_s, restore_s, wait_s, prober.primary))
+    io.log(_line(result, probe_s, restore_s, wait_s, prober.primary))
   pool.shutdown()
 
 
@@ -173,16 +173,16 @@ def walk(cfg, workdir: str, follow: bool = False, prober: Prober | None = None
             if not run.probed(s) and s not in stats['skipped']]
     if todo:
       last_new = time.time()
-      metrics_lib.log(f'probing {len(todo)} checkpoints of {workdir}: {todo[:8]}'
-                      f'{" ..." if len(todo) > 8 else ""}')
+      io.log(f'probing {len(todo)} checkpoints of {workdir}: {todo[:8]}'
+             f'{" ..." if len(todo) > 8 else ""}')
       _probe_steps(todo, restore, prober, run, board, stats, trained)
     if not follow:
       break
     if final is not None and final in available and not todo:
-      metrics_lib.log(f'the run reached its final step {final}; stop following')
+      io.log(f'the run reached its final step {final}; stop following')
       break
     if time.time() - last_new > cfg.probe.follow_timeout_s:
-      metrics_lib.log(f'no new checkpoint for {cfg.probe.follow_timeout_s:.0f}s; stop following')
+      io.log(f'no new checkpoint for {cfg.probe.follow_timeout_s:.0f}s; stop following')
       break
     time.sleep(cfg.probe.follow_poll_s)
   board.close()

@@ -113,6 +113,10 @@ class RunDir:
     path = self.eval_results_path(step)
     return _read(path) if os.path.exists(path) else None
 
+  def metrics(self) -> list[dict[str, Any]]:
+    """The training scalars of metrics.jsonl, one record per logged step."""
+    return io.read_jsonl(self.metrics_path)
+
   def per_problem(self, step: int) -> dict[str, dict[str, bool]] | None:
     """{language: {task: solved}} of a checkpoint, or None when it was not evaluated."""
     path = self.per_problem_path(step)
