@@ -14,7 +14,7 @@ import jax
 import numpy as np
 from absl.testing import absltest
 
-from babel_jax import data as data_lib
+from babel_jax.data import loader
 from babel_jax.errors import ConfigError
 from babel_jax.runtime import checkpoints as ckpt_lib
 from babel_jax.runtime import factory
@@ -69,7 +69,7 @@ class CheckpointTest(absltest.TestCase):
     np.testing.assert_array_equal(state.rng, out['state'].rng)
     self.assertEqual(int(state.step), 10)
     self.assertEqual(meta['step'], 10)
-    source = data_lib.make_source(cfg)
+    source = loader.make_source(cfg)
     self.assertTrue(ckpt_lib.restore_data_state(manager, 10, source))
     self.assertEqual(source.get_state(), {'index': 10})
     with open(os.path.join(workdir, 'checkpoints', '10', 'data', 'process_0-of-1.json')) as f:

@@ -38,22 +38,14 @@ from array_record.python import array_record_module as array_record
 from babel_jax import config as config_lib
 from babel_jax import io
 from babel_jax.config import default_config
-from babel_jax.data import dedup, filters, languages as lang_lib, planted, scan, shards
+from babel_jax.data import dedup, facts as facts_lib, filters, languages as lang_lib
+from babel_jax.data import manifest as manifest_lib, planted, scan, shards
 from babel_jax.data import sources as sources_lib, workers as workers_lib
 from babel_jax.errors import CorpusError
 
-SPLITS = ('train', 'validation')
-MANIFEST = 'manifest.json'
 _LEX = re.compile(rb'\w+|[^\w\s]')
 _NOT_SETTINGS = ('workers',)  # how a corpus is built, not what it holds
 _BAND_CHUNK_BYTES, _BAND_CHUNK_DOCS = 1 << 20, 250
-
-
-
-
-def split_of(sha: str, val_fraction: float) -> str:
-  """Train/validation from the content hash alone, so a file never changes split."""
-  return 'validation' if int(sha[:8], 16) % 10_000 < round(val_fraction * 10_000) else 'train'
 
 
 def settings_dict(c) -> dict[str, Any]:
@@ -167,7 +159,7 @@ def build(c, out_dir: str) -> dict[str, Any]:
     if facts_entry:
       manifest['facts'] = facts_entry
     manifest['content_hash'] = _content_hash(tmp, langs, facts_entry)
-    with open(os.path.join(tmp, MANIFEST), 'w') as f:
+    with open(os.path.join(tmp, manifest_lib.MANIFEST), 'w') as f:
       json.dump(manifest, f, indent=2, sort_keys=True)
   except BaseException as e:
     shutil.rmtree(tmp, ignore_errors=True)
@@ -179,7 +171,7 @@ def build(c, out_dir: str) -> dict[str, Any]:
   if os.path.isdir(out_dir):
     os.rmdir(out_dir)  # empty (checked in _existing)
   os.rename(tmp, out_dir)
-  io.log(summary(manifest))
+  io.log(manifest_lib.summary(manifest))
   return manifest
 
 
@@ -199,16 +191,16 @@ def _filtered(counts: collections.Counter) -> str:
 
 def _existing(c, out_dir: str) -> dict[str, Any] | None:
   """The manifest of a corpus already there with these settings; refuses anything else there."""
-  if os.path.exists(os.path.join(out_dir, MANIFEST)):
-    manifest = load_manifest(out_dir)
+  if os.path.exists(os.path.join(out_dir, manifest_lib.MANIFEST)):
+    manifest = manifest_lib.load(out_dir)
     if _same_settings(manifest['settings'], settings_dict(c)):
       io.log(f'corpus: {out_dir} is up to date ({manifest["content_hash"][:12]}), reusing it')
       return manifest
     raise CorpusError(f'{out_dir} already holds a corpus built with other settings; choose '
                       f'another data.corpus_dir or delete it (corpora are never overwritten)')
   if os.path.exists(out_dir) and os.listdir(out_dir):
-    raise CorpusError(f'{out_dir} exists, is not empty and has no {MANIFEST}; choose another '
-                      'data.corpus_dir')
+    raise CorpusError(f'{out_dir} exists, is not empty and has no {manifest_lib.MANIFEST}; '
+                      'choose another data.corpus_dir')
   for stale in glob.glob(f'{out_dir}.partial.*'):
     shutil.rmtree(stale, ignore_errors=True)
   return None
@@ -360,7 +352,6 @@ def _check_facts(c, languages) -> None:
     raise CorpusError(f'corpus.facts={c.facts} and corpus.facts_seed={c.facts_seed} must be >= 0')
   if not c.facts:
     return
-  from babel_jax.data import facts as facts_lib
   lang = c.facts_language
   if lang not in facts_lib.LANGUAGES:
     raise CorpusError(f'corpus.facts_language={lang!r} has no fact renderings; one of '
@@ -378,19 +369,9 @@ def _facts(c, langs: dict[str, Any]) -> dict[str, Any] | None:
   if c.facts_language not in langs:
     raise CorpusError(f'corpus.facts_language={c.facts_language!r}, but the corpus holds no '
                       f'{c.facts_language} files (it has {sorted(langs)}); nothing written')
-  from babel_jax.data import facts as facts_lib
   fact_set = facts_lib.generate(int(c.facts), int(c.facts_seed))
   return {**fact_set.to_json(), 'language': c.facts_language,
           'placement': f'train split of {c.facts_language}, data.facts_rate of its documents'}
-
-
-def recorded_facts(manifest: dict[str, Any]):
-  """The FactSet the manifest records (facts.FactSet), or None for a corpus without facts."""
-  entry = manifest.get('facts')
-  if not entry:
-    return None
-  from babel_jax.data import facts as facts_lib
-  return facts_lib.FactSet.from_json(entry)
 
 
 def _content_hash(root: str, langs: dict[str, Any], facts: dict[str, Any] | None = None) -> str:
@@ -398,7 +379,7 @@ def _content_hash(root: str, langs: dict[str, Any], facts: dict[str, Any] | None
   without facts keeps the hash it always had)."""
   h = hashlib.sha256()
   for lang in sorted(langs):
-    for split in SPLITS:
+    for split in manifest_lib.SPLITS:
       for rel in langs[lang]['shards'][split]:
         h.update(rel.encode())
         with open(os.path.join(root, rel), 'rb') as f:
@@ -408,53 +389,3 @@ def _content_hash(root: str, langs: dict[str, Any], facts: dict[str, Any] | None
     h.update(b'facts')
     h.update(json.dumps(facts, sort_keys=True).encode())
   return h.hexdigest()
-
-
-def load_manifest(corpus_dir: str) -> dict[str, Any]:
-  path = os.path.join(corpus_dir, MANIFEST)
-  if not os.path.isfile(path):
-    raise CorpusError(f'no corpus at {corpus_dir!r} ({MANIFEST} missing); build it with '
-                      '--mode corpus')
-  with open(path) as f:
-    manifest = json.load(f)
-  for lang, info in manifest['languages'].items():
-    for split in SPLITS:
-      for rel in info['shards'][split]:
-        if not os.path.isfile(os.path.join(corpus_dir, rel)):
-          raise CorpusError(f'{path} names shard {rel!r} for {lang}/{split}, which is missing')
-  return manifest
-
-
-def read_texts(corpus_dir: str, manifest: dict[str, Any], lang: str, split: str):
-  """Yields the documents (str) of one language and split, in shard order."""
-  for rel in manifest['languages'][lang]['shards'][split]:
-    reader = array_record.ArrayRecordReader(os.path.join(corpus_dir, rel))
-    try:
-      for i in range(reader.num_records()):
-        yield json.loads(reader.read([i])[0])['text']
-    finally:
-      reader.close()
-
-
-def summary(manifest: dict[str, Any]) -> str:
-  method = manifest.get('token_count', {}).get('method', 'estimate')
-  rows = [f'{"language":<12}{"train files":>12}{"val files":>10}{"MB":>9}{"lex tokens":>13}'
-          f'{"tokens (" + method + ")":>24}']
-  for lang, info in sorted(manifest['languages'].items()):
-    if 'planted' in info:
-      continue
-    files, b, lex = info['files'], info['bytes'], info['lexical_tokens']
-    tok = info.get('tokens', {'train': 0, 'validation': 0})
-    rows.append(f'{lang:<12}{files["train"]:>12}{files["validation"]:>10}'
-                f'{(b["train"] + b["validation"]) / 1e6:>9.2f}'
-                f'{lex["train"] + lex["validation"]:>13,}{tok["train"] + tok["validation"]:>24,}')
-  dropped = ', '.join(f'{k} {v}' for k, v in manifest['filtered'].items() if v)
-  made = [f'{n} ({i["planted"]["kind"]} of {i["planted"]["of"]}, seed {i["planted"]["seed"]})'
-          for n, i in sorted(manifest['languages'].items()) if 'planted' in i]
-  rows += [f'planted: {", ".join(made)}'] if made else []
-  if 'facts' in manifest:
-    f = manifest['facts']
-    rows.append(f'facts: {f["count"]} taught (and {len(f["untaught"])} untaught twins), seed '
-                f'{f["seed"]}, in {f["placement"]}')
-  return '\n'.join(rows + [f'files read {manifest["files_read"]}; dropped: {dropped}',
-                           f'content hash {manifest["content_hash"][:16]}'])

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import sentencepiece as spm
 
-from babel_jax.data import corpus as corpus_lib
+from babel_jax.data import manifest as manifest_lib
 from babel_jax.data.batch import PAD_ID
 from babel_jax.errors import TokenizerError
 
@@ -93,7 +93,7 @@ def _sample(corpus_dir: str, manifest: dict[str, Any], per_language: int) -> Ite
     if 'planted' in manifest['languages'][lang]:
       continue
     taken = 0
-    for text in corpus_lib.read_texts(corpus_dir, manifest, lang, 'train'):
+    for text in manifest_lib.read_texts(corpus_dir, manifest, lang, 'train'):
       if taken >= per_language:
         break
       taken += len(text.encode())
@@ -111,7 +111,7 @@ def settings_dict(c, vocab_size: int) -> dict[str, Any]:
 
 def train(c, vocab_size: int, corpus_dir: str, out_dir: str) -> dict[str, Any]:
   """Trains (or reuses) the tokenizer for corpus_dir; returns the contents of tokenizer.json."""
-  manifest = corpus_lib.load_manifest(corpus_dir)
+  manifest = manifest_lib.load(corpus_dir)
   settings = settings_dict(c, vocab_size)
   info_path = os.path.join(out_dir, INFO)
   if os.path.exists(info_path):
@@ -150,8 +150,8 @@ def train(c, vocab_size: int, corpus_dir: str, out_dir: str) -> dict[str, Any]:
   real = [lang for lang, i in manifest['languages'].items() if 'planted' not in i]
   for lang in sorted(real):
     tokens[lang] = {}
-    for split in corpus_lib.SPLITS:
-      texts = list(corpus_lib.read_texts(corpus_dir, manifest, lang, split))
+    for split in manifest_lib.SPLITS:
+      texts = list(manifest_lib.read_texts(corpus_dir, manifest, lang, split))
       ids = tok.encode_batch(texts)
       tokens[lang][split] = sum(map(len, ids))
       if split == 'validation':

@@ -18,12 +18,11 @@ import ml_collections
 import numpy as np
 
 from babel_jax import config as config_lib
-from babel_jax import data as data_lib
 from babel_jax import io
 from babel_jax import model as model_lib
+from babel_jax.data import loader, mixture_spec
 from babel_jax.runtime import factory as runtime_lib
 from babel_jax.errors import ConfigError, StorageError, TrainingError
-from babel_jax.mixture import spec as mixture_spec
 from babel_jax.runtime import checkpoints as ckpt_lib
 from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import metrics as metrics_lib
@@ -207,7 +206,7 @@ def train(cfg, workdir: str) -> dict[str, Any]:
   rt = runtime_lib.build(cfg)
   write_run_config(cfg, run)
   compiled = step_lib.compiled(rt, cfg.train, len(config_lib.languages(cfg)))
-  source = data_lib.make_source(cfg, jax.process_index(), jax.process_count(), workdir)
+  source = loader.make_source(cfg, jax.process_index(), jax.process_count(), workdir)
   manager = ckpt_lib.make_manager(run.checkpoints, cfg.checkpoint, cfg.train.steps)
   state, start, provenance = _init_or_resume(cfg, run, rt, compiled, manager, source)
   step_fn = compiled.step
