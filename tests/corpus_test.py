@@ -218,8 +218,8 @@ class CorpusTest(absltest.TestCase):
     for name, paths in (('a', full_cfg.paths), ('b', reordered)):
       cfg = _config(self.root, near_dup_threshold=0.0, max_bytes_per_language=cap, paths=paths)
       m = corpus.build(cfg, os.path.join(self.tmp, name))
-      got = [t for s in manifest_lib.SPLITS for t in manifest_lib.read_texts(os.path.join(self.tmp, name), m,
-                                                                  'python', s)]
+      got = [t for s in manifest_lib.SPLITS
+             for t in manifest_lib.read_texts(os.path.join(self.tmp, name), m, 'python', s)]
       self.assertCountEqual(got, expected, name)
 
   def test_never_overwrites_and_a_crash_leaves_no_manifest(self):

@@ -87,7 +87,8 @@ class FactsPipelineTest(absltest.TestCase):
     self.assertEqual([f['name'] for f in entry['untaught']], self.untaught)
     on_disk = manifest_lib.load(self.corpus_dir)
     self.assertEqual(on_disk['facts'], json.loads(json.dumps(entry)))
-    self.assertEqual(manifest_lib.recorded_facts(on_disk), self.facts)  # sorted keys put back in order
+    # Sorted keys put back in order.
+    self.assertEqual(manifest_lib.recorded_facts(on_disk), self.facts)
     self.assertIn('facts: 8 taught', manifest_lib.summary(on_disk))
     # Part of the corpus's identity: same shards as the corpus without facts, another hash; the
     # tokenizer never trains on facts (the same model as without them).

@@ -1,11 +1,12 @@
 """One probed step's results as frozen, typed records: what the probes measure and everything reads.
 
 prober.py builds a `ProbeResult`; `save` writes its `to_json()` to the run's probes/<step>.json
-and `load` reads it back with `from_json`; the TensorBoard and console writers (stream.py) and the interpretation
-(babel_jax.dynamics) read its fields. numpy and the standard library only: the numpy-only
-interpretation imports it without JAX. Files written before the primary_* names load (their
-python_* keys are read as primary_*); an aligned lens written before the within-block readings
-does not (its share read block bias, see docs/method.md): such a run must be probed again.
+and `load` reads it back with `from_json`; the TensorBoard and console writers (stream.py) and
+the interpretation (babel_jax.dynamics) read its fields. No JAX (numpy, and RunDir for the
+files): the numpy-only interpretation imports it. Files written before the primary_* names
+load (their python_* keys are read as primary_*); an aligned lens written before the within-block
+readings does not (its share read block bias, see docs/method.md): such a run must be probed
+again.
 """
 
 from __future__ import annotations
