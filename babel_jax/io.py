@@ -1,12 +1,16 @@
-"""Writing files so that readers never see half of one, and a crash keeps the last good copy."""
+"""Writing files so that readers never see half of one, and a crash keeps the last good copy;
+the progress log every package writes to."""
 
 from __future__ import annotations
 
 import errno
 import json
 import os
+import sys
 import time
 from typing import Any
+
+from absl import logging
 
 from babel_jax.errors import RunError
 
@@ -90,3 +94,11 @@ def write_keeping_old(path: str, text: str) -> None:
         return
     os.replace(path, path.replace('.json', f'.{int(time.time())}.json'))
   atomic_write(path, text)
+
+
+def log(msg: str) -> None:
+  """A progress line on stdout and in absl's log, from the first process only."""
+  jax = sys.modules.get('jax')  # a job that never imported JAX (a report, a corpus) is one process
+  if jax is None or jax.process_index() == 0:
+    logging.info(msg)
+    print(msg, flush=True)

@@ -6,15 +6,26 @@ Every config field can be overridden on the command line (`--config.train.steps=
 
 from __future__ import annotations
 
+import json
 import os
 
+import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from babel_jax import cli
 from babel_jax import config as config_lib
+from babel_jax import data
+from babel_jax import io
+from babel_jax.bench import data_bench, probe_bench, restore_bench, train_bench
+from babel_jax.data import corpus, tokenizer
+from babel_jax.dynamics import run_report as report, transfer
 from babel_jax.errors import ConfigError
+from babel_jax.evaluation import evaluate
+from babel_jax.experiment import calibrate, driver, runs
+from babel_jax.probes import stream
 from babel_jax.runtime.rundir import RunDir
+from babel_jax.train import loop, plan
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file in configs/.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (created if missing).')
@@ -51,55 +62,43 @@ _NO_WORKDIR = ('plan', 'bench', 'data_bench', 'probe_bench', 'transfer')
 
 
 def run_experiment(cfg, workdir: str) -> None:
-  from babel_jax.experiment import driver
   driver.run(cfg, workdir)
 
 
 def run_calibrate(cfg, workdir: str) -> None:
-  from babel_jax.experiment import calibrate
   print(f'calibration table: {calibrate.run(cfg, workdir)}')
 
 
 def run_corpus(cfg, workdir: str) -> None:
-  from babel_jax import data
-  from babel_jax.data import corpus
   corpus.build(cfg.corpus, data.corpus_dir(cfg, workdir))
 
 
 def run_tokenizer(cfg, workdir: str) -> None:
-  from babel_jax import data
-  from babel_jax.data import tokenizer
   tokenizer.train(cfg.tokenizer, cfg.tokenizer.vocab_size or cfg.model.vocab_size,
                   data.corpus_dir(cfg, workdir), data.tokenizer_dir(cfg, workdir))
 
 
 def run_train(cfg, workdir: str) -> None:
-  from babel_jax.train import loop
   loop.train(cfg, workdir)
 
 
 def run_probe(cfg, workdir: str) -> None:
-  from babel_jax.probes import stream
   stream.walk(cfg, workdir, follow=_FOLLOW.value)
   run_report(cfg, workdir)
 
 
 def run_report(cfg, workdir: str) -> None:
-  from babel_jax.dynamics import run_report as report
-  from babel_jax.train import metrics
   report.write(workdir, cfg.dynamics)
-  metrics.log(f'report: {workdir}/report/index.md')
+  io.log(f'report: {workdir}/report/index.md')
 
 
 def run_bench(cfg, workdir: str | None) -> None:
   del workdir
-  from babel_jax.bench import train_bench
   print(train_bench.report(cfg, train_bench.benchmark(cfg, steps=_BENCH_STEPS.value)),
         flush=True)
 
 
 def run_data_bench(cfg, workdir: str) -> None:
-  from babel_jax.bench import data_bench, train_bench
   if cfg.data.source != 'corpus':
     raise ConfigError('--mode data_bench needs --config.data.source=corpus')
   if not workdir and not cfg.data.corpus_dir:
@@ -114,21 +113,17 @@ def run_data_bench(cfg, workdir: str) -> None:
 
 def run_probe_bench(cfg, workdir: str | None) -> None:
   del workdir
-  from babel_jax.bench import probe_bench
   print(probe_bench.report(cfg, probe_bench.probe_vs_forward(cfg),
-                           probe_bench.restore_overlap(cfg)), flush=True)
+                           restore_bench.restore_overlap(cfg)), flush=True)
 
 
 def run_plan(cfg, workdir: str | None) -> None:
   del workdir
-  from babel_jax.experiment import runs
-  from babel_jax.runtime import plan
   # A study's runs hold its planted controls: their id ranges grow the vocabulary.
   print(plan.report(plan.plan(runs.with_controls(cfg))), flush=True)
 
 
 def run_eval(cfg, workdir: str) -> None:
-  from babel_jax.evaluation import evaluate
   evaluate.walk(cfg, workdir)
 
 
@@ -136,9 +131,6 @@ def run_transfer(cfg, workdir: str | None) -> None:
   """Writes P, the Python-specific problems, from two runs' evaluation results; with a
   checkpoint's results also prints |P∩C|/|C| (docs/method.md, knowledge transfer)."""
   del cfg, workdir
-  import json
-  from babel_jax import io
-  from babel_jax.dynamics import transfer
   needed = {'--python_results': _PYTHON_RESULTS.value, '--target_results': _TARGET_RESULTS.value,
             '--language': _LANGUAGE.value, '--out': _OUT.value}
   missing = [k for k, v in needed.items() if not v]
@@ -169,7 +161,6 @@ MODES = {'experiment': run_experiment, 'calibrate': run_calibrate, 'corpus': run
 
 def _warn_cpu_allocator() -> None:
   """XLA:CPU steps run ~15% slower on glibc malloc; launch/cpu_env.sh preloads tcmalloc."""
-  import jax
   if jax.default_backend() == 'cpu' and 'tcmalloc' not in os.environ.get('LD_PRELOAD', ''):
     logging.warning('CPU run without tcmalloc: steps are ~15% slower. Run through launch/*.sh '
                     'or `source launch/cpu_env.sh` first (needs libtcmalloc-minimal4).')
@@ -183,7 +174,6 @@ def init_distributed() -> None:
   env_int = lambda name: int(os.environ[name]) if name in os.environ else None
   num = _NUM_PROCESSES.value if _NUM_PROCESSES.value is not None else env_int('JAX_NUM_PROCESSES')
   pid = _PROCESS_ID.value if _PROCESS_ID.value is not None else env_int('JAX_PROCESS_ID')
-  import jax
   if 'cpu' in os.environ.get('JAX_PLATFORMS', ''):
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # CPU-only multi-process
   jax.distributed.initialize(coordinator_address=address, num_processes=num, process_id=pid)

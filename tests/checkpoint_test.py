@@ -14,12 +14,12 @@ import jax
 import numpy as np
 from absl.testing import absltest
 
-from babel_jax import data as data_lib
+from babel_jax.data import loader
 from babel_jax.errors import ConfigError
 from babel_jax.runtime import checkpoints as ckpt_lib
 from babel_jax.runtime import factory
+from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import loop
-from babel_jax.train import metrics as metrics_lib
 from babel_jax.train import state as state_lib
 from tests.train_test import losses, tiny
 
@@ -69,7 +69,7 @@ class CheckpointTest(absltest.TestCase):
     np.testing.assert_array_equal(state.rng, out['state'].rng)
     self.assertEqual(int(state.step), 10)
     self.assertEqual(meta['step'], 10)
-    source = data_lib.make_source(cfg)
+    source = loader.make_source(cfg)
     self.assertTrue(ckpt_lib.restore_data_state(manager, 10, source))
     self.assertEqual(source.get_state(), {'index': 10})
     with open(os.path.join(workdir, 'checkpoints', '10', 'data', 'process_0-of-1.json')) as f:
@@ -119,7 +119,7 @@ class CheckpointTest(absltest.TestCase):
     first = loop.train(tiny(**{'train.steps': 30, 'train.stop_after': 13}), resumed)
     self.assertEqual((first['status'], first['step']), ('stop_after', 13))
     loop.train(tiny(**{'train.steps': 30}), resumed)
-    self.assertEqual([m['step'] for m in metrics_lib.read_metrics(resumed)], list(range(1, 31)))
+    self.assertEqual([m['step'] for m in RunDir(resumed).metrics()], list(range(1, 31)))
     np.testing.assert_allclose(losses(resumed), losses(reference), rtol=1e-6)
 
   def test_sigkill_then_restart_matches_uninterrupted(self):
@@ -132,12 +132,12 @@ class CheckpointTest(absltest.TestCase):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     self.assertEqual(proc.returncode, -signal.SIGKILL)
-    done_at_kill = len(metrics_lib.read_metrics(killed))
+    done_at_kill = len(RunDir(killed).metrics())
     self.assertLess(done_at_kill, 60)
     out = testing.run_main(killed, *args)
     self.assertEqual(out.returncode, 0, out.stderr[-3000:])
     self.assertIn('resumed from', out.stdout)
-    self.assertEqual([m['step'] for m in metrics_lib.read_metrics(killed)], list(range(1, 61)))
+    self.assertEqual([m['step'] for m in RunDir(killed).metrics()], list(range(1, 61)))
     np.testing.assert_allclose(losses(killed), losses(reference), rtol=1e-6)
 
   def test_sigterm_saves_and_exits_cleanly(self):
@@ -150,7 +150,7 @@ class CheckpointTest(absltest.TestCase):
     output = log.read()
     self.assertEqual(proc.returncode, 0, output[-3000:])
     self.assertIn('signal 15: will save a checkpoint', output)
-    last_logged = metrics_lib.read_metrics(workdir)[-1]['step']
+    last_logged = RunDir(workdir).metrics()[-1]['step']
     self.assertEqual(_manager(workdir).latest_step(), last_logged)
     self.assertLess(last_logged, 100000)
 
@@ -163,7 +163,7 @@ class CheckpointTest(absltest.TestCase):
     with open(os.path.join(cont, 'run_info.json')) as f:
       info = json.load(f)
     self.assertEqual(info['init_step'], 10)
-    self.assertEqual([m['step'] for m in metrics_lib.read_metrics(cont)], [1, 2, 3])
+    self.assertEqual([m['step'] for m in RunDir(cont).metrics()], [1, 2, 3])
     abstract = _abstract(cfg)
     src_params = ckpt_lib.restore_params(_manager(source), 10, abstract.params)
     state, _ = ckpt_lib.restore(_manager(cont), 3, abstract)

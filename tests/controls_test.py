@@ -13,12 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
 
-from babel_jax import data as data_lib
 from babel_jax import model as model_lib
-from babel_jax.data import corpus, pipeline, planted, tokenizer
+from babel_jax.data import corpus, loader, manifest as manifest_lib, pipeline, planted
+from babel_jax.data import tokenizer
+from babel_jax.data.mixture_spec import MixtureSpec
 from babel_jax.dynamics import transfer
 from babel_jax.errors import DataError
-from babel_jax.mixture.spec import MixtureSpec
 from babel_jax.probes import aligned
 
 
@@ -106,7 +106,7 @@ class PlantedTest(absltest.TestCase):
   def test_synthetic_source(self):
     cfg = testing.config(**{'data.languages': 'python,go,python_clone,python_partial',
                             'model.vocab_size': 3 * 128})
-    source = data_lib.make_source(cfg)
+    source = loader.make_source(cfg)
     b = next(source)
     clone = b['tokens'][b['lang_ids'] == 2]
     self.assertTrue(((clone >= 128) & (clone < 256)).all())
@@ -307,9 +307,9 @@ class SolutionLossTest(absltest.TestCase):
   def test_scores_the_body_given_the_prompt(self):
     from babel_jax.evaluation import solution_loss, validate
     from babel_jax.runtime import factory
-    from babel_jax.train import step
+    from babel_jax.train import losses
     corpus_dir, tok_dir = testing.small_corpus()
-    tok, _ = tokenizer.load(tok_dir, corpus.load_manifest(corpus_dir))
+    tok, _ = tokenizer.load(tok_dir, manifest_lib.load(corpus_dir))
     rows, kept = solution_loss.rows(tok, ['python', 'cpp', 'python_clone'], 512, tokenizer.BOS)
     self.assertEqual(sorted(kept), ['cpp', 'python'])
     self.assertGreaterEqual(kept['python'], 40)
@@ -324,7 +324,7 @@ class SolutionLossTest(absltest.TestCase):
     rt = factory.build(cfg)
     params = rt.init_params(0)
     batch = {k: v[None] for k, v in r.items()}
-    sums = step.loss_sums(rt.model, params, batch, 3)
+    sums = losses.loss_sums(rt.model, params, batch, 3)
     loss = float(sums['lang_loss_sum'][0] / sums['lang_count'][0])
     self.assertAlmostEqual(loss, np.log(cfg.model.vocab_size), delta=0.5)  # untrained model
 

@@ -15,7 +15,7 @@ from absl.testing import absltest
 
 from babel_jax import config as config_lib
 from babel_jax.errors import DataError
-from babel_jax.data import corpus, filters, languages
+from babel_jax.data import corpus, filters, languages, manifest as manifest_lib
 
 _PY = '''"""A module of the fixture corpus."""
 
@@ -161,13 +161,13 @@ class CorpusTest(absltest.TestCase):
     # 12 modules and the shebang script; the exact copy and one of the near pair are gone.
     self.assertEqual(py['files']['train'] + py['files']['validation'], 13)
     self.assertEqual(go['files']['train'] + go['files']['validation'], 4)
-    texts = [t for s in corpus.SPLITS for t in corpus.read_texts(out, m, 'python', s)]
+    texts = [t for s in manifest_lib.SPLITS for t in manifest_lib.read_texts(out, m, 'python', s)]
     self.assertLen(texts, 13)
     self.assertTrue(any(t.startswith('#!/usr/bin/env python3') for t in texts))
     self.assertEqual(sum(len(t.encode()) for t in texts), py['bytes']['train'] + py['bytes']['validation'])
-    with open(os.path.join(out, corpus.MANIFEST)) as fh:
+    with open(os.path.join(out, manifest_lib.MANIFEST)) as fh:
       self.assertEqual(json.load(fh)['content_hash'], m['content_hash'])
-    self.assertEqual(corpus.load_manifest(out)['content_hash'], m['content_hash'])
+    self.assertEqual(manifest_lib.load(out)['content_hash'], m['content_hash'])
 
   def test_adding_files_never_moves_old_ones_between_splits(self):
     a = corpus.build(_config(self.root), os.path.join(self.tmp, 'a'))
@@ -175,9 +175,9 @@ class CorpusTest(absltest.TestCase):
       _write(self.root, f'more/m_{i}.py', _PY.format(n=i) + f'\nEXTRA_{i} = {i * 104729}\n' +
              ''.join(f'def more_{i}_{j}(v):\n    return v - {i * j}\n\n' for j in range(i % 7)))
     b = corpus.build(_config(self.root), os.path.join(self.tmp, 'b'))
-    for split in corpus.SPLITS:
-      old = set(corpus.read_texts(os.path.join(self.tmp, 'a'), a, 'python', split))
-      new = set(corpus.read_texts(os.path.join(self.tmp, 'b'), b, 'python', split))
+    for split in manifest_lib.SPLITS:
+      old = set(manifest_lib.read_texts(os.path.join(self.tmp, 'a'), a, 'python', split))
+      new = set(manifest_lib.read_texts(os.path.join(self.tmp, 'b'), b, 'python', split))
       self.assertTrue(old <= new, split)
     self.assertGreater(b['languages']['python']['files']['validation'], 0)
 
@@ -200,7 +200,7 @@ class CorpusTest(absltest.TestCase):
     full_cfg = _config(self.root, near_dup_threshold=0.0)
     full_cfg = _config(self.root, near_dup_threshold=0.0, paths=full_cfg.paths + (other,))
     full = corpus.build(full_cfg, os.path.join(self.tmp, 'full'))
-    texts = sorted((t for s in corpus.SPLITS for t in corpus.read_texts(
+    texts = sorted((t for s in manifest_lib.SPLITS for t in manifest_lib.read_texts(
         os.path.join(self.tmp, 'full'), full, 'python', s)),
                    key=lambda t: hashlib.sha256(t.encode()).hexdigest()[8:24])
     sizes = [len(t.encode()) for t in texts]
@@ -214,8 +214,8 @@ class CorpusTest(absltest.TestCase):
     for name, paths in (('a', full_cfg.paths), ('b', reordered)):
       cfg = _config(self.root, near_dup_threshold=0.0, max_bytes_per_language=cap, paths=paths)
       m = corpus.build(cfg, os.path.join(self.tmp, name))
-      got = [t for s in corpus.SPLITS for t in corpus.read_texts(os.path.join(self.tmp, name), m,
-                                                                  'python', s)]
+      got = [t for s in manifest_lib.SPLITS
+             for t in manifest_lib.read_texts(os.path.join(self.tmp, name), m, 'python', s)]
       self.assertCountEqual(got, expected, name)
 
   def test_never_overwrites_and_a_crash_leaves_no_manifest(self):
@@ -223,12 +223,12 @@ class CorpusTest(absltest.TestCase):
     with mock.patch.object(corpus, '_content_hash', side_effect=RuntimeError('disk full')):
       with self.assertRaisesRegex(RuntimeError, 'disk full'):
         corpus.build(_config(self.root), out)
-    self.assertFalse(os.path.exists(os.path.join(out, corpus.MANIFEST)))
+    self.assertFalse(os.path.exists(os.path.join(out, manifest_lib.MANIFEST)))
     first = corpus.build(_config(self.root), out)
     self.assertEqual(corpus.build(_config(self.root), out), first)  # same settings: reused
     with self.assertRaisesRegex(DataError, 'other settings'):
       corpus.build(_config(self.root, max_file_bytes=5000), out)
-    self.assertEqual(corpus.load_manifest(out)['content_hash'], first['content_hash'])
+    self.assertEqual(manifest_lib.load(out)['content_hash'], first['content_hash'])
 
   def test_bad_inputs_name_the_problem(self):
     out = os.path.join(self.tmp, 'x')
@@ -243,7 +243,7 @@ class CorpusTest(absltest.TestCase):
 
   def test_real_sources_present_on_a_fresh_machine(self):
     corpus_dir, _ = testing.small_corpus()
-    m = corpus.load_manifest(corpus_dir)
+    m = manifest_lib.load(corpus_dir)
     self.assertEqual(sorted(m['languages']), ['cpp', 'javascript', 'python'])
     for lang, info in m['languages'].items():
       total = info['bytes']['train'] + info['bytes']['validation']

@@ -14,6 +14,7 @@ from absl.testing import absltest
 from babel_jax import io
 from babel_jax.dynamics import analysis, curves, eq1, stages, stats, transfer
 from babel_jax.errors import ConfigError, RunError
+from babel_jax.probes import result
 from babel_jax.probes.result import AlignedReading, Neurons, ProbeResult
 from babel_jax.runtime.rundir import RunDir
 
@@ -155,7 +156,7 @@ class CurvesTest(absltest.TestCase):
     with self.assertRaisesRegex(RunError, 'no probe results'):
       curves.load(run)
     for r in _results():
-      run.write_probe(ProbeResult.from_json(r))  # files of the older python_* names
+      result.save(run, ProbeResult.from_json(r))  # files of the older python_* names
     os.makedirs(run.eval_dir(20))
     c = curves.load(run)
     self.assertEqual((c.language, c.primary, c.languages), ('go', 'python', ('python', 'go')))

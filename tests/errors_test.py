@@ -281,13 +281,13 @@ class RunDirTest(absltest.TestCase):
     metrics = os.path.join(path, 'metrics.jsonl')
     with open(metrics, 'a') as f:
       f.write('{"step": 13, "lo')  # a line torn by a full disk: dropped on resume
-    metrics_lib.MetricsWriter(path, STEPS, tensorboard=False).close()
-    self.assertEqual([r['step'] for r in metrics_lib.read_metrics(path)],
+    metrics_lib.MetricsWriter(RunDir(path), STEPS, tensorboard=False).close()
+    self.assertEqual([r['step'] for r in RunDir(path).metrics()],
                      list(range(1, STEPS + 1)))
     with open(metrics, 'a') as f:
       f.write('garbage\n{"step": 13}\n')
     with self.assertRaisesRegex(RunError, f'{metrics}:13 is damaged'):
-      metrics_lib.read_metrics(path)
+      RunDir(path).metrics()
 
   def test_unrestorable_checkpoint_is_named(self):
     path = self._copy()
@@ -360,7 +360,7 @@ class DiskFullTest(OneLineMixin, absltest.TestCase):
     subprocess.run(['mount', '-o', 'remount,size=64m', mount], check=True)
     result = loop.train(cfg, workdir)
     self.assertEqual((result['status'], result['step']), ('finished', STEPS))
-    self.assertEqual([m['step'] for m in metrics_lib.read_metrics(workdir)],
+    self.assertEqual([m['step'] for m in RunDir(workdir).metrics()],
                      list(range(1, STEPS + 1)))
     np.testing.assert_allclose(losses(workdir), losses(reference), rtol=1e-6)
 

@@ -12,11 +12,10 @@ import numpy as np
 from absl.testing import absltest
 
 from babel_jax import config as config_lib
-from babel_jax import data as data_lib
-from babel_jax.data import corpus, facts, pipeline, tokenizer
+from babel_jax.data import corpus, facts, manifest as manifest_lib, mixture_spec, pipeline
+from babel_jax.data import loader, tokenizer
 from babel_jax.data.batch import NO_LANG
 from babel_jax.errors import CorpusError, DataError
-from babel_jax.mixture import spec as mixture_spec
 
 LANGS = tuple(testing.SMALL_LANGUAGES.split(','))  # python, cpp, javascript
 COUNT, SEED, RATE = 8, 3, 0.3
@@ -77,8 +76,8 @@ class FactsPipelineTest(absltest.TestCase):
   def test_raw_corpus_never_names_a_fact(self):
     # The precondition of every check below: no shard text holds a fact's name by chance.
     for lang in LANGS:
-      for split in corpus.SPLITS:
-        for text in corpus.read_texts(self.corpus_dir, self.manifest, lang, split):
+      for split in manifest_lib.SPLITS:
+        for text in manifest_lib.read_texts(self.corpus_dir, self.manifest, lang, split):
           self.assertIsNone(self.any_name.search(text), (lang, split))
 
   def test_manifest_records_the_facts(self):
@@ -87,16 +86,17 @@ class FactsPipelineTest(absltest.TestCase):
     self.assertEqual(entry['placement'], 'train split of python, data.facts_rate of its documents')
     self.assertEqual([f['name'] for f in entry['taught']], self.taught)
     self.assertEqual([f['name'] for f in entry['untaught']], self.untaught)
-    on_disk = corpus.load_manifest(self.corpus_dir)
+    on_disk = manifest_lib.load(self.corpus_dir)
     self.assertEqual(on_disk['facts'], json.loads(json.dumps(entry)))
-    self.assertEqual(corpus.recorded_facts(on_disk), self.facts)  # sorted keys put back in order
-    self.assertIn('facts: 8 taught', corpus.summary(on_disk))
+    # Sorted keys put back in order.
+    self.assertEqual(manifest_lib.recorded_facts(on_disk), self.facts)
+    self.assertIn('facts: 8 taught', manifest_lib.summary(on_disk))
     # Part of the corpus's identity: same shards as the corpus without facts, another hash; the
     # tokenizer never trains on facts (the same model as without them).
     plain_dir, plain_tok = testing.small_corpus()
-    plain = corpus.load_manifest(plain_dir)
+    plain = manifest_lib.load(plain_dir)
     self.assertNotIn('facts', plain)
-    self.assertIsNone(corpus.recorded_facts(plain))
+    self.assertIsNone(manifest_lib.recorded_facts(plain))
     self.assertEqual({k: v['shards'] for k, v in plain['languages'].items()},
                      {k: v['shards'] for k, v in on_disk['languages'].items()})
     self.assertNotEqual(plain['content_hash'], on_disk['content_hash'])
@@ -120,7 +120,7 @@ class FactsPipelineTest(absltest.TestCase):
       out = os.path.join(tempfile.mkdtemp(), 'corpus')
       with self.assertRaisesRegex(CorpusError, pattern):
         corpus.build(cfg.corpus, out)
-      self.assertFalse(os.path.exists(os.path.join(out, corpus.MANIFEST)))
+      self.assertFalse(os.path.exists(os.path.join(out, manifest_lib.MANIFEST)))
 
   def test_taught_in_python_only_at_the_rate(self):
     s = self._source({'python': 0.5, 'cpp': 0.0, 'javascript': 0.5})
@@ -210,10 +210,10 @@ class FactsPipelineTest(absltest.TestCase):
   def test_make_source_passes_the_rate(self):
     cfg = testing.corpus_config(**{'data.corpus_dir': self.corpus_dir,
                                    'data.tokenizer_dir': self.tok_dir, 'data.facts_rate': 0.2})
-    s = data_lib.make_source(cfg)
+    s = loader.make_source(cfg)
     self.assertEqual(s.info['facts']['rate'], 0.2)
     s.close()
-    s = data_lib.make_source(config_lib.replace(cfg, **{'data.facts_rate': 0.0}))
+    s = loader.make_source(config_lib.replace(cfg, **{'data.facts_rate': 0.0}))
     self.assertNotIn('facts', s.info)
     s.close()
 

@@ -26,6 +26,7 @@ from babel_jax.data import facts, planted
 from babel_jax.dynamics import analysis, controls, curves, run_report, study_report
 from babel_jax.errors import ConfigError
 from babel_jax.probes import knowledge, prober
+from babel_jax.probes import result as result_lib
 from babel_jax.probes.result import KnowledgeReading, Neurons, ProbeResult
 from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import losses
@@ -271,19 +272,19 @@ class ProberTest(absltest.TestCase):
     """A copy of the small corpus whose manifest records facts and a planted clone: the probe
     reads every language that renders them and the clone, the clone only where it is trained,
     and each reading matches knowledge.rows on the same tokenizer."""
-    from babel_jax.data import corpus, tokenizer
+    from babel_jax.data import manifest as manifest_lib, tokenizer
     from babel_jax.probes import stream
     from babel_jax.runtime import factory
     source, tok_dir = testing.small_corpus()
     corpus_dir = os.path.join(tempfile.mkdtemp(), 'corpus')
     shutil.copytree(source, corpus_dir, ignore=shutil.ignore_patterns('tokenizer'))
-    manifest = corpus.load_manifest(corpus_dir)
+    manifest = manifest_lib.load(corpus_dir)
     fact_set = facts.generate(6, seed=1)
     clone = planted.Planted('clone', 'python', 0, 7)
     manifest['languages'][CLONE] = {**manifest['languages']['python'],
                                     'planted': dataclasses.asdict(clone)}
-    manifest['facts'] = {**fact_set.to_json(), 'language': 'python'}  # corpus.py's layout
-    io.write_json(os.path.join(corpus_dir, corpus.MANIFEST), manifest)
+    manifest['facts'] = {**fact_set.to_json(), 'language': 'python'}  # manifest.py's layout
+    io.write_json(os.path.join(corpus_dir, manifest_lib.MANIFEST), manifest)
     cfg = testing.corpus_config(**{
         'data.corpus_dir': corpus_dir, 'data.tokenizer_dir': tok_dir,
         'data.languages': f'python,cpp,javascript,{CLONE}', 'data.weights': '1,1,0,1',
@@ -394,7 +395,7 @@ class CurvesTest(absltest.TestCase):
     for i, (g, p) in enumerate(zip(go, py)):
       result = _result(10 * i, g, p)
       self.assertEqual(ProbeResult.from_json(json.loads(json.dumps(result.to_json()))), result)
-      run.write_probe(result)
+      result_lib.save(run, result)
     c = curves.load(run)
     k = c.knowledge
     self.assertEqual((k.language, k.primary, k.names), ('go', 'python', ('daru', 'kemo')))
@@ -416,7 +417,7 @@ class CurvesTest(absltest.TestCase):
       self.assertIn('knowledge/go', f.readline())
     # A checkpoint without the reading: no knowledge curve, and naming it fails.
     os.remove(os.path.join(run.probes_dir, '10.json'))
-    run.write_probe(dataclasses.replace(_result(10, go[1], py[1]), knowledge={}))
+    result_lib.save(run, dataclasses.replace(_result(10, go[1], py[1]), knowledge={}))
     self.assertIsNone(curves.load(run).knowledge)
     with self.assertRaisesRegex(ConfigError, "performance='knowledge'"):
       curves.load(run, performance='knowledge')

@@ -12,11 +12,10 @@ from absl.testing import absltest
 
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
-from babel_jax.data import corpus, pipeline, tokenizer
+from babel_jax.data import manifest as manifest_lib, mixture_spec, pipeline, tokenizer
 from babel_jax.errors import DataError, MixtureError
-from babel_jax.mixture import spec as mixture_spec
+from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import loop
-from babel_jax.train import metrics as metrics_lib
 
 LANGS = tuple(testing.SMALL_LANGUAGES.split(','))
 
@@ -103,9 +102,9 @@ class PipelineTest(absltest.TestCase):
     # Different files can share rows of boilerplate (the C++ headers' GNU licence), so a row
     # both hosts read must be text that two or more documents of the corpus hold.
     corpus_dir, tok_dir = testing.small_corpus()
-    m = corpus.load_manifest(corpus_dir)
-    docs = [t for lang in LANGS for s in corpus.SPLITS
-            for t in corpus.read_texts(corpus_dir, m, lang, s)]
+    m = manifest_lib.load(corpus_dir)
+    docs = [t for lang in LANGS for s in manifest_lib.SPLITS
+            for t in manifest_lib.read_texts(corpus_dir, m, lang, s)]
     tok = tokenizer.Tokenizer(os.path.join(tok_dir, tokenizer.MODEL))
     for row in shared:
       text = tok.decode([int(t) for t in np.frombuffer(row, rows[0].dtype) if t])
@@ -133,10 +132,10 @@ class PipelineTest(absltest.TestCase):
     # A language without data, and a manifest naming a missing shard.
     broken = os.path.join(tempfile.mkdtemp(), 'corpus')
     shutil.copytree(corpus_dir, broken)
-    m = corpus.load_manifest(broken)
+    m = manifest_lib.load(broken)
     m['languages']['cpp']['files']['train'] = 0
     m['languages']['cpp']['shards']['train'] = []
-    with open(os.path.join(broken, corpus.MANIFEST), 'w') as f:
+    with open(os.path.join(broken, manifest_lib.MANIFEST), 'w') as f:
       json.dump(m, f)
     with self.assertRaisesRegex(DataError, 'cpp has weight .* no train files'):
       pipeline.CorpusSource(broken, tok_dir, LANGS, _source().spec, 8, 64, 0)
@@ -159,13 +158,13 @@ class CorpusTrainingTest(absltest.TestCase):
     stopping = config_lib.replace(cfg, **{'train.stop_after': 4})
     self.assertEqual(loop.train(stopping, resumed)['status'], 'stop_after')
     loop.train(cfg, resumed)
-    a = [m['loss'] for m in metrics_lib.read_metrics(straight)]
-    b = [m['loss'] for m in metrics_lib.read_metrics(resumed)]
+    a = [m['loss'] for m in RunDir(straight).metrics()]
+    b = [m['loss'] for m in RunDir(resumed).metrics()]
     self.assertLen(a, 8)
     np.testing.assert_allclose(a, b, rtol=1e-6)
     with open(os.path.join(resumed, 'run_info.json')) as f:
       info = json.load(f)['data']
-    self.assertEqual(info['corpus_hash'], corpus.load_manifest(corpus_dir)['content_hash'])
+    self.assertEqual(info['corpus_hash'], manifest_lib.load(corpus_dir)['content_hash'])
     self.assertEqual(info['tokenizer_dir'], tok_dir)
     with open(os.path.join(resumed, 'mixture.json')) as f:
       self.assertAlmostEqual(sum(json.load(f)['weights'].values()), 1.0)

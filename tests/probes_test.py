@@ -17,7 +17,7 @@ from absl.testing import absltest
 
 from babel_jax import config as config_lib
 from babel_jax import model as model_lib
-from babel_jax.data import corpus, tokenizer
+from babel_jax.data import manifest as manifest_lib, tokenizer
 from babel_jax.dynamics import run_report
 from babel_jax.errors import ConfigError, RunError
 from babel_jax.probes import lens, neurons, probe_set, result, stream
@@ -123,7 +123,7 @@ class ProbeSetTest(absltest.TestCase):
         self.assertGreaterEqual(len(pair['prompts']), 5, pair['id'])
         self.assertNotEqual(pair['target'].lower(), pair['python'].lower(), pair['id'])
     corpus_dir, tok_dir = testing.small_corpus()
-    tok, _ = tokenizer.load(tok_dir, corpus.load_manifest(corpus_dir))
+    tok, _ = tokenizer.load(tok_dir, manifest_lib.load(corpus_dir))
     ps = probe_set.build(tok, ['cpp', 'javascript'], 512)
     self.assertGreater(len(ps.ids), 200)
     self.assertTrue((ps.target_first_P != ps.python_first_P).all())
@@ -203,7 +203,7 @@ class WalkTest(absltest.TestCase):
     out = stream.walk(cfg, workdir)
     self.assertEqual(out['skipped'], [broken])
     self.assertEqual(out['probed'], [s for s in steps if s != broken])
-    first = RunDir(workdir).probe_results()[0]
+    first = result.load_all(RunDir(workdir))[0]
     self.assertEqual(sorted(first.loss), ['cpp', 'javascript', 'python'])
     self.assertEqual(sorted(first.lens), ['cpp', 'javascript'])
     self.assertLen(first.lens['cpp'].primary_top1, cfg.model.num_layers)
@@ -259,7 +259,7 @@ class WalkTest(absltest.TestCase):
     workdir = tempfile.mkdtemp()
     loop.train(cfg, workdir)
     out = stream.walk(cfg, workdir)
-    results = RunDir(workdir).probe_results()
+    results = result.load_all(RunDir(workdir))
     self.assertEqual([r.step for r in results], out['probed'])
     first, last = results[0], results[-1]
     self.assertEqual((last.lens, last.aligned_lens), ({}, {}))
@@ -282,7 +282,7 @@ class WalkTest(absltest.TestCase):
     workdir = tempfile.mkdtemp()
     loop.train(cfg, workdir)
     stream.walk(cfg, workdir)
-    last = RunDir(workdir).probe_results()[-1]
+    last = result.load_all(RunDir(workdir))[-1]
     self.assertIn('python_scrambled', last.loss)  # the held-out sample has every language
     self.assertEqual(list(last.aligned_lens), ['python_clone'])
     clone = last.aligned_lens['python_clone']

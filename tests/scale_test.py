@@ -14,7 +14,7 @@ from babel_jax import config as config_lib
 from babel_jax import model as model_lib
 from babel_jax.errors import ConfigError
 from babel_jax.runtime import factory
-from babel_jax.runtime import plan as plan_lib
+from babel_jax.train import plan as plan_lib
 from babel_jax.runtime import sharding
 from babel_jax.train import state as state_lib
 from babel_jax.train import step as step_lib

@@ -25,7 +25,7 @@ import zstandard
 
 from babel_jax import config as config_lib
 from babel_jax.config import validate
-from babel_jax.data import corpus, dedup, scan, tokenizer, workers
+from babel_jax.data import corpus, dedup, manifest as manifest_lib, scan, tokenizer, workers
 from babel_jax.errors import ConfigError, DataError
 from tests.corpus_test import _fixture_tree
 
@@ -99,13 +99,13 @@ def _config(paths, **overrides):
 
 
 def _texts(out, m, lang):
-  return [t for s in corpus.SPLITS for t in corpus.read_texts(out, m, lang, s)]
+  return [t for s in manifest_lib.SPLITS for t in manifest_lib.read_texts(out, m, lang, s)]
 
 
 def _records(out, m, lang):
   from array_record.python import array_record_module as array_record
   recs = []
-  for s in corpus.SPLITS:
+  for s in manifest_lib.SPLITS:
     for rel in m['languages'][lang]['shards'][s]:
       r = array_record.ArrayRecordReader(os.path.join(out, rel))
       recs += [json.loads(r.read([i])[0]) for i in range(r.num_records())]

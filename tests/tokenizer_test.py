@@ -10,7 +10,8 @@ import tempfile
 from absl.testing import absltest
 
 from babel_jax.errors import TokenizerError
-from babel_jax.data import corpus, tokenizer
+from babel_jax.data import manifest as manifest_lib, tokenizer
+from babel_jax.data.batch import PAD_ID
 
 
 class TokenizerTest(absltest.TestCase):
@@ -19,13 +20,13 @@ class TokenizerTest(absltest.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.corpus_dir, cls.tok_dir = testing.small_corpus()
-    cls.manifest = corpus.load_manifest(cls.corpus_dir)
+    cls.manifest = manifest_lib.load(cls.corpus_dir)
     cls.tok, cls.info = tokenizer.load(cls.tok_dir, cls.manifest)
 
   def test_round_trip_on_validation_files(self):
     checked = 0
     for lang in self.manifest['languages']:
-      for text in corpus.read_texts(self.corpus_dir, self.manifest, lang, 'validation'):
+      for text in manifest_lib.read_texts(self.corpus_dir, self.manifest, lang, 'validation'):
         self.assertEqual(self.tok.decode(self.tok.encode(text)), text)
         checked += 1
     self.assertGreater(checked, 5)
@@ -38,7 +39,7 @@ class TokenizerTest(absltest.TestCase):
                  'the \u2581 marker \u2581\u2581 itself', '\u2581', '']:
       ids = self.tok.encode(text)
       self.assertEqual(self.tok.decode(ids), text, repr(text))
-      self.assertNotIn(tokenizer.PAD, ids)  # 0 must stay free: it means 'no target'.
+      self.assertNotIn(PAD_ID, ids)  # 0 must stay free: it means 'no target'.
     digits = [self.tok._sp.id_to_piece(i) for i in self.tok.encode('x = 1234567890')]
     self.assertEqual(digits[-10:], list('1234567890'))
     indent = [self.tok._sp.id_to_piece(i) for i in self.tok.encode('\n        return x\n')]
@@ -51,7 +52,7 @@ class TokenizerTest(absltest.TestCase):
     self.assertEqual(self.info['corpus_hash'], self.manifest['content_hash'])
     self.assertEqual(self.tok.vocab_size, s['vocab_size'])
     for lang in self.manifest['languages']:
-      texts = list(corpus.read_texts(self.corpus_dir, self.manifest, lang, 'train'))
+      texts = list(manifest_lib.read_texts(self.corpus_dir, self.manifest, lang, 'train'))
       self.assertEqual(self.info['tokens'][lang]['train'], sum(len(self.tok.encode(t)) for t in texts))
 
   def test_a_tokenizer_for_another_corpus_is_refused(self):

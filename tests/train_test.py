@@ -9,8 +9,8 @@ import jax
 import numpy as np
 from absl.testing import absltest
 
+from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import loop
-from babel_jax.train import metrics as metrics_lib
 
 
 def tiny(**overrides):
@@ -19,7 +19,7 @@ def tiny(**overrides):
 
 
 def losses(workdir):
-  return np.array([m['loss'] for m in metrics_lib.read_metrics(workdir)])
+  return np.array([m['loss'] for m in RunDir(workdir).metrics()])
 
 
 class TrainTest(absltest.TestCase):
@@ -29,7 +29,7 @@ class TrainTest(absltest.TestCase):
     cfg = tiny(**{'train.steps': 60})
     out = loop.train(cfg, workdir)
     self.assertEqual(out['step'], 60)
-    records = metrics_lib.read_metrics(workdir)
+    records = RunDir(workdir).metrics()
     self.assertEqual([r['step'] for r in records], list(range(1, 61)))
     first, last = np.mean([r['loss'] for r in records[:5]]), np.mean(
         [r['loss'] for r in records[-5:]])

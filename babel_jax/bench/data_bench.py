@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
-from babel_jax import data as data_lib
+from babel_jax.data import loader
 
 
 def benchmark(cfg, workdir: str, batches: int = 200, warmup: int = 5) -> dict[str, float]:
   """Times `batches` batches of the configured corpus pipeline (after `warmup` batches)."""
-  source = data_lib.make_source(cfg, workdir=workdir)
+  source = loader.make_source(cfg, workdir=workdir)
   for _ in range(warmup):
     next(source)
   t = time.perf_counter()

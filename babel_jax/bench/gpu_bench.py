@@ -43,9 +43,9 @@ from babel_jax.evaluation import sampling
 from babel_jax.errors import BabelError
 from babel_jax.model import attention as attention_lib
 from babel_jax.runtime import factory as runtime_lib
-from babel_jax.runtime import plan as plan_lib
 from babel_jax.runtime import sharding
 from babel_jax.train import metrics as metrics_lib
+from babel_jax.train import plan as plan_lib
 from babel_jax.train import state as state_lib
 from babel_jax.train import step as step_lib
 

@@ -7,8 +7,8 @@ import time
 import jax
 
 from babel_jax import config as config_lib
-from babel_jax import data as data_lib
 from babel_jax import model as model_lib
+from babel_jax.data import synthetic
 from babel_jax.runtime import factory as runtime_lib
 from babel_jax.train import metrics as metrics_lib
 from babel_jax.train import state as state_lib
@@ -25,8 +25,7 @@ def benchmark(cfg, steps: int = 5, warmup: int = 2) -> dict[str, float]:
   _, shardings = state_lib.state_shardings(rt, tx)
   step_fn = step_lib.jit_train_step(rt, tx, shardings, num_langs, cfg.train.grad_accum)
   # Step time does not depend on token values: synthetic batches keep the corpus out of it.
-  synthetic = config_lib.replace(cfg, **{'data.source': 'synthetic'})
-  source = data_lib.make_source(synthetic)
+  source = synthetic.from_config(cfg)
   batches = [rt.put_batch(next(source)) for _ in range(2)]
   t0 = time.perf_counter()
   for i in range(warmup):

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Protocol
 import numpy as np
 
 FIELDS = ('tokens', 'targets', 'segment_ids', 'positions', 'lang_ids')
-PAD_ID = 0
+PAD_ID = 0  # padding, and 'no target': the one padding id (tokenizer, sampling, losses)
 NO_LANG = -1
 
 

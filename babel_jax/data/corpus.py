@@ -37,22 +37,14 @@ from array_record.python import array_record_module as array_record
 
 from babel_jax import io
 from babel_jax.config import default_config
-from babel_jax.data import dedup, filters, languages as lang_lib, planted, scan, shards
+from babel_jax.data import dedup, facts as facts_lib, filters, languages as lang_lib
+from babel_jax.data import manifest as manifest_lib, planted, scan, shards
 from babel_jax.data import sources as sources_lib, workers as workers_lib
 from babel_jax.errors import CorpusError
 
-SPLITS = ('train', 'validation')
-MANIFEST = 'manifest.json'
 _LEX = re.compile(rb'\w+|[^\w\s]')
 _NOT_SETTINGS = ('workers',)  # how a corpus is built, not what it holds
 _BAND_CHUNK_BYTES, _BAND_CHUNK_DOCS = 1 << 20, 250
-
-
-
-
-def split_of(sha: str, val_fraction: float) -> str:
-  """Train/validation from the content hash alone, so a file never changes split."""
-  return 'validation' if int(sha[:8], 16) % 10_000 < round(val_fraction * 10_000) else 'train'
 
 
 def settings_dict(c) -> dict[str, Any]:
@@ -63,10 +55,6 @@ def _same_settings(old: dict[str, Any], new: dict[str, Any]) -> bool:
   """Equal, counting a field an older manifest lacks as equal when it is at its default."""
   defaults = default_config().corpus.to_dict()
   return all(old.get(k, defaults[k]) == v for k, v in new.items()) and set(old) <= set(new)
-
-
-def _log(msg: str) -> None:
-  print(msg, flush=True)
 
 
 def _budgets(c, known: set[str]) -> dict[str, dedup.Budget]:
@@ -127,9 +115,9 @@ def build(c, out_dir: str) -> dict[str, Any]:
                                c.token_model, c.bytes_per_token)
       index, counts, seen, nbytes = _read(pool, units, settings)
       dt = max(time.time() - t0, 1e-9)
-      _log(f'corpus: read {sum(seen):,} files, {nbytes / 1e6:,.0f} MB from {len(units)} units '
-           f'in {dt:.0f}s ({nbytes / 1e6 / dt:.1f} MB/s, {c.workers} worker'
-           f'{"s" * (c.workers > 1)})')
+      io.log(f'corpus: read {sum(seen):,} files, {nbytes / 1e6:,.0f} MB from {len(units)} units '
+             f'in {dt:.0f}s ({nbytes / 1e6 / dt:.1f} MB/s, {c.workers} worker'
+             f'{"s" * (c.workers > 1)})')
       chosen = _choose(index, settings.languages, budgets, modes, counts)
       names = ", ".join(s.name for s in srcs)
       if not sum(seen):
@@ -169,7 +157,7 @@ def build(c, out_dir: str) -> dict[str, Any]:
     if facts_entry:
       manifest['facts'] = facts_entry
     manifest['content_hash'] = _content_hash(tmp, langs, facts_entry)
-    with open(os.path.join(tmp, MANIFEST), 'w') as f:
+    with open(os.path.join(tmp, manifest_lib.MANIFEST), 'w') as f:
       json.dump(manifest, f, indent=2, sort_keys=True)
   except BaseException as e:
     shutil.rmtree(tmp, ignore_errors=True)
@@ -181,7 +169,7 @@ def build(c, out_dir: str) -> dict[str, Any]:
   if os.path.isdir(out_dir):
     os.rmdir(out_dir)  # empty (checked in _existing)
   os.rename(tmp, out_dir)
-  _log(summary(manifest))
+  io.log(manifest_lib.summary(manifest))
   return manifest
 
 
@@ -201,16 +189,16 @@ def _filtered(counts: collections.Counter) -> str:
 
 def _existing(c, out_dir: str) -> dict[str, Any] | None:
   """The manifest of a corpus already there with these settings; refuses anything else there."""
-  if os.path.exists(os.path.join(out_dir, MANIFEST)):
-    manifest = load_manifest(out_dir)
+  if os.path.exists(os.path.join(out_dir, manifest_lib.MANIFEST)):
+    manifest = manifest_lib.load(out_dir)
     if _same_settings(manifest['settings'], settings_dict(c)):
-      _log(f'corpus: {out_dir} is up to date ({manifest["content_hash"][:12]}), reusing it')
+      io.log(f'corpus: {out_dir} is up to date ({manifest["content_hash"][:12]}), reusing it')
       return manifest
     raise CorpusError(f'{out_dir} already holds a corpus built with other settings; choose '
                       f'another data.corpus_dir or delete it (corpora are never overwritten)')
   if os.path.exists(out_dir) and os.listdir(out_dir):
-    raise CorpusError(f'{out_dir} exists, is not empty and has no {MANIFEST}; choose another '
-                      'data.corpus_dir')
+    raise CorpusError(f'{out_dir} exists, is not empty and has no {manifest_lib.MANIFEST}; '
+                      'choose another data.corpus_dir')
   for stale in glob.glob(f'{out_dir}.partial.*'):
     shutil.rmtree(stale, ignore_errors=True)
   return None
@@ -235,7 +223,7 @@ def _choose(index: np.ndarray, ids: tuple[str, ...], budgets: dict[str, dedup.Bu
 
 def _read(pool: workers_lib.Pool, units: list[scan.Unit], settings: scan.Settings):
   """Scans every unit (largest first, for balance); merges the results in unit order."""
-  progress = workers_lib.Progress('read', sum(u.input_bytes for u in units), _log)
+  progress = workers_lib.Progress('read', sum(u.input_bytes for u in units), io.log)
   results: dict[int, scan.UnitResult] = {}
   tasks = [(settings, u) for u in sorted(units, key=lambda u: (-u.input_bytes, u.index))]
   for r in pool.run(scan.scan, tasks):
@@ -272,7 +260,7 @@ def _near_dedup(pool: workers_lib.Pool, chosen: dict[str, np.ndarray], spill: st
       where[len(tasks)] = (lang, start, stop, size)
       tasks.append((len(tasks), spill, rows[start:stop], c.near_dup_threshold, c.minhash_perms))
       start = stop
-  progress = workers_lib.Progress('minhash', sum(w[3] for w in where.values()), _log)
+  progress = workers_lib.Progress('minhash', sum(w[3] for w in where.values()), io.log)
   for chunk_id, out in pool.run(dedup.band_task, tasks):
     lang, start, stop, size = where[chunk_id]
     bands[lang][start:stop] = out
@@ -298,7 +286,7 @@ def _write(pool: workers_lib.Pool, chosen: dict[str, np.ndarray], tmp: str, spil
     tasks.append((tmp, spill, lang, rows_file, source_names, unit_sources,
                   c.shard_mb * 2**20, c.val_fraction))
   progress = workers_lib.Progress('write', sum(int(r['nbytes'].sum()) for r in chosen.values()),
-                                  _log)
+                                  io.log)
   langs = {}
   for lang, info in pool.run(_write_language, tasks):
     langs[lang] = info
@@ -362,7 +350,6 @@ def _check_facts(c, languages) -> None:
     raise CorpusError(f'corpus.facts={c.facts} and corpus.facts_seed={c.facts_seed} must be >= 0')
   if not c.facts:
     return
-  from babel_jax.data import facts as facts_lib
   lang = c.facts_language
   if lang not in facts_lib.LANGUAGES:
     raise CorpusError(f'corpus.facts_language={lang!r} has no fact renderings; one of '
@@ -380,19 +367,9 @@ def _facts(c, langs: dict[str, Any]) -> dict[str, Any] | None:
   if c.facts_language not in langs:
     raise CorpusError(f'corpus.facts_language={c.facts_language!r}, but the corpus holds no '
                       f'{c.facts_language} files (it has {sorted(langs)}); nothing written')
-  from babel_jax.data import facts as facts_lib
   fact_set = facts_lib.generate(int(c.facts), int(c.facts_seed))
   return {**fact_set.to_json(), 'language': c.facts_language,
           'placement': f'train split of {c.facts_language}, data.facts_rate of its documents'}
-
-
-def recorded_facts(manifest: dict[str, Any]):
-  """The FactSet the manifest records (facts.FactSet), or None for a corpus without facts."""
-  entry = manifest.get('facts')
-  if not entry:
-    return None
-  from babel_jax.data import facts as facts_lib
-  return facts_lib.FactSet.from_json(entry)
 
 
 def _content_hash(root: str, langs: dict[str, Any], facts: dict[str, Any] | None = None) -> str:
@@ -400,7 +377,7 @@ def _content_hash(root: str, langs: dict[str, Any], facts: dict[str, Any] | None
   without facts keeps the hash it always had)."""
   h = hashlib.sha256()
   for lang in sorted(langs):
-    for split in SPLITS:
+    for split in manifest_lib.SPLITS:
       for rel in langs[lang]['shards'][split]:
         h.update(rel.encode())
         with open(os.path.join(root, rel), 'rb') as f:
@@ -410,53 +387,3 @@ def _content_hash(root: str, langs: dict[str, Any], facts: dict[str, Any] | None
     h.update(b'facts')
     h.update(json.dumps(facts, sort_keys=True).encode())
   return h.hexdigest()
-
-
-def load_manifest(corpus_dir: str) -> dict[str, Any]:
-  path = os.path.join(corpus_dir, MANIFEST)
-  if not os.path.isfile(path):
-    raise CorpusError(f'no corpus at {corpus_dir!r} ({MANIFEST} missing); build it with '
-                      '--mode corpus')
-  with open(path) as f:
-    manifest = json.load(f)
-  for lang, info in manifest['languages'].items():
-    for split in SPLITS:
-      for rel in info['shards'][split]:
-        if not os.path.isfile(os.path.join(corpus_dir, rel)):
-          raise CorpusError(f'{path} names shard {rel!r} for {lang}/{split}, which is missing')
-  return manifest
-
-
-def read_texts(corpus_dir: str, manifest: dict[str, Any], lang: str, split: str):
-  """Yields the documents (str) of one language and split, in shard order."""
-  for rel in manifest['languages'][lang]['shards'][split]:
-    reader = array_record.ArrayRecordReader(os.path.join(corpus_dir, rel))
-    try:
-      for i in range(reader.num_records()):
-        yield json.loads(reader.read([i])[0])['text']
-    finally:
-      reader.close()
-
-
-def summary(manifest: dict[str, Any]) -> str:
-  method = manifest.get('token_count', {}).get('method', 'estimate')
-  rows = [f'{"language":<12}{"train files":>12}{"val files":>10}{"MB":>9}{"lex tokens":>13}'
-          f'{"tokens (" + method + ")":>24}']
-  for lang, info in sorted(manifest['languages'].items()):
-    if 'planted' in info:
-      continue
-    files, b, lex = info['files'], info['bytes'], info['lexical_tokens']
-    tok = info.get('tokens', {'train': 0, 'validation': 0})
-    rows.append(f'{lang:<12}{files["train"]:>12}{files["validation"]:>10}'
-                f'{(b["train"] + b["validation"]) / 1e6:>9.2f}'
-                f'{lex["train"] + lex["validation"]:>13,}{tok["train"] + tok["validation"]:>24,}')
-  dropped = ', '.join(f'{k} {v}' for k, v in manifest['filtered'].items() if v)
-  made = [f'{n} ({i["planted"]["kind"]} of {i["planted"]["of"]}, seed {i["planted"]["seed"]})'
-          for n, i in sorted(manifest['languages'].items()) if 'planted' in i]
-  rows += [f'planted: {", ".join(made)}'] if made else []
-  if 'facts' in manifest:
-    f = manifest['facts']
-    rows.append(f'facts: {f["count"]} taught (and {len(f["untaught"])} untaught twins), seed '
-                f'{f["seed"]}, in {f["placement"]}')
-  return '\n'.join(rows + [f'files read {manifest["files_read"]}; dropped: {dropped}',
-                           f'content hash {manifest["content_hash"][:16]}'])

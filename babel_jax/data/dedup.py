@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from babel_jax import config as config_lib
+from babel_jax.data import scan
 from babel_jax.errors import ConfigError
 
 _WORDS = re.compile(rb'\w+')
@@ -86,7 +87,7 @@ class Bander:
   """Document -> b band hashes of its MinHash; equal bands mean an LSH bucket collision."""
 
   def __init__(self, threshold: float, num_perm: int):
-    from datasketch import MinHash, MinHashLSH  # pylint: disable=g-import-not-at-top
+    from datasketch import MinHash, MinHashLSH  # heavy (scipy): near-dedup only
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     self.b, self.r, self.num_perm = lsh.b, lsh.r, num_perm
     self._minhash = MinHash
@@ -116,7 +117,6 @@ class Bander:
 
 def band_task(task: tuple[Any, ...]) -> tuple[int, np.ndarray]:
   """Worker: the band hashes of a chunk of documents, read back from the spill files."""
-  from babel_jax.data import scan  # pylint: disable=g-import-not-at-top
   chunk_id, spill_dir, rows, threshold, num_perm = task
   bander = Bander.get(threshold, num_perm)
   out = np.zeros((len(rows), bander.b), np.uint64)

@@ -17,7 +17,7 @@ import dataclasses
 import json
 import re
 import zlib
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 

@@ -31,12 +31,13 @@ from typing import Any
 import grain
 import numpy as np
 
-from babel_jax.data import corpus as corpus_lib
+from babel_jax.data import facts as facts_lib
+from babel_jax.data import manifest as manifest_lib
+from babel_jax.data import mixture_spec as spec_lib
 from babel_jax.data import planted
 from babel_jax.data import tokenizer as tok_lib
 from babel_jax.data.batch import NO_LANG
 from babel_jax.errors import DataError
-from babel_jax.mixture import spec as spec_lib
 
 
 class _Tokenize(grain.transforms.Map):
@@ -74,7 +75,6 @@ def fact_documents(fact_set, language: str) -> list[str]:
   """The training documents of `fact_set`'s taught facts in `language`: each fact's definition
   and uses (data/facts.py `document`), once per variant, the uses on `sample_inputs(fact, 3,
   seed=variant)`. The untaught twins have none."""
-  from babel_jax.data import facts as facts_lib
   return [facts_lib.document(fact, language, facts_lib.sample_inputs(fact, 3, seed=variant))
           for variant in range(FACT_VARIANTS) for fact in fact_set.taught]
 
@@ -186,7 +186,7 @@ class CorpusSource:
                         'processes')
     if not 0.0 <= facts_rate < 1.0:
       raise DataError(f'data.facts_rate must be in [0, 1), got {facts_rate}')
-    manifest = corpus_lib.load_manifest(corpus_dir)
+    manifest = manifest_lib.load(corpus_dir)
     missing = [lang for lang in languages if lang not in manifest['languages']]
     if missing:
       raise DataError(f'data.languages names {missing}, which the corpus at {corpus_dir} '
@@ -222,7 +222,7 @@ class CorpusSource:
     self.facts, self.facts_language = None, None
     if (recorded and recorded['taught'] and split == 'train' and facts_rate > 0
         and recorded['language'] in languages):
-      self.facts = corpus_lib.recorded_facts(manifest)  # the record, not today's generator
+      self.facts = manifest_lib.recorded_facts(manifest)  # the record, not today's generator
       self.facts_language = recorded['language']
       if weights[languages.index(self.facts_language)] > 0:
         self.info['facts'] = {'seed': self.facts.seed, 'count': self.facts.count,

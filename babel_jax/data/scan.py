@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from babel_jax.data import filters, languages as lang_lib, shards, sources as sources_lib
+from babel_jax.data import tokenizer
 
 # d0: sha256 bytes 0-4 (the split), key: bytes 4-12 (the sampling order), r1: bytes 12-16;
 # together the first 128 bits of the hash identify a document for exact dedup.
@@ -181,7 +182,6 @@ def count_tokens(data: bytes, s: Settings) -> int:
   if not s.token_model:
     return math.ceil(len(data) / s.bytes_per_token)
   if s.token_model not in _TOKENIZERS:
-    from babel_jax.data import tokenizer  # pylint: disable=g-import-not-at-top
     _TOKENIZERS[s.token_model] = tokenizer.Tokenizer(s.token_model)
   return len(_TOKENIZERS[s.token_model].encode(data.decode('utf-8')))
 

@@ -107,8 +107,8 @@ def _text(value, where: str, column: str) -> bytes:
 # Parquet ------------------------------------------------------------------------------------
 
 def parquet_file(path: str):
-  import pyarrow as pa  # pylint: disable=g-import-not-at-top
-  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  import pyarrow as pa  # heavy: Parquet shards only
+  import pyarrow.parquet as pq  # heavy: Parquet shards only
   try:
     return pq.ParquetFile(path)
   except (pa.ArrowException, OSError) as e:
@@ -137,7 +137,7 @@ def parquet_layout(path: str, mapping: dict[str, str], need_language: bool) -> L
 
 def read_parquet(path: str, name: str, row_groups: tuple[int, ...], lay: Layout) -> Iterator[Row]:
   """Rows of some row groups of one Parquet file, a record batch at a time."""
-  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  import pyarrow as pa  # heavy: Parquet shards only
   f = parquet_file(path)
   first = sum(f.metadata.row_group(i).num_rows for i in range(row_groups[0])) if row_groups else 0
   row = first
@@ -182,7 +182,7 @@ def _chunks(path: str) -> Iterator[bytes]:
 
 def _zstd_chunks(raw, path: str) -> Iterator[bytes]:
   # zstandard's stream reader stops quietly at a cut; a decompressobj says whether the frame ended.
-  import zstandard  # pylint: disable=g-import-not-at-top
+  import zstandard  # .zst shards only
   dctx, d = zstandard.ZstdDecompressor(), None
   try:
     for data in iter(lambda: raw.read(_CHUNK), b''):

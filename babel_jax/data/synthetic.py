@@ -3,7 +3,9 @@
 Each language is a sparse bigram process over its own slice of the vocabulary mixed with a
 shared slice, so a model can learn it (loss falls well below log V) and per-language losses
 differ. Planted languages (data/planted.py) move a real language's documents into an id range of
-their own; the shared slice plays the part of the anchors 'partial' keeps. Batch i is a pure function of (seed, i): the iterator state is just the next index.
+their own; the shared slice plays the part of the anchors 'partial' keeps. Batch i is a pure
+function of (seed, i): the iterator state is just the next index; the validation split starts
+at VALIDATION_START, a batch training never reaches.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from babel_jax import data as data_lib
 from babel_jax.data import planted
 from babel_jax.data.batch import pack_documents
 
 _BRANCHING = 4  # likely successors per token: keeps the entropy low enough to learn fast.
+VALIDATION_START = 10**9  # the validation split's first batch
 
 
 class SyntheticSource:
@@ -24,7 +28,7 @@ class SyntheticSource:
   def __init__(self, languages: tuple[str, ...], weights: tuple[float, ...], vocab_size: int,
                batch_size: int, seq_len: int, mean_doc_len: int, seed: int,
                process_index: int = 0, process_count: int = 1,
-               plants: Sequence[planted.Planted] = (), base: int = 0):
+               plants: Sequence[planted.Planted] = (), base: int = 0, split: str = 'train'):
     plants = {p.name: p for p in plants if p.name in languages}
     real = [lang for lang in languages if lang not in plants]
     # Real languages use ids below `base`; planted language k the range above it (planted.py).
@@ -40,7 +44,7 @@ class SyntheticSource:
     self.batch_size, self.seq_len = batch_size, seq_len
     self.mean_doc_len, self.seed = mean_doc_len, seed
     self.process_index, self.process_count = process_index, process_count
-    self.index = 0
+    self.index = VALIDATION_START if split == 'validation' else 0
     # The languages themselves do not depend on the seed: runs with other seeds see the same
     # languages (sampled differently), as with a real corpus.
     rng = np.random.default_rng(0xDA7A)
@@ -98,3 +102,14 @@ class SyntheticSource:
 
   def set_state(self, state: dict[str, Any]) -> None:
     self.index = int(state['index'])
+
+
+def from_config(cfg, process_index: int = 0, process_count: int = 1,
+                split: str = 'train') -> SyntheticSource:
+  """The synthetic source of `cfg` for one split (data.split_settings)."""
+  spec, batch_size = data_lib.split_settings(cfg, split)
+  languages = cfg.data.languages
+  return SyntheticSource(languages, tuple(spec.vector(languages)), cfg.model.vocab_size,
+                         batch_size, cfg.data.seq_len, cfg.data.mean_doc_len, cfg.seed,
+                         process_index, process_count, data_lib.plants(cfg),
+                         base=cfg.tokenizer.vocab_size, split=split)

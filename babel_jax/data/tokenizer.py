@@ -21,11 +21,12 @@ from typing import Any, Iterator
 
 import sentencepiece as spm
 
-from babel_jax.data import corpus as corpus_lib
+from babel_jax.data import manifest as manifest_lib
+from babel_jax.data.batch import PAD_ID
 from babel_jax.errors import TokenizerError
 
 MODEL, INFO = 'spm.model', 'tokenizer.json'
-PAD, UNK, BOS, EOS = 0, 1, 2, 3  # pad is 0: the batch contract reads target 0 as 'no target'.
+UNK, BOS, EOS = 1, 2, 3  # after the batch contract's PAD_ID 0, which reads as 'no target'
 _MARK = '\u2581'
 _CHUNK_CHARS = 4096
 
@@ -92,7 +93,7 @@ def _sample(corpus_dir: str, manifest: dict[str, Any], per_language: int) -> Ite
     if 'planted' in manifest['languages'][lang]:
       continue
     taken = 0
-    for text in corpus_lib.read_texts(corpus_dir, manifest, lang, 'train'):
+    for text in manifest_lib.read_texts(corpus_dir, manifest, lang, 'train'):
       if taken >= per_language:
         break
       taken += len(text.encode())
@@ -105,12 +106,12 @@ def settings_dict(c, vocab_size: int) -> dict[str, Any]:
           'add_dummy_prefix': False, 'split_digits': True, 'allow_whitespace_only_pieces': True,
           'character_coverage': c.character_coverage, 'max_sentencepiece_length': c.max_piece_length,
           'sample_bytes_per_language': c.sample_bytes_per_language,
-          'pad_id': PAD, 'unk_id': UNK, 'bos_id': BOS, 'eos_id': EOS}
+          'pad_id': PAD_ID, 'unk_id': UNK, 'bos_id': BOS, 'eos_id': EOS}
 
 
 def train(c, vocab_size: int, corpus_dir: str, out_dir: str) -> dict[str, Any]:
   """Trains (or reuses) the tokenizer for corpus_dir; returns the contents of tokenizer.json."""
-  manifest = corpus_lib.load_manifest(corpus_dir)
+  manifest = manifest_lib.load(corpus_dir)
   settings = settings_dict(c, vocab_size)
   info_path = os.path.join(out_dir, INFO)
   if os.path.exists(info_path):
@@ -149,8 +150,8 @@ def train(c, vocab_size: int, corpus_dir: str, out_dir: str) -> dict[str, Any]:
   real = [lang for lang, i in manifest['languages'].items() if 'planted' not in i]
   for lang in sorted(real):
     tokens[lang] = {}
-    for split in corpus_lib.SPLITS:
-      texts = list(corpus_lib.read_texts(corpus_dir, manifest, lang, split))
+    for split in manifest_lib.SPLITS:
+      texts = list(manifest_lib.read_texts(corpus_dir, manifest, lang, split))
       ids = tok.encode_batch(texts)
       tokens[lang][split] = sum(map(len, ids))
       if split == 'validation':

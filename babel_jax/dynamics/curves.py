@@ -19,6 +19,7 @@ import numpy as np
 from babel_jax import config as config_lib
 from babel_jax import io
 from babel_jax.errors import ConfigError, RunError
+from babel_jax.probes import result as result_lib
 from babel_jax.probes.result import ProbeResult
 from babel_jax.runtime.rundir import RunDir
 
@@ -230,7 +231,7 @@ def load(run: RunDir | str, language: str = '', performance: str = 'auto') -> Cu
   saved = run.config()
   if saved is None:
     raise RunError(f'{run.path} is not a run directory (no config.json)')
-  results = run.probe_results()
+  results = result_lib.load_all(run)
   if not results:
     raise RunError(f'no probe results in {run.probes_dir}; run --mode probe on {run.path} first')
   mixture = io.read_json(run.mixture_path) if os.path.exists(run.mixture_path) else None

@@ -11,9 +11,9 @@ STAGE_COLOURS = {'translation': '#cfe8ff', 'transition': '#ffe2c4', 'stabilizati
 
 def pyplot():
   """matplotlib's pyplot on the file-only backend (no display needed)."""
-  import matplotlib
+  import matplotlib  # heavy: figures only; dynamics imports numpy alone
   matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
+  import matplotlib.pyplot as plt  # heavy: figures only
   return plt
 
 
@@ -37,7 +37,7 @@ def stage_bands(ax, stages) -> None:
 def scalars(tb_dir: str, curves: dict[str, tuple]) -> None:
   """Writes {tag: (steps, values)} as TensorBoard scalars under tb_dir, replacing what a
   previous report wrote there (the curves are derived, so they are rewritten whole)."""
-  from tensorboardX import SummaryWriter
+  from tensorboardX import SummaryWriter  # heavy (protobuf): a report's scalars only
   shutil.rmtree(tb_dir, ignore_errors=True)
   writer = SummaryWriter(tb_dir)
   for tag, (steps, values) in curves.items():

@@ -22,6 +22,7 @@ from babel_jax import io
 from babel_jax.dynamics import analysis as analysis_lib
 from babel_jax.dynamics import curves as curves_lib
 from babel_jax.dynamics import plots
+from babel_jax.probes import result as result_lib
 from babel_jax.probes.result import AlignedReading, LensReading, ProbeResult
 from babel_jax.runtime.rundir import RunDir
 
@@ -125,7 +126,7 @@ def write(run: RunDir | str, settings: analysis_lib.Settings) -> dict[str, Any]:
   curves = curves_lib.load(run, settings.language, settings.performance)
   analysis = analysis_lib.analyze(curves, settings)
   summary = analysis_lib.summary(curves, analysis)
-  results = run.probe_results()
+  results = result_lib.load_all(run)
   os.makedirs(run.report_dir, exist_ok=True)
   io.atomic_write(os.path.join(run.report_dir, 'probes.csv'),
                   _csv(_rows(results, curves.languages, analysis.eq1.share)))
@@ -138,7 +139,7 @@ def write(run: RunDir | str, settings: analysis_lib.Settings) -> dict[str, Any]:
     scalars['dynamics/knowledge_transferred'] = (curves.steps, curves.knowledge.transferred_C)
     if curves.knowledge.retention_C is not None:
       scalars['dynamics/knowledge_retention'] = (curves.steps, curves.knowledge.retention_C)
-  plots.scalars(os.path.join(run.report_dir, 'tb'), scalars)
+  plots.scalars(run.report_tb_dir, scalars)
   io.atomic_write(os.path.join(run.report_dir, 'index.md'), _page(summary, made))
   return summary
 

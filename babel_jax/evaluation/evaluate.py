@@ -20,13 +20,15 @@ import jax
 
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
-from babel_jax.runtime import factory as runtime_lib
+from babel_jax import io
+from babel_jax.data import manifest as manifest_lib
+from babel_jax.data import tokenizer as tok_lib
 from babel_jax.errors import EvaluationError
 from babel_jax.evaluation import execution, passk, sampling, sandbox
 from babel_jax.evaluation.languages import LANGUAGES, Language, program, truncate
-from babel_jax.runtime import checkpoints as ckpt_lib
+from babel_jax.runtime import factory as runtime_lib
+from babel_jax.runtime import walk as walk_lib
 from babel_jax.runtime.rundir import RunDir
-from babel_jax.train import metrics as metrics_lib
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), 'data')
 
@@ -85,7 +87,6 @@ def score(language: str, records: list[dict], outcomes: dict[str, list[str]], ks
 def evaluate(cfg, params, sampler: sampling.Sampler, tokenizer, executor: Executor,
              languages: list[str], rng: jax.Array) -> tuple[dict, list[dict]]:
   """Samples and executes every language's problems with these parameters."""
-  from babel_jax.data.tokenizer import BOS
   e = cfg.eval
   settings = sampling.SampleSettings(max_new_tokens=e.max_new_tokens, temperature=e.temperature,
                                      top_p=e.top_p, chunk=min(32, e.max_new_tokens))
@@ -99,7 +100,7 @@ def evaluate(cfg, params, sampler: sampling.Sampler, tokenizer, executor: Execut
     limit = cfg.model.max_len - settings.steps  # the cache holds the prompt and every step
     runnable, sources, meta = [], [], []
     for rec in todo:
-      ids = [BOS, *tokenizer.encode(rec['prompt'])]
+      ids = [tok_lib.BOS, *tokenizer.encode(rec['prompt'])]
       if len(ids) > limit:
         outcomes[rec['task_id']] = ['prompt_too_long'] * e.samples
         continue
@@ -124,7 +125,7 @@ def evaluate(cfg, params, sampler: sampling.Sampler, tokenizer, executor: Execut
                           'completion': text, 'outcome': outcome, 'output_tail': tail})
     results[lang_name] = score(lang_name, records, outcomes, ks, seconds, len(sources))
     r = results[lang_name]
-    metrics_lib.log(f'eval {lang_name}: ' + ', '.join(
+    io.log(f'eval {lang_name}: ' + ', '.join(
         f'{k} {v:.3f}' if v is not None else f'{k} n/a' for k, v in r['pass_at_k'].items()) +
         f'; {r["translated"]}/{r["problems"]} translated; outcomes '
         + ', '.join(f'{k} {v}' for k, v in r['outcomes'].items() if v) +
@@ -140,8 +141,8 @@ def eval_languages(cfg) -> list[str]:
       raise EvaluationError(f'eval.languages names {lang!r}; have {sorted(LANGUAGES)}')
     missing = LANGUAGES[lang].missing_tools()
     if missing:
-      metrics_lib.log(f'eval: skipping {lang}: toolchain {missing} not installed '
-                      '(launch/setup.sh installs it as root)')
+      io.log(f'eval: skipping {lang}: toolchain {missing} not installed '
+             '(launch/setup.sh installs it as root)')
       continue
     out.append(lang)
   if not out:
@@ -153,42 +154,34 @@ def eval_languages(cfg) -> list[str]:
 
 def walk(cfg, workdir: str) -> list[int]:
   """Evaluates every selected checkpoint that has no results yet; returns the steps done."""
-  from babel_jax.data import corpus, tokenizer as tok_lib
   cfg = config_lib.validate(cfg)
   if cfg.data.source != 'corpus':
     raise EvaluationError('--mode eval needs a tokenizer: data.source must be corpus')
   languages = eval_languages(cfg)
-  metrics_lib.log(f'eval: sandbox isolation {sandbox.isolation_note()}')
+  io.log(f'eval: sandbox isolation {sandbox.isolation_note()}')
   tok, _ = tok_lib.load(data_lib.tokenizer_dir(cfg, workdir),
-                        corpus.load_manifest(data_lib.corpus_dir(cfg, workdir)))
+                        manifest_lib.load(data_lib.corpus_dir(cfg, workdir)))
   run = RunDir(workdir)
-  ckpt_lib.check_same_model(run.model_config(), cfg.model.to_dict(), workdir)
+  checkpoints = walk_lib.Walk(run, cfg.model.to_dict(), 'evaluate')
   rt = runtime_lib.build(cfg)
-  manager = ckpt_lib.make_manager(run.checkpoints, read_only=True)
   sampler = sampling.Sampler(rt.model, tok_lib.EOS, vocab_limit=tok.vocab_size)
   e = cfg.eval
   executor = Executor(e.workers, sandbox.Limits(cpu_s=int(e.run_timeout_s) + 1,
                                                 memory_mb=e.memory_mb, disk_mb=e.disk_mb),
                       e.compile_timeout_s, e.run_timeout_s)
   done = []
-  for step in ckpt_lib.select_steps(e.steps, list(manager.all_steps()), 'eval.steps'):
-    if run.evaluated(step):
-      continue
-    try:
-      params = ckpt_lib.restore_params(manager, step, rt.abstract_params)
-    except Exception as err:  # a partial or broken checkpoint: skip it, like the probes
-      metrics_lib.log(f'warning: skipping checkpoint {step}: {type(err).__name__}: {err}'[:400])
-      continue
+  # Sampling launches multi-device programs: the next checkpoint is restored after this one.
+  for r in checkpoints.restored(rt.abstract_params, e.steps, run.evaluated, 'eval.steps',
+                                prefetch=False):
     t = time.perf_counter()
-    results, completions = evaluate(cfg, params, sampler, tok, executor, languages,
-                                    jax.random.PRNGKey(cfg.seed + step))
-    solved = {lang: {task: p['passed'] > 0 for task, p in r['per_problem'].items()}
-              for lang, r in results.items()}
-    run.write_eval(step, {
+    results, completions = evaluate(cfg, r.params, sampler, tok, executor, languages,
+                                    jax.random.PRNGKey(cfg.seed + r.step))
+    solved = {lang: {task: p['passed'] > 0 for task, p in rr['per_problem'].items()}
+              for lang, rr in results.items()}
+    run.write_eval(r.step, {
         'completions.jsonl': ''.join(json.dumps(c) + '\n' for c in completions),
         'per_problem.json': json.dumps(solved),
-        'results.json': json.dumps({'step': step, 'seconds': time.perf_counter() - t,
+        'results.json': json.dumps({'step': r.step, 'seconds': time.perf_counter() - t,
                                     'settings': e.to_dict(), 'results': results}, indent=1)})
-    done.append(step)
-  manager.close()
+    done.append(r.step)
   return done

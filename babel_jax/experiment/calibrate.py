@@ -23,7 +23,6 @@ from babel_jax import io
 from babel_jax.dynamics import controls as controls_lib
 from babel_jax.errors import ConfigError
 from babel_jax.experiment import driver, runs
-from babel_jax.train import metrics as metrics_lib
 
 # The controls' pairs with a direction transfer predicts (clone and partial vs scrambled).
 PAIRS = tuple((a, b) for a, b, expect, _ in controls_lib.PAIRS if expect)
@@ -132,11 +131,11 @@ def run(cfg, workdir: str) -> str:
   for i, scale in enumerate(scales):
     study_dir = os.path.join(workdir, 'scales', scale.name)
     _share_primary(workdir, scale, first_primary)
-    metrics_lib.log(f'calibrate: scale {i + 1}/{len(scales)} {scale.name} -> {study_dir}')
+    io.log(f'calibrate: scale {i + 1}/{len(scales)} {scale.name} -> {study_dir}')
     table_path = driver.run(scale_config(cfg, scale, workdir), study_dir, through='dynamics')
     tables[scale.name] = io.read_json(table_path)
     summary = summarise(tables, [s.name for s in scales])
     io.write_json(os.path.join(workdir, 'calibration.json'), summary)
     io.atomic_write(path, markdown(summary))
-    metrics_lib.log(f'calibrate: {scale.name} done; table: {path}')
+    io.log(f'calibrate: {scale.name} done; table: {path}')
   return path

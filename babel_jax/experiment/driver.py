@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from typing import Any, Callable
 
@@ -30,20 +31,30 @@ import jax
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
 from babel_jax import io
+from babel_jax.data import corpus, tokenizer
+from babel_jax.data import mixture_spec as spec_lib
 from babel_jax.dynamics import analysis as analysis_lib
 from babel_jax.dynamics import curves as curves_lib
 from babel_jax.dynamics import controls as controls_lib
 from babel_jax.dynamics import run_report, stats, study_report
 from babel_jax.errors import ConfigError
+from babel_jax.evaluation import evaluate
+from babel_jax.evaluation.languages import LANGUAGES
 from babel_jax.experiment import runs
+from babel_jax.mixture import optimize
+from babel_jax.probes import result as result_lib
+from babel_jax.probes import stream
+from babel_jax.probes.prober import Prober
+from babel_jax.runtime import factory
 from babel_jax.runtime.rundir import RunDir
+from babel_jax.train import loop
 from babel_jax.train import metrics as metrics_lib
 
 PHASES = ('corpus', 'primary', 'continual', 'dynamics', 'mixture', 'scratch', 'compare')
 
 
 def _log(msg: str) -> None:
-  metrics_lib.log(f'experiment: {msg}')
+  io.log(f'experiment: {msg}')
 
 
 def _write_json(path: str, obj: Any) -> None:
@@ -91,7 +102,6 @@ class Study:
 
   # Phase 0 ------------------------------------------------------------------------------------
   def corpus(self) -> dict[str, Any]:
-    from babel_jax.data import corpus, tokenizer
     c = self.cfg
     corpus_dir, tok_dir = data_lib.corpus_dir(c, self.workdir), data_lib.tokenizer_dir(c, self.workdir)
     corpus.build(c.corpus, corpus_dir)
@@ -102,7 +112,6 @@ class Study:
 
   # Phases 1, 2, 5: training -------------------------------------------------------------------
   def train(self, run_cfg, run_dir: str, what: str) -> None:
-    from babel_jax.train import loop
     if RunDir(run_dir).has_checkpoint(run_cfg.train.steps):
       _log(f'{what}: finished already ({run_dir})')
       return
@@ -141,7 +150,6 @@ class Study:
   def _evaluable(self, lang: str) -> bool:
     """Whether HumanEval runs for lang; says once why not."""
     if lang not in self._why_not_evaluated:
-      from babel_jax.evaluation.languages import LANGUAGES
       why = ''
       if not self.cfg.experiment.evaluate:
         why = 'experiment.evaluate is False'
@@ -159,8 +167,6 @@ class Study:
   def measure(self) -> dict[str, Any]:
     """Phase 3: probes over every checkpoint of each continual and reference run, on the study's
     held-out sample; HumanEval over the continual runs' checkpoints."""
-    from babel_jax.evaluation import evaluate
-    from babel_jax.probes import stream
     todo = list(self.dense_runs())
     probers = {}  # one per kind for every run: the same model, languages and held-out sample
     for i, (kind, lang, _, run_cfg, run_dir) in enumerate(todo):
@@ -190,9 +196,6 @@ class Study:
 
   @staticmethod
   def _prober(pcfg, run_dir: str):
-    import threading
-    from babel_jax.probes.prober import Prober
-    from babel_jax.runtime import factory
     return Prober(pcfg, run_dir, factory.build(pcfg), threading.Lock())
 
   # Phase 4 ------------------------------------------------------------------------------------
@@ -215,7 +218,6 @@ class Study:
                    for k in runs.seeds(self.cfg, reference=True)] for lang in self.new}
 
   def mixture(self, train_tokens: dict[str, float] | None) -> dict[str, Any]:
-    from babel_jax.mixture import optimize, spec as spec_lib
     e = self.cfg.experiment
     dynamics = self.dynamics()
     _write_json(runs.study_file(self.workdir, 'dynamics.json'),
@@ -277,8 +279,6 @@ class Study:
     return {'runs': list(todo)}
 
   def compare(self) -> dict[str, Any]:
-    from babel_jax.evaluation import evaluate
-    from babel_jax.probes import stream
     measured: dict[str, list[dict[str, Any]]] = {m: [] for m in runs.MIXTURES}
     todo = list(self.scratch_runs())
     prober = None
@@ -289,7 +289,7 @@ class Study:
       prober = prober or self._prober(pcfg, run_dir)
       stream.walk(pcfg, run_dir, prober=prober)
       row = {'run': run_dir, 'seed': run_cfg.seed,
-             'heldout_loss': dict(run.probe_result(final).loss)}
+             'heldout_loss': dict(result_lib.load(run, final).loss)}
       langs = [lang for lang in self.real if self._evaluable(lang)]
       if langs:
         pcfg = config_lib.replace(pcfg, **{'eval.languages': tuple(langs)})

@@ -1,2 +1,3 @@
-"""Decide: the MixtureSpec (spec.py), mixture strategies (strategies.py) and the Babel Tower
-mixture from measured dynamics (optimize.py, Algorithm 1 on the fits of babel_jax.dynamics)."""
+"""Decide: mixture strategies (strategies.py) and the Babel Tower mixture from measured dynamics
+(optimize.py, Algorithm 1 on the fits of babel_jax.dynamics); each returns a data.mixture_spec
+MixtureSpec."""

@@ -16,10 +16,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from babel_jax.data.mixture_spec import MixtureSpec
 from babel_jax.dynamics.eq1 import Eq1Fit
 from babel_jax.errors import ConfigError, FitError
 from babel_jax.mixture import strategies
-from babel_jax.mixture.spec import MixtureSpec
 
 
 def original(kind: str, languages: Sequence[str], tokens: dict[str, float] | None,

@@ -14,8 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from babel_jax.data.mixture_spec import MixtureSpec
 from babel_jax.errors import ConfigError, FitError, MixtureError
-from babel_jax.mixture.spec import MixtureSpec
 
 
 def _spec(amounts: dict[str, float], provenance: dict[str, Any]) -> MixtureSpec:

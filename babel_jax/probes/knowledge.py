@@ -28,8 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from babel_jax import model as model_lib
-from babel_jax.data import corpus as corpus_lib
 from babel_jax.data import facts as facts_lib
+from babel_jax.data import manifest as manifest_lib
 from babel_jax.data import planted as planted_lib
 from babel_jax.model import Transformer
 from babel_jax.probes.result import KnowledgeReading
@@ -37,13 +37,13 @@ from babel_jax.train import losses
 
 
 def from_manifest(manifest: Mapping[str, Any]) -> tuple[facts_lib.FactSet, str] | None:
-  """The corpus's facts (read by data/corpus.py `recorded_facts`, the manifest layout's owner)
+  """The corpus's facts (read by data/manifest.py `recorded_facts`, the manifest layout's owner)
   and the language that teaches them; None when it records no taught fact. An entry holding the
   set under `set` is read too."""
   info = manifest.get('facts')
   if not info:
     return None
-  fact_set = corpus_lib.recorded_facts({'facts': info.get('set', info)})
+  fact_set = manifest_lib.recorded_facts({'facts': info.get('set', info)})
   if not fact_set.taught:
     return None
   return fact_set, str(info.get('language', 'python'))

@@ -34,11 +34,10 @@ def neuron_stats(model, params: Any, batch: dict[str, jax.Array], neuron_mask_Nx
   active_NxBxLxF = (inter.mlp_act_NxBxLxF > 0).astype(dtype)
   active_NxFxK = jnp.einsum('nblf,blk->nfk', active_NxBxLxF, lang_BxLxK.astype(dtype),
                             preferred_element_type=jnp.float32)
-  xent_BxL = losses.cross_entropy(logits, batch['targets'])
-  target_BxLxK = lang_BxLxK * (batch['targets'] != 0)[..., None]
+  sums = losses.token_sums(losses.cross_entropy(logits, batch['targets']), batch['targets'],
+                           batch['lang_ids'], num_langs)
   return {'active_NxFxK': active_NxFxK, 'tokens_K': lang_BxLxK.sum((0, 1)),
-          'loss_sum_K': jnp.einsum('bl,blk->k', xent_BxL, target_BxLxK),
-          'loss_tokens_K': target_BxLxK.sum((0, 1))}
+          'loss_sum_K': sums['lang_loss_sum'], 'loss_tokens_K': sums['lang_count']}
 
 
 # LAPE's settings are the config's probe section: lape() reads its filter_rate, top_rate and

@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from babel_jax.data.tokenizer import BOS
 from babel_jax.errors import ConfigError
 
 DEFAULT_PATH = os.path.join(os.path.dirname(__file__), 'probe_set.json')
@@ -54,7 +55,6 @@ def build(tokenizer, languages: list[str], max_len: int, path: str = DEFAULT_PAT
   A prompt's trailing spaces move onto the identifier, since the tokenizer attaches a space to
   the word after it ('$n = ' + 'strlen' is read as '$n =' + ' strlen').
   """
-  from babel_jax.data.tokenizer import BOS
   raw = load_raw(path)
   rows, ids, langs, tgt, py, problems = [], [], [], [], [], []
   for lang in languages:

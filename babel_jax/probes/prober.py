@@ -21,12 +21,15 @@ import time
 from typing import Any, Collection
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from babel_jax import data as data_lib
+from babel_jax import io
+from babel_jax.data import loader
+from babel_jax.data import manifest as manifest_lib
 from babel_jax.data import planted as planted_lib
-from babel_jax.mixture.spec import MixtureSpec
+from babel_jax.data import tokenizer as tok_lib
+from babel_jax.evaluation import solution_loss
 from babel_jax.probes import aligned as aligned_lib
 from babel_jax.probes import knowledge as knowledge_lib
 from babel_jax.probes import lens as lens_lib
@@ -36,28 +39,15 @@ from babel_jax.probes import result as result_lib
 from babel_jax.probes.result import ProbeResult
 from babel_jax.runtime import factory as runtime_lib
 from babel_jax.runtime import sharding
-from babel_jax.train import metrics as metrics_lib
-from babel_jax.train import step as step_lib
+from babel_jax.train import losses
 
 
 def heldout_batches(cfg, workdir: str) -> tuple[list[dict[str, np.ndarray]], dict[str, Any]]:
-  """A fixed held-out sample, probe.tokens_per_language tokens of each language; and the
-  planted languages' id maps ({name: (Planted, map)})."""
-  languages = cfg.data.languages
+  """A fixed held-out sample (data's validation split), probe.tokens_per_language tokens of each
+  language; and the planted languages' id maps ({name: (Planted, map)})."""
   per_batch = cfg.probe.batch_size * cfg.data.seq_len
-  n = math.ceil(cfg.probe.tokens_per_language * len(languages) / per_batch)
-  uniform = MixtureSpec({lang: 1 / len(languages) for lang in languages})
-  if cfg.data.source == 'corpus':
-    from babel_jax.data.pipeline import CorpusSource
-    source = CorpusSource(data_lib.corpus_dir(cfg, workdir), data_lib.tokenizer_dir(cfg, workdir),
-                          languages, uniform, cfg.probe.batch_size, cfg.data.seq_len, cfg.seed,
-                          split='validation', read_threads=cfg.data.read_threads, prefetch=0)
-  else:
-    from babel_jax.data.synthetic import SyntheticSource
-    source = SyntheticSource(languages, tuple(uniform.vector(languages)), cfg.model.vocab_size,
-                             cfg.probe.batch_size, cfg.data.seq_len, cfg.data.mean_doc_len,
-                             cfg.seed, plants=data_lib.plants(cfg))
-    source.set_state({'index': 10**9})  # same languages, batches training never reaches
+  n = math.ceil(cfg.probe.tokens_per_language * len(cfg.data.languages) / per_batch)
+  source = loader.make_source(cfg, workdir=workdir, split='validation')
   batches = [next(source) for _ in range(n)]
   if hasattr(source, 'close'):
     source.close()
@@ -79,14 +69,9 @@ def _stack(rows: list[dict[str, np.ndarray]], batch_size: int) -> dict[str, np.n
 
 def _summed(fn):
   """fn(params, batch, *args) -> sums, turned into a function of a [n, B, L] stack of batches
-  that scans them inside one program (many collective programs in flight at once can deadlock
-  XLA:CPU's multi-device runtime)."""
+  that sums them in one program (losses.scan_sum)."""
   def run(params, stacked, *args):
-    def body(total, batch):
-      return jax.tree.map(jnp.add, total, fn(params, batch, *args)), None
-    zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(
-        lambda: fn(params, jax.tree.map(lambda x: x[0], stacked), *args)))
-    return jax.lax.scan(body, zeros, stacked)[0]
+    return losses.scan_sum(lambda batch: fn(params, batch, *args), stacked)
   return run
 
 
@@ -118,17 +103,16 @@ class Prober:
     self.knowledge_layout: knowledge_lib.Layout | None = None
     self.facts_language: str | None = None  # the language that teaches the corpus's facts
     if cfg.data.source == 'corpus' and not only:
-      from babel_jax.data import corpus, tokenizer
-      manifest = corpus.load_manifest(data_lib.corpus_dir(cfg, workdir))
-      tok, _ = tokenizer.load(data_lib.tokenizer_dir(cfg, workdir), manifest)
+      manifest = manifest_lib.load(data_lib.corpus_dir(cfg, workdir))
+      tok, _ = tok_lib.load(data_lib.tokenizer_dir(cfg, workdir), manifest)
       self._build_lens(tok)
       if cfg.probe.solution_loss:
         self._build_solutions(tok)
       if cfg.probe.knowledge:
         self._build_knowledge(tok, manifest)
     if self._lens is None and not only:
-      metrics_lib.log('logit lens: skipped (needs data.source=corpus and probe-set prompts in '
-                      f'one of {self.languages[1:]})')
+      io.log('logit lens: skipped (needs data.source=corpus and probe-set prompts in '
+             f'one of {self.languages[1:]})')
 
   def _jit(self, fn, *extra):
     return jax.jit(sharding.with_rules(_summed(fn)), in_shardings=(*self._in, *extra),
@@ -175,9 +159,9 @@ class Prober:
     ps = self.probe_set = probe_set_lib.build(tok, wanted, cfg.model.max_len, path,
                                               cfg.probe.max_prompts_per_pair)
     for problem in ps.problems[:10]:
-      metrics_lib.log(f'probe set: skipped {problem}')
+      io.log(f'probe set: skipped {problem}')
     if len(ps.problems) > 10:
-      metrics_lib.log(f'probe set: ... {len(ps.problems)} prompts skipped in all')
+      io.log(f'probe set: ... {len(ps.problems)} prompts skipped in all')
     self._lens_inputs = self.rt.replicated(
         (ps.batch(), ps.last_P, ps.target_first_P, ps.python_first_P))
     rep = self._rep
@@ -187,40 +171,38 @@ class Prober:
 
   def _build_solutions(self, tok) -> None:
     """The loss of hand-written correct HumanEval solutions, per language that has them."""
-    from babel_jax.data.tokenizer import BOS
-    from babel_jax.evaluation import solution_loss
     # Only as long as the training rows: the model has not learnt later positions.
     rows, self._solution_kept = solution_loss.rows(tok, self.languages, self.cfg.data.seq_len,
-                                                   BOS)
+                                                   tok_lib.BOS)
     if not rows:
       return
     length = max(len(r['tokens']) for r in rows)
     padded = [{k: np.pad(v, (0, length - len(v)), constant_values=-1 if k == 'lang_ids' else 0)
                for k, v in r.items()} for r in rows]
     self._solution_inputs = self._put(_stack(padded, self.cfg.probe.batch_size))
-    self._solutions = self._jit(functools.partial(step_lib.loss_sums, self.model,
+    self._solutions = self._jit(functools.partial(losses.loss_sums, self.model,
                                                   num_langs=len(self.languages)))
 
   def _build_knowledge(self, tok, manifest: dict[str, Any]) -> None:
     """The body loss of the corpus's planted facts (knowledge.py), when it records any."""
-    from babel_jax.data.tokenizer import BOS, EOS
     found = knowledge_lib.from_manifest(manifest)
     if found is None:
-      metrics_lib.log('planted knowledge: skipped (the corpus records no facts; corpus.facts)')
+      io.log('planted knowledge: skipped (the corpus records no facts; corpus.facts)')
       return
     fact_set, self.facts_language = found
     if self.facts_language != self.primary:
-      metrics_lib.log(f'planted knowledge: the facts are taught in {self.facts_language}, not '
-                      f'the primary language {self.primary}; the reports read the primary\'s '
-                      'reading as retention')
+      io.log(f'planted knowledge: the facts are taught in {self.facts_language}, not '
+             f'the primary language {self.primary}; the reports read the primary\'s '
+             'reading as retention')
     rows, layout = knowledge_lib.rows(tok, fact_set, self.languages, self.planted,
-                                      self.cfg.data.seq_len, self.model.cfg.vocab_size, BOS, EOS)
+                                      self.cfg.data.seq_len, self.model.cfg.vocab_size,
+                                      tok_lib.BOS, tok_lib.EOS)
     for lang, n in layout.dropped.items():
-      metrics_lib.log(f'planted knowledge: {n} fact pairs of {lang} start their body beyond '
-                      f'{self.cfg.data.seq_len} tokens; left out')
+      io.log(f'planted knowledge: {n} fact pairs of {lang} start their body beyond '
+             f'{self.cfg.data.seq_len} tokens; left out')
     if not rows:
-      metrics_lib.log(f'planted knowledge: skipped (no language of {self.languages} renders '
-                      'the facts)')
+      io.log(f'planted knowledge: skipped (no language of {self.languages} renders '
+             'the facts)')
       return
     self.knowledge_layout = layout
     self._knowledge_inputs = self._put(_stack(knowledge_lib.pad(rows), self.cfg.probe.batch_size))
@@ -282,7 +264,6 @@ class Prober:
       out['aligned_lens'] = aligned_lib.summarise(totals, self.languages, report)
       seconds['aligned_lens'], t = time.perf_counter() - t, time.perf_counter()
     if self._solutions is not None:
-      from babel_jax.evaluation import solution_loss
       sums = self._run(self._solutions, params, self._solution_inputs)
       out['solution_loss'] = {
           lang: result_lib.SolutionLoss.from_json(v) for lang, v in solution_loss.summarise(

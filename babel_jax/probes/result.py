@@ -1,11 +1,12 @@
 """One probed step's results as frozen, typed records: what the probes measure and everything reads.
 
-prober.py builds a `ProbeResult`; RunDir writes its `to_json()` to probes/<step>.json and reads
-it back with `from_json`; the TensorBoard and console writers (stream.py) and the interpretation
-(babel_jax.dynamics) read its fields. numpy and the standard library only: the numpy-only
-interpretation imports it without JAX. Files written before the primary_* names load (their
-python_* keys are read as primary_*); an aligned lens written before the within-block readings
-does not (its share read block bias, see docs/method.md): such a run must be probed again.
+prober.py builds a `ProbeResult`; `save` writes its `to_json()` to the run's probes/<step>.json
+and `load` reads it back with `from_json`; the TensorBoard and console writers (stream.py) and
+the interpretation (babel_jax.dynamics) read its fields. No JAX (numpy, and RunDir for the
+files): the numpy-only interpretation imports it. Files written before the primary_* names
+load (their python_* keys are read as primary_*); an aligned lens written before the within-block
+readings does not (its share read block bias, see docs/method.md): such a run must be probed
+again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from babel_jax.errors import RunError
+from babel_jax.runtime.rundir import RunDir
 
 PerLayer = tuple[float, ...]
 
@@ -248,3 +250,18 @@ class ProbeResult:
         solution_loss={k: SolutionLoss.from_json(v) for k, v in d.get('solution_loss', {}).items()},
         knowledge={k: KnowledgeReading.from_json(v) for k, v in d.get('knowledge', {}).items()},
         seconds={k: float(v) for k, v in d.get('seconds', {}).items()})
+
+
+def save(run: RunDir, result: ProbeResult) -> None:
+  """Writes the run's probes/<step>.json, atomically."""
+  run.write_probe(result.step, result.to_json())
+
+
+def load(run: RunDir, step: int) -> ProbeResult:
+  """The run's probes/<step>.json as the typed record the probes wrote."""
+  return ProbeResult.from_json(run.probe_json(step), run.probe_path(step))
+
+
+def load_all(run: RunDir) -> list[ProbeResult]:
+  """Every probes/<step>.json of the run, by step."""
+  return [load(run, step) for step in run.probe_steps()]

@@ -7,7 +7,7 @@
   checkpoints/<step>/    Orbax checkpoints
   probes/<step>.json     probe results per checkpoint;  probes/tb/  the same as TensorBoard
   eval/<step>/           results.json, per_problem.json, completions.jsonl
-  report/                the per-run report
+  report/, report/tb/    the per-run report, its curves as TensorBoard scalars
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 
 from babel_jax import io
 from babel_jax.errors import ConfigError, RunError
-from babel_jax.probes.result import ProbeResult
 
 CHECKPOINTS = 'checkpoints'
 
@@ -61,6 +60,7 @@ class RunDir:
   probes_dir = property(lambda self: self._at('probes'))
   probes_tb_dir = property(lambda self: self._at('probes', 'tb'))
   report_dir = property(lambda self: self._at('report'))
+  report_tb_dir = property(lambda self: self._at('report', 'tb'))
 
   def probe_path(self, step: int) -> str:
     return self._at('probes', f'{step}.json')
@@ -94,17 +94,15 @@ class RunDir:
   def probed(self, step: int) -> bool:
     return os.path.exists(self.probe_path(step))
 
-  def probe_results(self) -> list[ProbeResult]:
-    """Every probes/<step>.json, by step."""
+  def probe_steps(self) -> list[int]:
+    """The steps with a probes/<step>.json, in order (probes/result.py reads them)."""
     if not os.path.isdir(self.probes_dir):
       return []
-    results = [self.probe_result(int(name[:-5])) for name in os.listdir(self.probes_dir)
-               if name.endswith('.json') and name[:-5].isdigit()]
-    return sorted(results, key=lambda r: r.step)
+    return sorted(int(name[:-5]) for name in os.listdir(self.probes_dir)
+                  if name.endswith('.json') and name[:-5].isdigit())
 
-  def probe_result(self, step: int) -> ProbeResult:
-    """probes/<step>.json as the typed record the probes wrote."""
-    return ProbeResult.from_json(_read(self.probe_path(step)), self.probe_path(step))
+  def probe_json(self, step: int) -> dict[str, Any]:
+    return _read(self.probe_path(step))
 
   def evaluated(self, step: int) -> bool:
     return os.path.exists(self.eval_results_path(step))
@@ -112,6 +110,10 @@ class RunDir:
   def eval_results(self, step: int) -> dict[str, Any] | None:
     path = self.eval_results_path(step)
     return _read(path) if os.path.exists(path) else None
+
+  def metrics(self) -> list[dict[str, Any]]:
+    """The training scalars of metrics.jsonl, one record per logged step."""
+    return io.read_jsonl(self.metrics_path)
 
   def per_problem(self, step: int) -> dict[str, dict[str, bool]] | None:
     """{language: {task: solved}} of a checkpoint, or None when it was not evaluated."""
@@ -139,9 +141,9 @@ class RunDir:
   def write_run_info(self, info: dict[str, Any]) -> None:
     io.write_json(self.run_info_path, info)
 
-  def write_probe(self, result: ProbeResult) -> None:
+  def write_probe(self, step: int, record: dict[str, Any]) -> None:
     os.makedirs(self.probes_dir, exist_ok=True)
-    io.atomic_write(self.probe_path(result.step), json.dumps(result.to_json()))
+    io.atomic_write(self.probe_path(step), json.dumps(record))
 
   def write_eval(self, step: int, files: dict[str, str]) -> None:
     """Writes eval/<step>/<name> for each file; results.json last, since it marks the step done."""

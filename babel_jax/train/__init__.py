@@ -1,1 +1,2 @@
-"""Training: state, optimizer, jitted step, metrics and the resumable loop."""
+"""Training: state, optimizer, losses, jitted step, metrics, the resumable loop and --mode plan
+(plan.py: a run's per-device memory from abstract shapes, optimizer state included)."""

@@ -17,12 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from babel_jax import config as config_lib
-from babel_jax import data as data_lib
 from babel_jax import io
 from babel_jax import model as model_lib
+from babel_jax.data import loader, mixture_spec
 from babel_jax.runtime import factory as runtime_lib
 from babel_jax.errors import ConfigError, StorageError, TrainingError
-from babel_jax.mixture import spec as mixture_spec
 from babel_jax.runtime import checkpoints as ckpt_lib
 from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import metrics as metrics_lib
@@ -48,7 +47,7 @@ class _StopFlag:
       if self.set and signum == signal.SIGINT:
         raise KeyboardInterrupt
       again = ' (Ctrl-C again stops at once)' if signum == signal.SIGINT else ''
-      metrics_lib.log(f'signal {signum}: will save a checkpoint and stop after this step{again}')
+      io.log(f'signal {signum}: will save a checkpoint and stop after this step{again}')
       self.set = True
     for signum in (signal.SIGTERM, signal.SIGINT):
       try:
@@ -75,10 +74,10 @@ def _init_or_resume(cfg, run: RunDir, rt, c: step_lib.Compiled, manager, source)
   if latest is not None:
     state, meta = ckpt_lib.restore(manager, latest, c.abstract)
     if not ckpt_lib.restore_data_state(manager, latest, source):
-      metrics_lib.log(f'warning: checkpoint {latest} has no data state for '
-                      f'{jax.process_count()} hosts (written by another host count); the data '
-                      'stream restarts from its beginning')
-    metrics_lib.log(f'resumed from {run.checkpoints}/{latest}')
+      io.log(f'warning: checkpoint {latest} has no data state for '
+             f'{jax.process_count()} hosts (written by another host count); the data '
+             'stream restarts from its beginning')
+    io.log(f'resumed from {run.checkpoints}/{latest}')
     return state, latest, {'resumed_from_step': latest}
   if cfg.train.init_from:
     return _init_from(cfg, rt, c)
@@ -113,12 +112,12 @@ def _init_from(cfg, rt, c: step_lib.Compiled):
     params = grow_vocabulary(small, rt.init_params(cfg.seed), rt.param_shardings)
     provenance['grown_vocabulary'] = {'from': src_vocab, 'to': cfg.model.vocab_size,
                                       'fresh_rows_seed': cfg.seed}
-    metrics_lib.log(f'vocabulary grown from {src_vocab} to {cfg.model.vocab_size} ids: rows '
-                    f'{src_vocab}.. drawn fresh from the init distribution (seed {cfg.seed})')
+    io.log(f'vocabulary grown from {src_vocab} to {cfg.model.vocab_size} ids: rows '
+           f'{src_vocab}.. drawn fresh from the init distribution (seed {cfg.seed})')
   src_manager.close()
   state = state_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
                                opt_state=c.init_opt(params), rng=jax.random.PRNGKey(cfg.seed))
-  metrics_lib.log(f'continual pre-training from {src} step {step} (fresh optimizer, step 0)')
+  io.log(f'continual pre-training from {src} step {step} (fresh optimizer, step 0)')
   return state, 0, provenance
 
 
@@ -164,7 +163,7 @@ class _Settler:
     self.tokens_per_step = cfg.train.batch_size * cfg.data.seq_len
     self.flops_per_step = (model_lib.flops_per_token(rt.model.cfg, cfg.data.seq_len)
                            * self.tokens_per_step)
-    self.writer = metrics_lib.MetricsWriter(run.path, start)
+    self.writer = metrics_lib.MetricsWriter(run, start)
     self.window = {'t': time.perf_counter(), 'steps': 0}
     self.last: dict[str, float] = {}
 
@@ -183,7 +182,7 @@ class _Settler:
       s['mfu'] = self.flops_per_step * self.window['steps'] / dt / self.peak
       self.window.update(t=time.perf_counter(), steps=0)
       self.writer.write(step, s)
-      metrics_lib.log(metrics_lib.console_line(step, total, s, self.languages))
+      io.log(metrics_lib.console_line(step, total, s, self.languages))
     self.last = s
 
 
@@ -205,7 +204,7 @@ def train(cfg, workdir: str) -> dict[str, Any]:
   rt = runtime_lib.build(cfg)
   write_run_config(cfg, run)
   compiled = step_lib.compiled(rt, cfg.train, len(cfg.data.languages))
-  source = data_lib.make_source(cfg, jax.process_index(), jax.process_count(), workdir)
+  source = loader.make_source(cfg, jax.process_index(), jax.process_count(), workdir)
   manager = ckpt_lib.make_manager(run.checkpoints, cfg.checkpoint, cfg.train.steps)
   state, start, provenance = _init_or_resume(cfg, run, rt, compiled, manager, source)
   step_fn = compiled.step
@@ -217,8 +216,8 @@ def train(cfg, workdir: str) -> dict[str, Any]:
     run.write_mixture(mixture_spec.from_config(cfg).to_json())
   saver = ckpt_lib.Saver(manager, cfg.checkpoint.optimizer_state)
   settle = _Settler(cfg, rt, run, manager, start, peak)
-  metrics_lib.log(f'model {info["params"] / 1e6:.2f}M params, mesh {info["mesh"]}, '
-                  f'peak {peak / 1e9:.1f} GFLOP/s, steps {start}->{cfg.train.steps}')
+  io.log(f'model {info["params"] / 1e6:.2f}M params, mesh {info["mesh"]}, '
+         f'peak {peak / 1e9:.1f} GFLOP/s, steps {start}->{cfg.train.steps}')
   total = cfg.train.steps
   pending = None  # (step, device metrics), settled one step late
   stopped, ran, reached = 'finished', 0, start
@@ -260,7 +259,7 @@ def train(cfg, workdir: str) -> dict[str, Any]:
   if hasattr(source, 'close'):
     source.close()
   final_step = int(state.step)
-  metrics_lib.log(f'{stopped} at step {final_step}; checkpoints: {saved}')
+  io.log(f'{stopped} at step {final_step}; checkpoints: {saved}')
   return {'step': final_step, 'status': stopped, 'metrics': settle.last, 'state': state}
 
 

@@ -1,4 +1,5 @@
-"""Token cross-entropy, with a hand-written backward pass on CPU.
+"""Token losses, one home for training and the probes: cross-entropy (with a hand-written
+backward pass on CPU), summed overall and per language, and summed over a stack of batches.
 
 The generic autodiff of log-softmax recomputes exp(logits) in the backward pass; over a
 [tokens, vocab] array that second pass costs as much as a matmul on CPUs. There the forward pass
@@ -12,6 +13,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from babel_jax import model as model_lib
+from babel_jax.data.batch import PAD_ID
 from babel_jax.model import backend
 
 
@@ -43,3 +46,33 @@ def _backward(res, g_BxL):
 
 
 _cpu_cross_entropy.defvjp(_forward, _backward)
+
+
+def token_sums(xent_BxL: jax.Array, targets_BxL: jax.Array, lang_ids_BxL: jax.Array,
+               num_langs: int) -> dict[str, jax.Array]:
+  """Summed token losses and counts, overall and per language [G], over the positions with a
+  target (not PAD_ID); sums add across batches and micro-batches."""
+  mask_BxL = (targets_BxL != PAD_ID).astype(jnp.float32)
+  lang_BxLxG = jax.nn.one_hot(lang_ids_BxL, num_langs, dtype=jnp.float32) * mask_BxL[..., None]
+  return {'loss_sum': jnp.sum(xent_BxL * mask_BxL), 'count': jnp.sum(mask_BxL),
+          'lang_loss_sum': jnp.einsum('bl,blg->g', xent_BxL, lang_BxLxG),
+          'lang_count': jnp.sum(lang_BxLxG, axis=(0, 1))}
+
+
+def loss_sums(model, params, batch, num_langs: int,
+              neuron_mask_NxF: jax.Array | None = None) -> dict[str, jax.Array]:
+  """`token_sums` of the model's predictions on one batch."""
+  logits_BxLxV = model_lib.forward(model, params, batch, neuron_mask_NxF=neuron_mask_NxF)
+  return token_sums(cross_entropy(logits_BxLxV, batch['targets']), batch['targets'],
+                    batch['lang_ids'], num_langs)
+
+
+def scan_sum(fn, stacked):
+  """The sum of fn(batch) (a pytree of arrays) over the leading axis of `stacked`, scanned inside
+  one program: micro-batches of a train step, or the probes' fixed batches (many collective
+  programs in flight at once can deadlock XLA:CPU's multi-device runtime)."""
+  def body(total, batch):
+    return jax.tree.map(jnp.add, total, fn(batch)), None
+  zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
+                       jax.eval_shape(fn, jax.tree.map(lambda x: x[0], stacked)))
+  return jax.lax.scan(body, zeros, stacked)[0]

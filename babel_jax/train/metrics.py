@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 
 from babel_jax.io import atomic_write, read_jsonl
+from babel_jax.runtime.rundir import RunDir
 
 
 def measure_peak_flops(devices: list, n: int = 0, reps: int = 5, dtype='float32') -> float:
@@ -41,18 +40,18 @@ def measure_peak_flops(devices: list, n: int = 0, reps: int = 5, dtype='float32'
 
 
 class MetricsWriter:
-  """Appends one JSON object per logged step to metrics.jsonl and mirrors it to TensorBoard."""
+  """Appends one JSON object per logged step to the run's metrics.jsonl, mirrored to its tb/."""
 
-  def __init__(self, workdir: str, resume_step: int, tensorboard: bool = True):
-    self.path = os.path.join(workdir, 'metrics.jsonl')
+  def __init__(self, run: RunDir, resume_step: int, tensorboard: bool = True):
+    self.path = run.metrics_path
     self._file = self._tb = None
     if jax.process_index() != 0:  # One writer per run, whatever the host count.
       return
     self._truncate_after(resume_step)
     self._file = open(self.path, 'a')
     if tensorboard:
-      from tensorboardX import SummaryWriter  # Imported lazily: optional at probe time.
-      self._tb = SummaryWriter(os.path.join(workdir, 'tb'), purge_step=resume_step + 1)
+      from tensorboardX import SummaryWriter  # absent where gpu_bench runs
+      self._tb = SummaryWriter(run.tb_dir, purge_step=resume_step + 1)
 
   def _truncate_after(self, step: int) -> None:
     """On resume, drops lines for steps after the restored checkpoint (they will be redone)."""
@@ -95,17 +94,7 @@ class MetricsWriter:
     self._file = self._tb = None
 
 
-def read_metrics(workdir: str) -> list[dict[str, Any]]:
-  return read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
-
-
 def console_line(step: int, total: int, s: dict[str, float], languages) -> str:
   langs = ' '.join(f'{l}={s[f"loss/{l}"]:.3f}' for l in languages if f'loss/{l}' in s)
   return (f'step {step}/{total} loss={s["loss"]:.4f} [{langs}] lr={s["lr"]:.2e} '
           f'gnorm={s["grad_norm"]:.3f} {s["tokens_per_s"]:.0f} tok/s mfu={100 * s["mfu"]:.1f}%')
-
-
-def log(msg: str) -> None:
-  if jax.process_index() == 0:
-    logging.info(msg)
-    print(msg, flush=True)

@@ -1,4 +1,4 @@
-"""Loss and the jitted train step (gradient accumulation by scanning micro-batches)."""
+"""The jitted train step (gradient accumulation by scanning micro-batches, losses.scan_sum)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from babel_jax import model as model_lib
 from babel_jax.runtime import factory as runtime_lib
 from babel_jax.runtime import sharding
 from babel_jax.train import losses
 from babel_jax.train import state as state_lib
 from babel_jax.train.state import TrainState
-
-
-def loss_sums(model, params, batch, num_langs: int,
-              neuron_mask_NxF: jax.Array | None = None) -> dict[str, jax.Array]:
-  """Summed token losses and counts, overall and per language (sums add across micro-batches)."""
-  logits_BxLxV = model_lib.forward(model, params, batch, neuron_mask_NxF=neuron_mask_NxF)
-  xent_BxL = losses.cross_entropy(logits_BxLxV, batch['targets'])
-  mask_BxL = (batch['targets'] != 0).astype(jnp.float32)
-  lang_BxLxG = jax.nn.one_hot(batch['lang_ids'], num_langs, dtype=jnp.float32) * mask_BxL[..., None]
-  return {'loss_sum': jnp.sum(xent_BxL * mask_BxL), 'count': jnp.sum(mask_BxL),
-          'lang_loss_sum': jnp.einsum('bl,blg->g', xent_BxL, lang_BxLxG),
-          'lang_count': jnp.sum(lang_BxLxG, axis=(0, 1))}
 
 
 def _metrics(sums: dict[str, jax.Array]) -> dict[str, jax.Array]:
@@ -41,7 +28,7 @@ def train_step(state: TrainState, batch, *, model, tx, num_langs: int, grad_accu
 
   def grads_of(micro):
     def loss_fn(params):
-      sums = loss_sums(model, params, micro, num_langs)
+      sums = losses.loss_sums(model, params, micro, num_langs)
       return sums['loss_sum'], sums
     (_, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     return grads, sums
@@ -51,14 +38,7 @@ def train_step(state: TrainState, batch, *, model, tx, num_langs: int, grad_accu
   else:
     micro = jax.tree.map(
         lambda x: x.reshape(grad_accum, x.shape[0] // grad_accum, *x.shape[1:]), batch)
-
-    def body(carry, mb):
-      g, s = grads_of(mb)
-      return jax.tree.map(jnp.add, carry, (g, s)), None
-
-    zeros = jax.eval_shape(grads_of, jax.tree.map(lambda x: x[0], micro))
-    zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), zeros)
-    (grads, sums), _ = jax.lax.scan(body, zeros, micro)
+    grads, sums = losses.scan_sum(grads_of, micro)
   # Gradients of the summed loss, normalised once: every token weighs the same across micro-batches.
   grads = jax.tree.map(lambda g: g / jnp.maximum(sums['count'], 1.0), grads)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)

@@ -3,7 +3,8 @@
 JSON form (a file named by `data.mixture`, or built from `data.weights` / `data.target_tokens`):
   {"weights": {"python": 0.5, "java": 0.5}, "provenance": {"strategy": "uniform", ...}}
   {"target_tokens": {"python": 2e6, "java": 1e6}}          (weights follow from the targets)
-The grain pipeline realises the weights as token shares; the mixture strategies write these files.
+The grain pipeline realises the weights as token shares; the mixture strategies (babel_jax.mixture,
+which sits above the dynamics it decides from) write these files, so the spec lives here in data.
 """
 
 from __future__ import annotations
