@@ -35,10 +35,14 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.max_len = 128
   c.model.norm = 'layernorm'  # 'layernorm' (GPT-2) or 'rmsnorm' (Llama).
   c.model.positions = 'learned'  # 'learned' (GPT-2) or 'rotary' (Llama).
-  c.model.mlp = 'gelu'  # 'gelu' (GPT-2) or 'swiglu' (Llama).
+  c.model.mlp = 'gelu'  # 'gelu' (GPT-2, tanh form), 'gelu_exact' (GPT-NeoX) or 'swiglu' (Llama).
   c.model.use_bias = True  # GPT-2 has biases; Llama-style models usually do not.
   c.model.tie_embeddings = True
   c.model.rope_base = 10000.0
+  c.model.num_kv_heads = 0  # key/value heads; 0 = num_heads, fewer = grouped-query (Llama).
+  c.model.rotary_fraction = 1.0  # head dims that rotary rotates (GPT-NeoX rotary_pct).
+  c.model.parallel_residual = False  # x + attn(norm(x)) + mlp(norm(x)) (GPT-NeoX).
+  c.model.norm_eps = 1e-6  # epsilon of every norm (GPT-2 and Pythia 1e-5, Llama 1e-5 or 1e-6).
   c.model.attention_impl = 'auto'  # 'auto', 'xla', 'cudnn' or 'chunked' (fast on CPU).
   c.model.attention_chunk = 128  # query block size of the 'chunked' implementation.
   c.model.dtype = 'float32'  # compute dtype; parameters stay in param_dtype.
@@ -328,14 +332,16 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def _check_ranges(cfg) -> None:
   """Each numeric field within its bounds and each choice among its options."""
   _positive(cfg, 'model.vocab_size', 'model.d_model', 'model.num_layers', 'model.num_heads',
-            'model.max_len', 'model.attention_chunk', 'data.seq_len', 'train.steps', 'train.batch_size',
+            'model.max_len', 'model.attention_chunk', 'model.norm_eps', 'data.seq_len', 'train.steps',
+            'train.batch_size',
             'train.grad_accum', 'train.log_every', 'checkpoint.every_steps')
   _positive(cfg, 'model.d_ff', 'train.warmup_steps', 'train.lr', 'train.clip_norm',
             'train.peak_flops', 'checkpoint.log_spaced', 'checkpoint.keep_last', 'checkpoint.keep_every',
-            'train.stop_after', 'mesh.fsdp', 'mesh.tensor', 'mesh.num_devices', allow_zero=True)
+            'train.stop_after', 'model.num_kv_heads', 'mesh.fsdp', 'mesh.tensor', 'mesh.num_devices',
+            allow_zero=True)
   _choice(cfg, 'model.norm', ('layernorm', 'rmsnorm'))
   _choice(cfg, 'model.positions', ('learned', 'rotary'))
-  _choice(cfg, 'model.mlp', ('gelu', 'swiglu'))
+  _choice(cfg, 'model.mlp', ('gelu', 'gelu_exact', 'swiglu'))
   _choice(cfg, 'model.remat', ('none', 'full', 'dots'))
   _choice(cfg, 'checkpoint.optimizer_state', ('all', 'latest'))
   _choice(cfg, 'model.attention_impl', ('auto', 'xla', 'cudnn', 'chunked'))
@@ -398,6 +404,11 @@ def _check_consistency(cfg) -> None:
   if m.d_model % m.num_heads:
     raise ConfigError(f'model.d_model={m.d_model} must be divisible by '
                       f'model.num_heads={m.num_heads}')
+  if m.num_kv_heads and m.num_heads % m.num_kv_heads:
+    raise ConfigError(f'model.num_heads={m.num_heads} must be divisible by '
+                      f'model.num_kv_heads={m.num_kv_heads} (grouped-query attention)')
+  if not 0.0 < m.rotary_fraction <= 1.0:
+    raise ConfigError(f'model.rotary_fraction={m.rotary_fraction}: expected a share in (0, 1]')
   if m.positions == 'rotary' and (m.d_model // m.num_heads) % 2:
     raise ConfigError(f'rotary positions need an even head dim, got '
                       f'{m.d_model // m.num_heads} (model.d_model / model.num_heads)')
