@@ -7,12 +7,5 @@
 #                                                     and its logits match FAMILY's golden ones
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=.venv-hf
-PY="${PYTHON:-python3}"
-if [ ! -x "$VENV/bin/python" ]; then
-  "$PY" -m venv "$VENV"
-fi
-# The CPU build of torch (no CUDA wheels); versions the golden files were made with.
-"$VENV/bin/pip" install -q "torch==2.13.0+cpu" "transformers>=5.25,<6" "tokenizers>=0.23,<1" \
-  "safetensors>=0.8,<1" "numpy>=2,<3"
-"$VENV/bin/python" tests/golden/hf/make_golden.py "$@"
+bash launch/hf_venv.sh
+.venv-hf/bin/python tests/golden/hf/make_golden.py "$@"

@@ -21,13 +21,16 @@ from absl.testing import absltest
 
 from babel_jax import config as config_lib
 from babel_jax import io
+from babel_jax.bench import hf_bench
 from babel_jax.errors import ConfigError
 from babel_jax.model import hf
 from babel_jax.runtime import checkpoints as ckpt_lib
 from babel_jax.runtime import factory
 from babel_jax.runtime import hf_checkpoints as hfc
 from babel_jax.runtime.rundir import RunDir
+from babel_jax.train import loop
 from tests.hf_test import GOLDEN, run
+from tests.train_test import tiny
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -111,8 +114,6 @@ class ImportTest(absltest.TestCase):
 class ExportTest(absltest.TestCase):
 
   def test_a_native_run_exports_as_gpt2_and_reads_back_identical(self):
-    from tests.train_test import tiny  # pylint: disable=g-import-not-at-top
-    from babel_jax.train import loop  # pylint: disable=g-import-not-at-top
     workdir = tempfile.mkdtemp()
     loop.train(tiny(**{'train.steps': 3}), workdir)
     out = os.path.join(tempfile.mkdtemp(), 'gpt2')
@@ -138,3 +139,15 @@ class ExportTest(absltest.TestCase):
 
 if __name__ == '__main__':
   absltest.main()
+
+
+class BenchTest(absltest.TestCase):
+
+  def test_hf_bench_times_import_lens_and_neurons(self):
+    out = tempfile.mkdtemp()
+    r = hf_bench.run(os.path.join(GOLDEN, 'neox'), out, b=8, length=8, reps=1)  # 8 devices
+    for key in ('import_s', 'restore_s', 'lens_s', 'neurons_s'):
+      self.assertGreater(r[key], 0, key)
+    self.assertEqual(r['params'], 149_248)  # transformers' count for the golden NeoX
+    batch = np.load(os.path.join(out, 'batch.npz'))
+    self.assertEqual(batch['tokens'].shape, (8, 8))
