@@ -87,7 +87,7 @@ def flag_error(e: BaseException, argv: Sequence[str]) -> str:
       hint = next(filter(None, map(_DID_YOU_MEAN.search, missing)), None)
       return (f'--config.{named}: the config has no field {key!r}' +
               (f' (did you mean "{hint.group(1)}"?)' if hint else '') +
-              f'; the fields are in {path} and babel_jax/config.py')
+              f'; the fields are in {path} and babel_jax/config/sections.py')
   if path is not None and isinstance(root, AttributeError) and 'get_config' in str(root):
     return f'--config {path}: the file defines no get_config()'
   if path is not None:

@@ -108,9 +108,9 @@ def run_probe(cfg, workdir: str) -> None:
 
 
 def run_report(cfg, workdir: str) -> None:
-  from babel_jax.dynamics import analysis, run_report as report
+  from babel_jax.dynamics import run_report as report
   from babel_jax.train import metrics
-  report.write(workdir, analysis.Settings.from_config(cfg))
+  report.write(workdir, cfg.dynamics)
   metrics.log(f'report: {workdir}/report/index.md')
 
 
@@ -233,7 +233,7 @@ def _run() -> None:
   if cfg is None and mode not in _NO_CONFIG:
     raise ConfigError('--config is required, e.g. --config configs/tiny.py')
   if cfg is not None:
-    config_lib.validate(cfg)
+    cfg = config_lib.validate(cfg)
   if mode not in _NO_WORKDIR:
     if not _WORKDIR.value:
       raise ConfigError('--workdir is required for --mode ' + mode)

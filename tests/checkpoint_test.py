@@ -183,9 +183,8 @@ class CheckpointTest(absltest.TestCase):
     source vocabulary is one clear error."""
     source, cont = tempfile.mkdtemp(), tempfile.mkdtemp()
     loop.train(tiny(**{'train.steps': 30, 'model.vocab_size': 128}), source)
-    cfg = tiny(**{'train.steps': 1, 'train.lr': 0.0, 'train.init_from': source,
-                  'model.vocab_size': 512})
-    cfg.seed = 7
+    cfg = tiny(seed=7, **{'train.steps': 1, 'train.lr': 0.0, 'train.init_from': source,
+                          'model.vocab_size': 512})
     loop.train(cfg, cont)
     with open(os.path.join(cont, 'run_info.json')) as f:
       info = json.load(f)

@@ -104,9 +104,8 @@ class PlantedTest(absltest.TestCase):
     self.assertEqual(sorted(source.planted), ['python_clone', 'python_scrambled'])
 
   def test_synthetic_source(self):
-    cfg = testing.load_config()
-    cfg.data.languages = 'python,go,python_clone,python_partial'
-    cfg.model.vocab_size = 3 * 128
+    cfg = testing.config(**{'data.languages': 'python,go,python_clone,python_partial',
+                            'model.vocab_size': 3 * 128})
     source = data_lib.make_source(cfg)
     b = next(source)
     clone = b['tokens'][b['lang_ids'] == 2]
@@ -116,9 +115,8 @@ class PlantedTest(absltest.TestCase):
 
 
 def _lens_model():
-  cfg = testing.load_config()
-  cfg.model.d_model, cfg.model.num_layers, cfg.model.num_heads = 64, 4, 2
-  model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
+  cfg = testing.config(**{'model.d_model': 64, 'model.num_layers': 4, 'model.num_heads': 2})
+  model = model_lib.build(cfg.model)
   params = nn.unbox(model_lib.init_boxed(model, jax.random.PRNGKey(0), 16))
   return model, params
 

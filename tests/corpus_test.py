@@ -13,7 +13,7 @@ from unittest import mock
 
 from absl.testing import absltest
 
-from babel_jax.config import default_config
+from babel_jax import config as config_lib
 from babel_jax.errors import DataError
 from babel_jax.data import corpus, filters, languages
 
@@ -89,14 +89,10 @@ def _fixture_tree(root, n_py=12):
 
 
 def _config(root, **overrides):
-  c = default_config().corpus
-  c.sources = ''
   archives = os.path.join(os.path.dirname(root), 'archives')
-  c.paths = f'{root},{archives}/go.tar.gz,{archives}/go.zip'
-  c.val_fraction = 0.3
-  for k, v in overrides.items():
-    c[k] = v
-  return c
+  return config_lib.Corpus(**{'sources': (), 'paths': (root, f'{archives}/go.tar.gz',
+                                                       f'{archives}/go.zip'),
+                              'val_fraction': 0.3, **overrides})
 
 
 class LanguageTest(absltest.TestCase):
@@ -187,8 +183,8 @@ class CorpusTest(absltest.TestCase):
 
   def test_cap_is_a_deterministic_sample_whatever_the_order(self):
     cfg = _config(self.root, max_files_per_language=5, near_dup_threshold=0.0)
-    reordered = _config(self.root, max_files_per_language=5, near_dup_threshold=0.0)
-    reordered.paths = ','.join(reversed(cfg.paths.split(',')))
+    reordered = _config(self.root, max_files_per_language=5, near_dup_threshold=0.0,
+                        paths=cfg.paths[::-1])
     a = corpus.build(cfg, os.path.join(self.tmp, 'a'))
     b = corpus.build(reordered, os.path.join(self.tmp, 'b'))
     self.assertEqual(a['content_hash'], b['content_hash'])
@@ -202,7 +198,7 @@ class CorpusTest(absltest.TestCase):
       _write(other, f'o_{i}.py', _PY.format(n=100 + i) + ''.join(
           f'LIMIT_{i}_{j} = {j * 31 + i}\n' for j in range(20 * i)))
     full_cfg = _config(self.root, near_dup_threshold=0.0)
-    full_cfg.paths += f',{other}'
+    full_cfg = _config(self.root, near_dup_threshold=0.0, paths=full_cfg.paths + (other,))
     full = corpus.build(full_cfg, os.path.join(self.tmp, 'full'))
     texts = sorted((t for s in corpus.SPLITS for t in corpus.read_texts(
         os.path.join(self.tmp, 'full'), full, 'python', s)),
@@ -214,7 +210,7 @@ class CorpusTest(absltest.TestCase):
     cap = sum(sizes[:k]) + sizes[k] - 1
     expected = texts[:k]
     self.assertTrue(any(s < sizes[k] for s in sizes[k + 1:]))
-    reordered = ','.join(reversed(full_cfg.paths.split(',')))
+    reordered = full_cfg.paths[::-1]
     for name, paths in (('a', full_cfg.paths), ('b', reordered)):
       cfg = _config(self.root, near_dup_threshold=0.0, max_bytes_per_language=cap, paths=paths)
       m = corpus.build(cfg, os.path.join(self.tmp, name))

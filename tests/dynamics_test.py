@@ -31,7 +31,7 @@ def _fit_curves(p_star, n=12, beta=3.0, alpha=2.0):
 
 def _fit(steps, loss, perf, **settings):
   st = stages.detect(steps, perf, 1, 0.1)
-  return eq1.fit(steps, loss, st, eq1.Eq1Settings(**{'tail': 3, 'smooth_window': 1, **settings}))
+  return eq1.fit(steps, loss, st, eq1.Eq1Settings(**{'fit_tail': 3, 'smooth_window': 1, **settings}))
 
 
 class StagesTest(absltest.TestCase):
@@ -72,13 +72,13 @@ class Eq1Test(absltest.TestCase):
                                               steps >= 70],
                         [lambda s: s / 40, lambda s: 1 - 0.5 * (s - 40) / 30, 0.5])
     st = stages.detect(steps, perf, 1, 0.05)
-    tail = eq1.fit(steps, loss, st, eq1.Eq1Settings(alpha='tail', tail=3, smooth_window=1))
+    tail = eq1.fit(steps, loss, st, eq1.Eq1Settings(eq1_alpha='tail', fit_tail=3, smooth_window=1))
     self.assertAlmostEqual(tail.alpha, (2.0 + 2.0 + 1.7) / 3)
-    stab = eq1.fit(steps, loss, st, eq1.Eq1Settings(alpha='stabilization', smooth_window=1))
+    stab = eq1.fit(steps, loss, st, eq1.Eq1Settings(eq1_alpha='stabilization', smooth_window=1))
     self.assertEqual(st.stabilization_start, 70)
     self.assertAlmostEqual(stab.alpha, loss[steps >= 70].mean())
     self.assertIn('Stabilization (step 70)', stab.rule)
-    smoothed = eq1.fit(steps, loss, st, eq1.Eq1Settings(beta='smoothed', smooth_window=3))
+    smoothed = eq1.fit(steps, loss, st, eq1.Eq1Settings(eq1_beta='smoothed', smooth_window=3))
     self.assertAlmostEqual(smoothed.beta, loss[:2].mean())
     self.assertAlmostEqual(stages.correlation(tail.share, loss), 1.0)  # P falls with the loss
 
@@ -110,11 +110,11 @@ class Eq1Test(absltest.TestCase):
     self.assertIsNone(_fit(steps, loss, -np.abs(steps - 8.0)).problem)  # just before: a peak
     # 'stabilization': alpha is read from Stabilization on; a maximum there is no peak either.
     st = stages.Stages(np.asarray(late), 10, 10, 8, ())
-    fit = eq1.fit(steps, loss, st, eq1.Eq1Settings(alpha='stabilization', smooth_window=1))
+    fit = eq1.fit(steps, loss, st, eq1.Eq1Settings(eq1_alpha='stabilization', smooth_window=1))
     self.assertIn('Stabilization (step 8)', fit.rule)
     self.assertIn('steps 8 to 11', fit.problem)
     st = stages.Stages(np.asarray(late), 7, 7, 8, ())
-    fit = eq1.fit(steps, loss, st, eq1.Eq1Settings(alpha='stabilization', smooth_window=1))
+    fit = eq1.fit(steps, loss, st, eq1.Eq1Settings(eq1_alpha='stabilization', smooth_window=1))
     self.assertIsNone(fit.problem)
     self.assertAlmostEqual(fit.p_star, (loss[8:].mean() - loss[7]) / (loss[8:].mean() - 3.0))
 
@@ -150,8 +150,7 @@ class CurvesTest(absltest.TestCase):
     run = RunDir(tempfile.mkdtemp())
     with self.assertRaisesRegex(RunError, 'not a run directory'):
       curves.load(run)
-    cfg = testing.load_config()
-    cfg.data.languages, cfg.data.weights = 'python,go', '0,1'
+    cfg = testing.config(**{'data.languages': 'python,go', 'data.weights': '0,1'})
     io.write_json(run.config_path, cfg.to_dict())
     with self.assertRaisesRegex(RunError, 'no probe results'):
       curves.load(run)

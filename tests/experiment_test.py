@@ -153,7 +153,7 @@ class PassAtOneTest(absltest.TestCase):
   def test_no_problem_sampled_is_not_measured_rather_than_zero(self):
     from babel_jax.evaluation import sandbox
     from babel_jax.experiment import driver
-    cfg = testing.load_config('tiny')
+    cfg = testing.config('tiny')
     study = driver.Study(cfg, tempfile.mkdtemp())
     counts = dict.fromkeys((*sandbox.OUTCOMES, 'untranslated', 'prompt_too_long'), 0)
     too_long = {'outcomes': {**counts, 'prompt_too_long': 4}}

@@ -11,6 +11,7 @@ import tempfile
 import numpy as np
 from absl.testing import absltest
 
+from babel_jax import config as config_lib
 from babel_jax import data as data_lib
 from babel_jax.data import corpus, facts, pipeline, tokenizer
 from babel_jax.data.batch import NO_LANG
@@ -212,8 +213,7 @@ class FactsPipelineTest(absltest.TestCase):
     s = data_lib.make_source(cfg)
     self.assertEqual(s.info['facts']['rate'], 0.2)
     s.close()
-    cfg.data.facts_rate = 0.0
-    s = data_lib.make_source(cfg)
+    s = data_lib.make_source(config_lib.replace(cfg, **{'data.facts_rate': 0.0}))
     self.assertNotIn('facts', s.info)
     s.close()
 

@@ -29,12 +29,9 @@ FAMILIES = ('gpt2', 'neox', 'llama', 'llama_bf16')
 def imported(name: str, **model):
   """(config, params, golden arrays, provenance) of a golden model read by hf.read_dir."""
   fields, params, info = hf.read_dir(os.path.join(GOLDEN, name))
-  cfg = config_lib.default_config()
-  for k, v in {**fields, 'attention_impl': 'xla', **model}.items():
-    cfg.model[k] = v
-  cfg.data.seq_len = 16
-  cfg.tokenizer.vocab_size = 0
-  cfg = config_lib.validate(cfg)
+  cfg = config_lib.replace(config_lib.default_config(),
+                           model={**fields, 'attention_impl': 'xla', **model},
+                           **{'data.seq_len': 16, 'tokenizer.vocab_size': 0})
   return cfg, params, dict(np.load(os.path.join(GOLDEN, name, 'golden.npz'))), info
 
 
@@ -103,7 +100,7 @@ class RoundTripTest(parameterized.TestCase):
   def test_import_export_import_gives_identical_arrays(self, name):
     cfg, params, _, _ = imported(name)
     out = os.path.join(tempfile.mkdtemp(), 'export')
-    hf.write_dir(out, model_lib.ModelConfig.from_config(cfg.model), params)
+    hf.write_dir(out, cfg.model.resolved(), params)
     self.assertEqual(sorted(os.listdir(out)), ['config.json', 'model.safetensors'])
     fields, again, _ = hf.read_dir(out)
     self.assertEqual(fields, hf.model_fields(hf.read_config(os.path.join(GOLDEN, name))))

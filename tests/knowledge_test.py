@@ -19,6 +19,7 @@ import numpy as np
 import optax
 from absl.testing import absltest
 
+from babel_jax import config as config_lib
 from babel_jax import io
 from babel_jax import model as model_lib
 from babel_jax.data import facts, planted
@@ -58,10 +59,9 @@ class Merging(Bytes):
 
 
 def _model(vocab: int, max_len: int = 256):
-  cfg = testing.load_config()
-  cfg.model.vocab_size, cfg.model.max_len = vocab, max_len
-  cfg.model.d_model, cfg.model.num_layers, cfg.model.num_heads = 64, 2, 2
-  model = model_lib.build(cfg.model)
+  model = model_lib.build(dataclasses.replace(
+      testing.config().model, vocab_size=vocab, max_len=max_len, d_model=64, num_layers=2,
+      num_heads=2))
   return model, nn.unbox(model_lib.init_boxed(model, jax.random.PRNGKey(0), 16))
 
 
@@ -309,7 +309,7 @@ class ProberTest(absltest.TestCase):
       np.testing.assert_allclose(reading.untaught_loss, direct[lang].untaught_loss, rtol=2e-3)
     self.assertIn('knowledge [python=', stream._line(r, 1.0, 1.0, 0.0, 'python'))
     # With probe.knowledge off: no reading.
-    cfg.probe.knowledge = False
+    cfg = config_lib.replace(cfg, **{'probe.knowledge': False})
     self.assertIsNone(prober.Prober(cfg, tempfile.mkdtemp(), rt)._knowledge)
 
 
@@ -387,8 +387,7 @@ class CurvesTest(absltest.TestCase):
 
   def test_knowledge_loads_from_probe_json(self):
     run = RunDir(tempfile.mkdtemp())
-    cfg = testing.load_config()
-    cfg.data.languages, cfg.data.weights = 'python,go', '0,1'
+    cfg = testing.config(**{'data.languages': 'python,go', 'data.weights': '0,1'})
     io.write_json(run.config_path, cfg.to_dict())
     go = [([2.0, 2.2], [2.5, 2.3]), ([1.5, 1.7], [2.5, 2.3]), ([1.9, 2.1], [2.4, 2.2])]
     py = [([0.5, 0.7], [2.5, 2.7]), ([0.9, 1.1], [2.5, 2.7]), ([1.2, 1.4], [2.5, 2.7])]

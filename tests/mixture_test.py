@@ -19,7 +19,7 @@ def _fit(p_star, spacing=10, flat=False):
   if flat:
     perf = np.zeros_like(perf)
   st = stages.detect(steps, perf, 1, 0.1)
-  return eq1.fit(steps, loss, st, eq1.Eq1Settings(tail=3, smooth_window=1))
+  return eq1.fit(steps, loss, st, eq1.Eq1Settings(fit_tail=3, smooth_window=1))
 
 
 class MixtureTest(absltest.TestCase):

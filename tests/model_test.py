@@ -6,6 +6,7 @@ the forward pass is checked with and without jit (after nanodo's model tests).
 
 from tests import testing  # noqa: F401  (first: fake devices)
 
+import dataclasses
 import functools
 from unittest import mock
 
@@ -22,11 +23,7 @@ from babel_jax.model import backend
 
 
 def _model(**overrides):
-  cfg = testing.load_config().model
-  for k, v in overrides.items():
-    cfg[k] = v
-  mc = model_lib.ModelConfig.from_config(cfg)
-  model = model_lib.Transformer(mc)
+  model = model_lib.build(dataclasses.replace(testing.config().model, **overrides))
   return model, nn.unbox(model_lib.init_boxed(model, jax.random.PRNGKey(0), 16))
 
 

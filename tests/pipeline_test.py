@@ -10,6 +10,7 @@ import tempfile
 import numpy as np
 from absl.testing import absltest
 
+from babel_jax import config as config_lib
 from babel_jax import data as data_lib
 from babel_jax.data import corpus, pipeline, tokenizer
 from babel_jax.errors import DataError, MixtureError
@@ -155,9 +156,8 @@ class CorpusTrainingTest(absltest.TestCase):
     straight = tempfile.mkdtemp()
     loop.train(cfg, straight)
     resumed = tempfile.mkdtemp()
-    cfg.train.stop_after = 4
-    self.assertEqual(loop.train(cfg, resumed)['status'], 'stop_after')
-    cfg.train.stop_after = 0
+    stopping = config_lib.replace(cfg, **{'train.stop_after': 4})
+    self.assertEqual(loop.train(stopping, resumed)['status'], 'stop_after')
     loop.train(cfg, resumed)
     a = [m['loss'] for m in metrics_lib.read_metrics(straight)]
     b = [m['loss'] for m in metrics_lib.read_metrics(resumed)]

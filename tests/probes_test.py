@@ -15,9 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
 
+from babel_jax import config as config_lib
 from babel_jax import model as model_lib
 from babel_jax.data import corpus, tokenizer
-from babel_jax.dynamics import analysis, run_report
+from babel_jax.dynamics import run_report
 from babel_jax.errors import ConfigError, RunError
 from babel_jax.probes import lens, neurons, probe_set, result, stream
 from babel_jax.runtime import checkpoints
@@ -26,10 +27,8 @@ from babel_jax.train import loop
 
 
 def _tiny_model():
-  cfg = testing.load_config()
-  cfg.model.d_model, cfg.model.num_layers, cfg.model.num_heads = 64, 4, 2
-  mcfg = model_lib.ModelConfig.from_config(cfg.model)
-  model = model_lib.Transformer(mcfg)
+  cfg = testing.config(**{'model.d_model': 64, 'model.num_layers': 4, 'model.num_heads': 2})
+  model = model_lib.build(cfg.model)
   params = nn.unbox(model_lib.init_boxed(model, jax.random.PRNGKey(0), 16))
   return model, params
 
@@ -215,7 +214,7 @@ class WalkTest(absltest.TestCase):
     # Again: nothing left to do (done steps are skipped; the broken one is skipped again).
     again = stream.walk(cfg, workdir)
     self.assertEqual(again['probed'], [])
-    summary = run_report.write(workdir, analysis.Settings.from_config(cfg))
+    summary = run_report.write(workdir, cfg.dynamics)
     self.assertEqual(summary['target'], 'cpp')
     for name in ('index.md', 'probes.csv', 'summary.json', 'lens_cpp.png', 'neurons.png',
                  'loss.png'):
@@ -234,8 +233,10 @@ class WalkTest(absltest.TestCase):
     cfg = testing.corpus_config(**overrides)
     workdir = tempfile.mkdtemp()
     flags = [f'--config.{k}={v}' for k, v in {
-        **overrides, 'corpus.sources': cfg.corpus.sources, 'corpus.languages': cfg.corpus.languages,
-        'model.vocab_size': 512, 'data.source': 'corpus', 'data.languages': cfg.data.languages,
+        **overrides, 'corpus.sources': config_lib.joined(cfg.corpus.sources),
+        'corpus.languages': config_lib.joined(cfg.corpus.languages),
+        'model.vocab_size': 512, 'data.source': 'corpus',
+        'data.languages': config_lib.joined(cfg.data.languages),
         'corpus.max_bytes_per_language': 150000, 'corpus.val_fraction': 0.25,
         'tokenizer.sample_bytes_per_language': 100000}.items()]
     trainer = subprocess.Popen(testing.main_command(workdir, *flags), cwd=testing.REPO,
@@ -254,7 +255,7 @@ class WalkTest(absltest.TestCase):
 
   def test_tiny_synthetic_run(self):
     """No tokenizer: LAPE, held-out loss and deactivation only; the held-out loss falls."""
-    cfg = testing.load_config()
+    cfg = testing.config()
     workdir = tempfile.mkdtemp()
     loop.train(cfg, workdir)
     out = stream.walk(cfg, workdir)
@@ -273,11 +274,10 @@ class WalkTest(absltest.TestCase):
   def test_aligned_lens_reports_the_controls_a_run_trains_on(self):
     """A synthetic run with two planted controls, one of them at weight 0: one Prober serves it,
     and the aligned lens reports the trained control only."""
-    cfg = testing.load_config()
-    cfg.data.languages = 'python,go,python_clone,python_scrambled'
-    cfg.data.weights = '1,1,1,0'
-    cfg.train.steps, cfg.checkpoint.every_steps, cfg.checkpoint.log_spaced = 4, 4, 0
-    cfg.probe.deactivate = False
+    cfg = testing.config(**{
+        'data.languages': 'python,go,python_clone,python_scrambled', 'data.weights': '1,1,1,0',
+        'train.steps': 4, 'checkpoint.every_steps': 4, 'checkpoint.log_spaced': 0,
+        'probe.deactivate': False})
     self.assertEqual(stream.trained_languages(cfg), ('python', 'go', 'python_clone'))
     workdir = tempfile.mkdtemp()
     loop.train(cfg, workdir)
@@ -295,7 +295,7 @@ class WalkTest(absltest.TestCase):
     spec = os.path.join(workdir, 'spec.json')
     with open(spec, 'w') as f:
       json.dump({'weights': {'python': 0, 'go': 0, 'python_clone': 0, 'python_scrambled': 1}}, f)
-    cfg.data.mixture = spec
+    cfg = config_lib.replace(cfg, **{'data.mixture': spec})
     self.assertEqual(stream.trained_languages(cfg), ('python_scrambled',))
 
   def test_step_selection(self):

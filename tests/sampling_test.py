@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
 
+from babel_jax import config as config_lib
 from babel_jax import model as model_lib
 from babel_jax.evaluation import sampling
 from babel_jax.runtime import factory
@@ -16,12 +17,8 @@ EOS = 3
 
 
 def _model(**overrides):
-  cfg = testing.load_config()
-  cfg.model.max_len = 128
-  cfg.mesh.num_devices = 1
-  for k, v in overrides.items():
-    cfg.model[k] = v
-  model = model_lib.Transformer(model_lib.ModelConfig.from_config(cfg.model))
+  cfg = testing.config(model={'max_len': 128, **overrides}, **{'mesh.num_devices': 1})
+  model = model_lib.build(cfg.model)
   params = nn.unbox(model_lib.init_boxed(model, jax.random.PRNGKey(1), 16))
   # Sharper distributions than at init, so greedy choices are not near-ties.
   params = jax.tree.map(lambda x: x * 3.0 if x.ndim > 1 else x, params)
@@ -105,8 +102,8 @@ class SamplingTest(absltest.TestCase):
     single = sampling.Sampler(model, eos_id=EOS).generate(
         params, [[5, 9, 17], [7, 8]], sampling.SampleSettings(max_new_tokens=8, chunk=4),
         jax.random.PRNGKey(0))
-    cfg.mesh.num_devices, cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor = 0, 2, 2, 2
-    cfg.data.seq_len = 16
+    cfg = config_lib.replace(cfg, mesh={'num_devices': 0, 'data': 2, 'fsdp': 2, 'tensor': 2},
+                             **{'data.seq_len': 16})
     placed = jax.device_put(params, factory.build(cfg).param_shardings)
     sharded = sampling.Sampler(model, eos_id=EOS).generate(
         placed, [[5, 9, 17], [7, 8]], sampling.SampleSettings(max_new_tokens=8, chunk=4),

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 from absl.testing import absltest
 
+from babel_jax import config as config_lib
 from babel_jax import model as model_lib
 from babel_jax.errors import ConfigError
 from babel_jax.runtime import factory
@@ -21,13 +22,14 @@ from babel_jax.train import step as step_lib
 GOLDEN = os.path.join(os.path.dirname(__file__), 'golden', 'gpt2_1p3b_shardings.json')
 
 
-def _config(name, arg=''):
+def _config(name, arg='', **overrides):
   import importlib.util
   spec = importlib.util.spec_from_file_location(name, os.path.join(testing.REPO, 'configs',
                                                                    f'{name}.py'))
   mod = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(mod)
-  return mod.get_config(arg) if arg else mod.get_config()
+  cfg = mod.get_config(arg) if arg else mod.get_config()
+  return config_lib.replace(config_lib.validate(cfg), **overrides)
 
 
 def _specs(shardings) -> dict[str, list]:
@@ -39,9 +41,8 @@ def _specs(shardings) -> dict[str, list]:
 class ScaleTest(absltest.TestCase):
 
   def test_1p3b_step_compiles_on_8_devices_with_golden_shardings(self):
-    cfg = _config('gpt2_1p3b')
-    cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor = 2, 2, 2
-    cfg.train.batch_size = 8
+    cfg = _config('gpt2_1p3b', **{'mesh.data': 2, 'mesh.fsdp': 2, 'mesh.tensor': 2,
+                                  'train.batch_size': 8})
     rt = factory.build(cfg)
     tx = state_lib.optimizer(cfg.train)
     abstract, shardings = state_lib.state_shardings(rt, tx)
@@ -75,22 +76,20 @@ class ScaleTest(absltest.TestCase):
       out = plan_lib.plan(_config(name, slice_name))  # one GPU
       self.assertEqual((out['devices'], out['warnings']), (1, []), (name, slice_name))
       self.assertLess(out['per_device_gib']['total'], 0.9 * out['device_memory_gib'])
-    cfg = _config('gpt2_1p3b', '8xh100')
-    cfg.train.grad_accum = 1
+    cfg = _config('gpt2_1p3b', '8xh100', **{'train.grad_accum': 1})
     out = plan_lib.plan(cfg)
     self.assertTrue(any('GiB per device' in w for w in out['warnings']))
     self.assertIn('WARNING', plan_lib.report(out))
 
   def test_plan_matches_the_real_model(self):
-    cfg = testing.load_config()
+    cfg = testing.config()
     out = plan_lib.plan(cfg)
     state = state_lib.init_state(factory.build(cfg), state_lib.optimizer(cfg.train), 0)
     self.assertEqual(out['params'], model_lib.param_count(state.params))
     params_bytes = sum(x.addressable_shards[0].data.nbytes for x in jax.tree.leaves(state.params))
     self.assertAlmostEqual(out['per_device_gib']['params'] * 2**30, params_bytes, delta=1)
-    cfg.mesh.preset = 'v9-1'
     with self.assertRaisesRegex(ConfigError, 'mesh.preset'):
-      plan_lib.plan(cfg)
+      plan_lib.plan(config_lib.replace(cfg, **{'mesh.preset': 'v9-1'}))
 
 
 if __name__ == '__main__':

@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 import sentencepiece as spm
 import zstandard
 
-from babel_jax.config import default_config, validate
+from babel_jax import config as config_lib
+from babel_jax.config import validate
 from babel_jax.data import corpus, dedup, scan, tokenizer, workers
 from babel_jax.errors import ConfigError, DataError
 from tests.corpus_test import _fixture_tree
@@ -94,13 +95,7 @@ def _dataset(root):
 
 
 def _config(paths, **overrides):
-  c = default_config().corpus
-  c.sources = ''
-  c.paths = paths
-  c.val_fraction = 0.3
-  for k, v in overrides.items():
-    c[k] = v
-  return c
+  return config_lib.Corpus(**{'sources': (), 'paths': paths, 'val_fraction': 0.3, **overrides})
 
 
 def _texts(out, m, lang):
@@ -235,10 +230,7 @@ class DatasetSourceTest(absltest.TestCase):
 
 
 def _whole_config(**corpus_fields):
-  cfg = default_config()
-  for k, v in corpus_fields.items():
-    cfg.corpus[k] = v
-  return cfg
+  return config_lib.replace(config_lib.Config(), corpus=corpus_fields)
 
 
 class ParallelBuildTest(absltest.TestCase):

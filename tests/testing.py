@@ -21,16 +21,23 @@ import importlib.util  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
+from babel_jax import config as config_lib  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_config(name: str = 'tiny'):
-  """Loads configs/<name>.py the way --config does."""
+  """Loads configs/<name>.py the way --config does: the ConfigDict, before validation."""
   path = os.path.join(REPO, 'configs', f'{name}.py')
   spec = importlib.util.spec_from_file_location(f'configs_{name}', path)
   mod = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(mod)
   return mod.get_config()
+
+
+def config(name: str = 'tiny', **overrides) -> config_lib.Config:
+  """configs/<name>.py validated, with `overrides` ('section.field' -> value) applied."""
+  return config_lib.replace(config_lib.validate(load_config(name)), **overrides)
 
 
 def main_command(workdir: str, *overrides: str, config: str = 'tiny', mode: str = 'train'):
@@ -47,23 +54,14 @@ SMALL_LANGUAGES = 'python,cpp,javascript'
 _SMALL_CORPUS = {}
 
 
-def corpus_config(**overrides):
+def corpus_config(**overrides) -> config_lib.Config:
   """tiny.py reading a small real corpus (stdlib, C++ headers, npm), 150 KB per language."""
-  cfg = load_config('tiny')
-  cfg.model.vocab_size = 512
-  cfg.corpus.sources = 'python_stdlib,cpp_headers,npm_js'
-  cfg.corpus.languages = SMALL_LANGUAGES
-  cfg.corpus.max_bytes_per_language = 150_000
-  cfg.corpus.val_fraction = 0.25
-  cfg.tokenizer.sample_bytes_per_language = 100_000
-  cfg.data.source = 'corpus'
-  cfg.data.languages = SMALL_LANGUAGES
-  cfg.data.read_threads = 1
-  cfg.data.prefetch = 2
-  for field, value in overrides.items():
-    section, key = field.split('.')
-    cfg[section][key] = value
-  return cfg
+  return config('tiny', **{
+      'model.vocab_size': 512, 'corpus.sources': 'python_stdlib,cpp_headers,npm_js',
+      'corpus.languages': SMALL_LANGUAGES, 'corpus.max_bytes_per_language': 150_000,
+      'corpus.val_fraction': 0.25, 'tokenizer.sample_bytes_per_language': 100_000,
+      'data.source': 'corpus', 'data.languages': SMALL_LANGUAGES, 'data.read_threads': 1,
+      'data.prefetch': 2, **overrides})
 
 
 def small_corpus() -> tuple[str, str]:

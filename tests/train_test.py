@@ -14,11 +14,8 @@ from babel_jax.train import metrics as metrics_lib
 
 
 def tiny(**overrides):
-  cfg = testing.load_config()
-  for field, value in overrides.items():
-    section, key = field.split('.')
-    cfg[section][key] = value
-  return cfg
+  """configs/tiny.py, validated, with 'section.field' overrides."""
+  return testing.config(**overrides)
 
 
 def losses(workdir):

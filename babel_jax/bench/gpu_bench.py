@@ -105,16 +105,13 @@ SMOKE = Plan(
 def config_for(shape: Shape, attention: str = 'auto', remat: str = 'none'):
   """The run config of one bench shape: bfloat16 compute over float32 parameters, scanned layers
   (one compiled layer body: short compiles), one device."""
-  c = config_lib.default_config()
-  m = c.model
-  m.vocab_size, m.d_model, m.num_layers, m.num_heads = shape.vocab, shape.d_model, shape.layers, shape.heads
-  m.max_len, m.dtype, m.param_dtype = shape.seq, 'bfloat16', 'float32'
-  m.attention_impl, m.remat, m.scan_layers = attention, remat, True
-  c.data.languages = ','.join(LANGS)
-  c.data.seq_len, c.data.mean_doc_len = shape.seq, max(shape.seq // 2, 8)
-  c.train.batch_size = shape.batch
-  c.mesh.num_devices = 1
-  return config_lib.validate(c)
+  return config_lib.replace(config_lib.Config(), model={
+      'vocab_size': shape.vocab, 'd_model': shape.d_model, 'num_layers': shape.layers,
+      'num_heads': shape.heads, 'max_len': shape.seq, 'dtype': 'bfloat16',
+      'param_dtype': 'float32', 'attention_impl': attention, 'remat': remat,
+      'scan_layers': True}, data={'languages': LANGS, 'seq_len': shape.seq,
+                                  'mean_doc_len': max(shape.seq // 2, 8)},
+      **{'train.batch_size': shape.batch, 'mesh.num_devices': 1})
 
 
 def synthetic_batches(cfg, n: int = 2) -> list[dict[str, np.ndarray]]:
@@ -171,8 +168,8 @@ def remat_candidates(cfg, params: int, limit_bytes: float | None, flash: bool) -
     return order
   shape = {'data': 1, 'fsdp': 1, 'tensor': 1}
   for i, remat in enumerate(order):
-    cfg.model.remat = remat
-    need = _state_bytes(params) + plan_lib.activation_bytes(cfg, shape, flash=flash)['total']
+    need = _state_bytes(params) + plan_lib.activation_bytes(
+        config_lib.replace(cfg, **{'model.remat': remat}), shape, flash=flash)['total']
     if need < 0.9 * limit_bytes:
       return order[i:]
   return order[-1:]
@@ -210,7 +207,7 @@ def train_case(shape: Shape, peak: float, steps: int, attention: str = 'auto',
   limit = (jax.devices()[0].memory_stats() or {}).get('bytes_limit')
   t0 = time.perf_counter()
   for remat in remat_candidates(cfg, params, limit, flash=impl == 'cudnn'):
-    cfg.model.remat = remat
+    cfg = config_lib.replace(cfg, **{'model.remat': remat})
     rt = runtime_lib.build(cfg)
     _, shardings = state_lib.state_shardings(rt, tx)
     step_fn = step_lib.jit_train_step(rt, tx, shardings, len(LANGS), 1)

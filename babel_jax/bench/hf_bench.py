@@ -45,8 +45,7 @@ def batch_of(vocab: int, b: int, length: int, langs: int, seed: int = 0) -> dict
 
 def run(hf_dir: str, out: str, b: int, length: int, reps: int, langs: int = 2) -> dict:
   workdir = tempfile.mkdtemp(prefix='hf_bench_')
-  cfg = config_lib.default_config()
-  cfg.model.scan_layers = True
+  cfg = config_lib.replace(config_lib.default_config(), **{'model.scan_layers': True})
   t = time.perf_counter()
   hf_checkpoints.import_run(cfg, workdir, hf_dir)
   import_s = time.perf_counter() - t

@@ -31,12 +31,12 @@ def _time(fn, *args, reps: int = 5) -> float:
 
 def probe_vs_forward(cfg) -> dict[str, float]:
   """Seconds for neuron statistics + logit lens on one batch each, against two plain forwards."""
+  cfg = config_lib.validate(cfg)
   rt = runtime_lib.build(cfg)
   model, params = rt.model, rt.init_params(cfg.seed)
-  synthetic = cfg.copy_and_resolve_references()
-  synthetic.data.source = 'synthetic'
+  synthetic = config_lib.replace(cfg, **{'data.source': 'synthetic'})
   batch = rt.put_batch(next(data_lib.make_source(synthetic)))
-  return time_probes(model, params, batch, len(config_lib.languages(cfg)))
+  return time_probes(model, params, batch, len(cfg.data.languages))
 
 
 def time_probes(model, params, batch: dict[str, jax.Array], num_langs: int,
@@ -69,12 +69,10 @@ def restore_overlap(cfg, checkpoints: int = 10) -> dict[str, float]:
   from babel_jax.runtime import checkpoints as ckpt_lib  # pylint: disable=g-import-not-at-top
   from babel_jax.runtime.rundir import RunDir  # pylint: disable=g-import-not-at-top
   workdir = tempfile.mkdtemp(prefix='probe_bench_')
-  cfg = cfg.copy_and_resolve_references()
-  cfg.data.source = 'synthetic'
-  cfg.probe.deactivate = False
+  cfg = config_lib.replace(cfg, **{'data.source': 'synthetic', 'probe.deactivate': False,
+                                   'checkpoint.async_save': False,
+                                   'checkpoint.keep_last': checkpoints})
   state = state_lib.init_state(runtime_lib.build(cfg), state_lib.optimizer(cfg.train), cfg.seed)
-  cfg.checkpoint.async_save = False
-  cfg.checkpoint.keep_last = checkpoints
   run = RunDir(workdir)
   manager = ckpt_lib.make_manager(run.checkpoints, cfg.checkpoint, checkpoints)
   for step in range(1, checkpoints + 1):

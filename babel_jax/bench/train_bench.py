@@ -17,16 +17,15 @@ from babel_jax.train import step as step_lib
 
 def benchmark(cfg, steps: int = 5, warmup: int = 2) -> dict[str, float]:
   """Times `steps` jitted train steps on pre-placed batches (data loading excluded)."""
-  config_lib.validate(cfg)
+  cfg = config_lib.validate(cfg)
   rt = runtime_lib.build(cfg)
   tx = state_lib.optimizer(cfg.train)
-  num_langs = len(config_lib.languages(cfg))
+  num_langs = len(cfg.data.languages)
   state = state_lib.init_state(rt, tx, cfg.seed)
   _, shardings = state_lib.state_shardings(rt, tx)
   step_fn = step_lib.jit_train_step(rt, tx, shardings, num_langs, cfg.train.grad_accum)
   # Step time does not depend on token values: synthetic batches keep the corpus out of it.
-  synthetic = cfg.copy_and_resolve_references()
-  synthetic.data.source = 'synthetic'
+  synthetic = config_lib.replace(cfg, **{'data.source': 'synthetic'})
   source = data_lib.make_source(synthetic)
   batches = [rt.put_batch(next(source)) for _ in range(2)]
   t0 = time.perf_counter()

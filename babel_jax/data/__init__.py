@@ -2,7 +2,6 @@
 
 import os
 
-from babel_jax import config as config_lib
 from babel_jax.data.batch import DataSource
 from babel_jax.errors import ConfigError
 from babel_jax.mixture import spec as mixture_spec
@@ -20,8 +19,7 @@ def plants(cfg) -> list:
   """The planted languages of a synthetic run: corpus.planted, else those in data.languages
   (a corpus records its own in the manifest)."""
   from babel_jax.data import planted
-  names = config_lib.items(cfg.corpus.planted) or [
-      lang for lang in config_lib.languages(cfg) if planted.parse(lang)]
+  names = cfg.corpus.planted or [lang for lang in cfg.data.languages if planted.parse(lang)]
   return planted.specs(names, cfg.corpus.planted_seed, cfg.corpus.planted_share)
 
 
@@ -29,7 +27,7 @@ def make_source(cfg, process_index: int = 0, process_count: int = 1,
                 workdir: str = '') -> DataSource:
   """The configured data source, yielding this process's rows of every global batch."""
   spec = mixture_spec.from_config(cfg)
-  languages = config_lib.languages(cfg)
+  languages = cfg.data.languages
   if cfg.data.source == 'synthetic':
     from babel_jax.data.synthetic import SyntheticSource
     return SyntheticSource(

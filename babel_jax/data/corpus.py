@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 from array_record.python import array_record_module as array_record
 
-from babel_jax import config as config_lib
 from babel_jax import io
 from babel_jax.config import default_config
 from babel_jax.data import dedup, filters, languages as lang_lib, planted, scan, shards
@@ -104,7 +103,7 @@ def build(c, out_dir: str) -> dict[str, Any]:
   except lang_lib.LanguageMapError as e:
     raise CorpusError(str(e)) from e
   known = lang_map.languages
-  wanted = config_lib.items(c.languages)
+  wanted = c.languages
   unknown = [w for w in wanted if w not in known]
   if unknown:
     raise CorpusError(f'corpus.languages names {unknown}, which no extension maps to; known: '
@@ -113,8 +112,7 @@ def build(c, out_dir: str) -> dict[str, Any]:
   budgets, modes = _budgets(c, known), dedup.parse_modes(c.dedup)
   columns = shards.parse_columns(c.columns)
   token_count = _token_count(c)
-  srcs = sources_lib.resolve(list(config_lib.items(c.sources)), list(config_lib.items(c.paths)),
-                             c.debian_dir)
+  srcs = sources_lib.resolve(list(c.sources), list(c.paths), c.debian_dir)
   if not srcs:
     raise CorpusError('no sources: set corpus.sources and/or corpus.paths')
   tmp = f'{out_dir}.partial.{os.getpid()}'
@@ -349,7 +347,7 @@ def _write_language(task: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
 def _planted(c, langs: dict[str, Any]) -> dict[str, Any]:
   """Manifest entries of the planted languages: their source's shards and how they are made."""
   out = {}
-  for p in planted.specs(config_lib.items(c.planted), c.planted_seed, c.planted_share):
+  for p in planted.specs(c.planted, c.planted_seed, c.planted_share):
     if p.of not in langs:
       raise CorpusError(f'corpus.planted names {p.name!r}, but the corpus holds no {p.of} files '
                         f'(it has {sorted(langs)})')

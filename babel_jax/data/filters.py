@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from babel_jax import config as config_lib
+
 REASONS = ('too_small', 'too_large', 'binary_or_not_utf8', 'long_lines', 'low_alnum',
            'generated_or_minified', 'vendored_or_fixture')
 
@@ -23,13 +25,17 @@ _VENDORED_DIRS = frozenset({'vendor', 'vendored', 'third_party', 'thirdparty', '
                             'testdata', 'fixtures', '__fixtures__', 'test_data', 'bower_components'})
 
 
+_CORPUS = config_lib.Corpus  # its class attributes are the knobs' defaults
+
+
 @dataclasses.dataclass(frozen=True)
 class FilterSettings:
-  min_bytes: int = 64
-  max_bytes: int = 1_000_000
-  max_line_length: int = 1000
-  max_mean_line_length: float = 120.0
-  min_alnum_fraction: float = 0.25
+  """The corpus section's filter fields (defaults from there)."""
+  min_bytes: int = _CORPUS.min_file_bytes
+  max_bytes: int = _CORPUS.max_file_bytes
+  max_line_length: int = _CORPUS.max_line_length
+  max_mean_line_length: float = _CORPUS.max_mean_line_length
+  min_alnum_fraction: float = _CORPUS.min_alnum_fraction
 
   @classmethod
   def from_config(cls, c) -> 'FilterSettings':

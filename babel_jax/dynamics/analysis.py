@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from babel_jax import config as config_lib
 from babel_jax.dynamics import eq1 as eq1_lib
 from babel_jax.dynamics import stages as stages_lib
 from babel_jax.dynamics import stats
@@ -24,22 +25,9 @@ from babel_jax.dynamics import transfer
 from babel_jax.dynamics.curves import Curves
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
-  """How curves are interpreted (config section `dynamics`)."""
-  language: str = ''  # the new language L of a run; '' = the heaviest non-primary one
-  performance: str = 'auto'
-  smooth_window: int = 3
-  slope_tolerance: float = 0.1
-  eq1: eq1_lib.Eq1Settings = eq1_lib.Eq1Settings()
-  python_specific: str = ''  # JSON list of task ids P, for |P∩C|/|C|
-
-  @classmethod
-  def from_config(cls, cfg) -> 'Settings':
-    d = cfg.dynamics
-    return cls(d.language, d.performance, d.smooth_window, d.slope_tolerance,
-               eq1_lib.Eq1Settings(d.eq1_beta, d.eq1_alpha, d.fit_tail, d.smooth_window),
-               d.python_specific)
+# How curves are interpreted: the config's dynamics section itself (one smooth_window for stage
+# detection and Eq. 1).
+Settings = config_lib.Dynamics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,7 +207,7 @@ def analyze(curves: Curves, s: Settings) -> Analysis:
   """Stages of the performance curve, Eq. 1 on the loss, and the probes' events against them."""
   steps, w = curves.steps, s.smooth_window
   stages = stages_lib.detect(steps, curves.performance.values, w, s.slope_tolerance)
-  fit = eq1_lib.fit(steps, curves.loss, stages, s.eq1)
+  fit = eq1_lib.fit(steps, curves.loss, stages, s)
   crossover = corr = levels = None
   measured = lens_share(curves)
   if measured is not None:

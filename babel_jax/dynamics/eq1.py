@@ -18,15 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from babel_jax import config as config_lib
 from babel_jax.dynamics import stages as stages_lib
 
 
-@dataclasses.dataclass(frozen=True)
-class Eq1Settings:
-  beta: str = 'first'  # 'first' | 'smoothed'
-  alpha: str = 'tail'  # 'tail' | 'stabilization'
-  tail: int = 3  # losses averaged by the 'tail' rule
-  smooth_window: int = 3  # for 'smoothed' and 'stabilization'
+# Eq. 1's settings are the config's dynamics section: it reads eq1_beta, eq1_alpha, fit_tail
+# (losses averaged by the 'tail' rule) and smooth_window (for 'smoothed' and 'stabilization').
+Eq1Settings = config_lib.Dynamics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,26 +49,26 @@ class Eq1Fit:
 def alpha_region(steps, stages: stages_lib.Stages, s: Eq1Settings) -> int:
   """Index of the first checkpoint alpha is read from (alpha averages from there to the end)."""
   start = stages.stabilization_start
-  if s.alpha == 'stabilization' and start is not None:
+  if s.eq1_alpha == 'stabilization' and start is not None:
     return int(np.argmax(np.asarray(steps) >= start))
-  return max(0, len(steps) - s.tail)
+  return max(0, len(steps) - s.fit_tail)
 
 
 def _alpha_beta(steps, loss, stages: stages_lib.Stages, s: Eq1Settings) -> tuple[float, float, str]:
   smoothed = stages_lib.smooth(loss, s.smooth_window)
-  if s.beta == 'smoothed':
+  if s.eq1_beta == 'smoothed':
     beta, beta_rule = float(smoothed[0]), 'beta = first point of the smoothed loss'
   else:
     beta, beta_rule = float(loss[0]), 'beta = loss at the first checkpoint'
   start = stages.stabilization_start
   first = alpha_region(steps, stages, s)
-  if s.alpha == 'stabilization' and start is not None:
+  if s.eq1_alpha == 'stabilization' and start is not None:
     alpha = float(smoothed[first:].mean())
     alpha_rule = f'alpha = mean smoothed loss from Stabilization (step {start})'
   else:
     alpha = float(np.mean(loss[first:]))
     alpha_rule = f'alpha = mean of the last {len(loss) - first} losses'
-    if s.alpha == 'stabilization':
+    if s.eq1_alpha == 'stabilization':
       alpha_rule += ' (no Stabilization found)'
   return alpha, beta, f'{beta_rule}; {alpha_rule}'
 
@@ -99,8 +97,8 @@ def fit(steps, loss, stages: stages_lib.Stages, settings: Eq1Settings) -> Eq1Fit
 
 def _problem(steps, loss, stages, alpha: float, beta: float, s: Eq1Settings) -> str | None:
   """Why these curves cannot give a P*, or None."""
-  if len(loss) < s.tail + 2:
-    return f'{len(loss)} checkpoints; the fit needs at least {s.tail + 2}'
+  if len(loss) < s.fit_tail + 2:
+    return f'{len(loss)} checkpoints; the fit needs at least {s.fit_tail + 2}'
   if not (np.isfinite(loss).all() and np.isfinite(stages.smoothed).all()):
     return 'the curves contain NaN or inf'
   if alpha >= beta:

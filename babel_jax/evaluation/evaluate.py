@@ -89,7 +89,7 @@ def evaluate(cfg, params, sampler: sampling.Sampler, tokenizer, executor: Execut
   e = cfg.eval
   settings = sampling.SampleSettings(max_new_tokens=e.max_new_tokens, temperature=e.temperature,
                                      top_p=e.top_p, chunk=min(32, e.max_new_tokens))
-  ks = sorted({int(k) for k in config_lib.items(e.k)})
+  ks = sorted(set(e.k))
   results, completions = {}, []
   for lang_name in languages:
     lang = LANGUAGES[lang_name]
@@ -133,8 +133,7 @@ def evaluate(cfg, params, sampler: sampling.Sampler, tokenizer, executor: Execut
 
 
 def eval_languages(cfg) -> list[str]:
-  wanted = config_lib.items(cfg.eval.languages)
-  wanted = wanted or [lang for lang in config_lib.languages(cfg) if lang in LANGUAGES]
+  wanted = cfg.eval.languages or [lang for lang in cfg.data.languages if lang in LANGUAGES]
   out = []
   for lang in wanted:
     if lang not in LANGUAGES:
@@ -146,15 +145,16 @@ def eval_languages(cfg) -> list[str]:
       continue
     out.append(lang)
   if not out:
-    raise EvaluationError(f'no language to evaluate (eval.languages={cfg.eval.languages!r}, '
-                          f'data.languages={cfg.data.languages!r})')
+    raise EvaluationError(f'no language to evaluate (eval.languages='
+                          f'{config_lib.joined(cfg.eval.languages)!r}, data.languages='
+                          f'{config_lib.joined(cfg.data.languages)!r})')
   return out
 
 
 def walk(cfg, workdir: str) -> list[int]:
   """Evaluates every selected checkpoint that has no results yet; returns the steps done."""
   from babel_jax.data import corpus, tokenizer as tok_lib
-  config_lib.validate(cfg)
+  cfg = config_lib.validate(cfg)
   if cfg.data.source != 'corpus':
     raise EvaluationError('--mode eval needs a tokenizer: data.source must be corpus')
   languages = eval_languages(cfg)

@@ -22,7 +22,8 @@ JAVA_OPTIONS = ('-Xmx256m -Xss16m -XX:CompressedClassSpaceSize=64m -XX:ReservedC
 
 def run_program(language: str, source: str, timeout_s: float = 10.0,
                 compile_timeout_s: float = 60.0,
-                limits: sandbox.Limits | None = None) -> tuple[str, str]:
+                limits: sandbox.Limits | None = None,
+                level: str | None = None) -> tuple[str, str]:
   """Compiles (where needed) and runs `source`: (outcome, tail of stdout+stderr).
 
   outcome: passed, failed (a test check failed, or an exit 0 before the last check),
@@ -30,7 +31,12 @@ def run_program(language: str, source: str, timeout_s: float = 10.0,
   statement prints harness.CHECKS_DONE: that last occurrence (the tests', after any the
   completion may contain) becomes a fresh random token, drawn here, after the completion was
   written, and only an exit 0 whose stdout has the token passes. The token is not seeded: it
-  changes no result, and nothing may predict it.
+  changes no result, and nothing may predict it. `level` forces a sandbox isolation level
+  (tests); by default the best this machine has.
+
+  The tail ends with a '[sandbox: ...]' line where the program's output may not say what ended
+  it: a signal (a C++ trap or segfault prints nothing), an exit status other than a failed
+  check's, a time limit.
   """
   lang = LANGUAGES[language]
   head, found, tail = source.rpartition(CHECKS_DONE)
@@ -50,13 +56,15 @@ def run_program(language: str, source: str, timeout_s: float = 10.0,
   try:
     # Any uid slot free on this machine (sandbox.hold_slot): parallel workers, and other
     # evaluations running here, never share one.
-    r = sandbox.Sandbox(limits).run({lang.file_name: source}, steps, env)
+    r = sandbox.Sandbox(limits, level=level).run({lang.file_name: source}, steps, env)
   except Exception as e:  # the harness itself must survive anything one program does
     return 'runtime_error', f'[sandbox error: {type(e).__name__}: {e}]'
   out = (r.stdout + r.stderr).replace(token, CHECKS_DONE)[-TAIL_CHARS:]
   if r.outcome == 'passed' and token not in r.stdout:
-    return 'failed', out + '\n[sandbox: exit status 0 before the last check ran]'
+    return 'failed', sandbox.note(out, 'exit status 0 before the last check ran')
   if r.outcome == 'failed' and r.returncode != FAILED_EXIT_CODE and not (
       lang.failure_marker and lang.failure_marker in r.stdout + r.stderr):
-    return 'runtime_error', out  # a crash, not a failed check
+    # A crash, not a failed check.
+    return 'runtime_error', sandbox.note(out, f'exit status {r.returncode}, not a failed '
+                                              f"check's {FAILED_EXIT_CODE}")
   return r.outcome, out

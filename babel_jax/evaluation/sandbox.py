@@ -225,6 +225,20 @@ def hold_slot(slot: int | None = None, poll_s: float = 0.05) -> Iterator[int]:
     time.sleep(poll_s)
 
 
+def _signal_name(number: int) -> str:
+  """'SIGSEGV' for 11; 'signal 99' for a number Python does not name."""
+  try:
+    return signal.Signals(number).name
+  except ValueError:
+    return f'signal {number}'
+
+
+def note(stderr: str, text: str) -> str:
+  """`stderr` with the line '[sandbox: TEXT]' appended: why the sandbox ended or judged a step,
+  which the program's own output may not say (a crash by signal prints nothing)."""
+  return stderr + ('\n' if stderr and not stderr.endswith('\n') else '') + f'[sandbox: {text}]\n'
+
+
 def _read_capped(stream, cap: int, out: list, over: threading.Event) -> None:
   total = 0
   while True:
@@ -360,10 +374,15 @@ class Sandbox:
     if self.level == 'full' and rc > 128:
       rc = 128 - rc  # bubblewrap reports a program killed by signal N as exit status 128 + N
     if timed_out:
+      stderr = note(stderr, f'over the {step.timeout_s:g} s time limit, killed')
+    elif over.is_set():
+      stderr = note(stderr, f'output over {self.limits.output_bytes} bytes, killed')
+    elif rc < 0:  # a crash (SIGSEGV, SIGABRT, the SIGILL of a trap) often prints nothing itself
+      stderr = note(stderr, f'killed by signal {-rc} ({_signal_name(-rc)})')
+    if timed_out:
       outcome = 'timeout'
     elif over.is_set():
       outcome = 'runtime_error'
-      stderr += f'\n[sandbox: output over {self.limits.output_bytes} bytes, killed]'
     elif rc == 0:
       outcome = 'passed'
     elif step.compile:

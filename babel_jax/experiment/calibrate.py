@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
-
-import ml_collections
+from typing import Any, Iterable
 
 from babel_jax import config as config_lib
 from babel_jax import io
@@ -41,7 +39,7 @@ class Scale:
     return f'x{self.multiplier}-w{self.width}'
 
 
-def parse_scales(text: str) -> list[Scale]:
+def parse_scales(text: str | Iterable[str]) -> list[Scale]:
   """'1@64,4@64' -> [Scale(1, 64), Scale(4, 64)]; one clear error for anything else."""
   out = []
   for item in config_lib.items(text):
@@ -57,20 +55,18 @@ def parse_scales(text: str) -> list[Scale]:
   return out
 
 
-def scale_config(cfg, scale: Scale, workdir: str) -> ml_collections.ConfigDict:
+def scale_config(cfg, scale: Scale, workdir: str) -> config_lib.Config:
   """The study of one scale: the controls alone, continual steps and width scaled."""
-  out = ml_collections.ConfigDict(cfg.to_dict())
-  primary = config_lib.languages(cfg)[0]
-  out.data.languages = primary
-  out.data.weights = out.data.target_tokens = out.data.mixture = ''
-  out.experiment.new_languages = ''
-  out.experiment.evaluate = out.experiment.evaluate_continual = False
-  out.experiment.continual_steps = runs.steps(cfg, 'continual') * scale.multiplier
-  out.model.d_model = scale.width
-  out.data.corpus_dir = os.path.abspath(os.path.join(workdir, 'corpus'))
-  if not out.experiment.controls:
+  cfg = config_lib.validate(cfg)
+  if not cfg.experiment.controls:
     raise ConfigError('calibrate needs experiment.controls (e.g. "clone,partial,scrambled")')
-  return config_lib.validate(out)
+  return config_lib.replace(cfg, **{
+      'data.languages': cfg.data.languages[:1], 'data.weights': (), 'data.target_tokens': (),
+      'data.mixture': '', 'experiment.new_languages': (), 'experiment.evaluate': False,
+      'experiment.evaluate_continual': False,
+      'experiment.continual_steps': runs.steps(cfg, 'continual') * scale.multiplier,
+      'model.d_model': scale.width,
+      'data.corpus_dir': os.path.abspath(os.path.join(workdir, 'corpus'))})
 
 
 def _share_primary(workdir: str, scale: Scale, first: dict[int, str]) -> None:
@@ -128,6 +124,7 @@ def markdown(summary: dict[str, Any]) -> str:
 
 def run(cfg, workdir: str) -> str:
   """Runs (or resumes) every scale in order; returns the path of calibration.md."""
+  cfg = config_lib.validate(cfg)
   scales = parse_scales(cfg.calibrate.scales)
   tables: dict[str, dict[str, Any]] = {}
   first_primary: dict[int, str] = {}

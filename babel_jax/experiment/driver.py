@@ -56,11 +56,11 @@ class Study:
 
   def __init__(self, cfg, workdir: str):
     self.cfg, self.workdir = cfg, workdir
-    self.languages = list(config_lib.languages(cfg))
+    self.languages = list(cfg.data.languages)
     self.real = runs.real_languages(cfg)
     self.new = runs.new_languages(cfg)
     self.controls = runs.controls(cfg)
-    self.settings = analysis_lib.Settings.from_config(cfg)
+    self.settings = cfg.dynamics
     self.started = time.perf_counter()
     self._why_not_evaluated: dict[str, str] = {}
     self._pass_unmeasured: dict[str, str] = {}  # language -> why its pass@1 is not measured
@@ -292,7 +292,7 @@ class Study:
              'heldout_loss': dict(run.probe_result(final).loss)}
       langs = [lang for lang in self.real if self._evaluable(lang)]
       if langs:
-        pcfg.eval.languages = ','.join(langs)
+        pcfg = config_lib.replace(pcfg, **{'eval.languages': tuple(langs)})
         evaluate.walk(pcfg, run_dir)
         results = run.eval_results(final)['results']
         row['pass@1'] = {lang: r['pass_at_k']['pass@1'] for lang, r in results.items()
@@ -340,7 +340,7 @@ def run(cfg, workdir: str, through: str = 'compare') -> str:
   RunDir(workdir).ensure_writable()
   if not runs.new_languages(cfg):
     raise ConfigError('the experiment needs at least one new language: data.languages is '
-                      f'{cfg.data.languages!r}')
+                      f'{config_lib.joined(cfg.data.languages)!r}')
   # Every run of the study compiles the same programs: keep them across runs and restarts, the
   # quick ones too (by default only programs that took a second to compile are kept).
   jax.config.update('jax_compilation_cache_dir', os.path.join(os.path.abspath(workdir),
@@ -350,8 +350,8 @@ def run(cfg, workdir: str, through: str = 'compare') -> str:
   if jax.process_index() == 0:
     io.write_keeping_old(runs.study_file(workdir, 'config.json'), config_lib.to_json(cfg))
   if not cfg.train.peak_flops:  # measured once for every run's MFU line
-    cfg = runs.derive(cfg, workdir, {})
-    cfg.train.peak_flops = metrics_lib.measure_peak_flops(jax.devices(), dtype=cfg.model.dtype)
+    cfg = runs.derive(cfg, workdir, {'train.peak_flops': metrics_lib.measure_peak_flops(
+        jax.devices(), dtype=cfg.model.dtype)})
   s = Study(cfg, workdir)
   tokens = None
   if cfg.data.source == 'corpus':
@@ -373,8 +373,10 @@ def run(cfg, workdir: str, through: str = 'compare') -> str:
     return path
   e = cfg.experiment
   s.phase(4, runs.fingerprint(cfg.dynamics, {
-      'fit': [e.original, e.temperature, e.primary_tokens, e.fit_fallback, e.controls],
-      'configured': [cfg.data.weights, cfg.data.target_tokens, cfg.data.mixture],
+      'fit': [e.original, e.temperature, e.primary_tokens, e.fit_fallback,
+              config_lib.joined(e.controls)],
+      'configured': [config_lib.joined(cfg.data.weights), config_lib.joined(cfg.data.target_tokens),
+                     cfg.data.mixture],
       'tokens': tokens}), lambda: s.mixture(tokens))
   scratch = [c for _, _, c, _ in s.scratch_runs()]
   mixtures = list(s.mixtures().values())

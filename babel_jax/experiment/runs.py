@@ -25,8 +25,6 @@ import hashlib
 import json
 import os
 
-import ml_collections
-
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
 from babel_jax.data import planted
@@ -47,22 +45,22 @@ def same_weights(a: dict[str, float], b: dict[str, float], tol: float = 1e-9) ->
 
 
 def primary(cfg) -> str:
-  return config_lib.languages(cfg)[0]
+  return cfg.data.languages[0]
 
 
 def new_languages(cfg) -> list[str]:
   """The languages studied by continual pre-training: real ones and planted controls."""
-  return list(config_lib.items(cfg.experiment.new_languages) or config_lib.languages(cfg)[1:])
+  return list(cfg.experiment.new_languages or cfg.data.languages[1:])
 
 
 def controls(cfg) -> list[str]:
   """The planted control languages of the study (experiment.controls), by name."""
-  return planted.names(config_lib.items(cfg.experiment.controls), primary(cfg))
+  return planted.names(cfg.experiment.controls, primary(cfg))
 
 
 def real_languages(cfg) -> list[str]:
   """data.languages without the planted ones: what a mixture is made of."""
-  return [lang for lang in config_lib.languages(cfg) if not planted.parse(lang)]
+  return [lang for lang in cfg.data.languages if not planted.parse(lang)]
 
 
 def seeds(cfg, reference: bool = False) -> range:
@@ -72,33 +70,31 @@ def seeds(cfg, reference: bool = False) -> range:
   return range(cfg.experiment.seeds)
 
 
-def with_controls(cfg) -> ml_collections.ConfigDict:
+def with_controls(cfg) -> config_lib.Config:
   """The study config with its controls added as languages: listed in data.languages (weight 0
   in any configured mixture), built by the corpus (corpus.planted), and given id ranges of their
   own (model.vocab_size grows to hold them; tokenizer.vocab_size keeps the real vocabulary)."""
   names = controls(cfg)
   if not names:
     return cfg
-  out = ml_collections.ConfigDict(cfg.to_dict())
-  langs = list(config_lib.languages(cfg))
-  added = [n for n in names if n not in langs]
-  out.data.languages = ','.join(langs + added)
+  langs = cfg.data.languages
+  added = tuple(n for n in names if n not in langs)
+  changes = {'data.languages': langs + added}
   for field in ('weights', 'target_tokens'):
-    if cfg.data[field]:
-      out.data[field] = ','.join([cfg.data[field]] + ['0'] * len(added))
+    if getattr(cfg.data, field):
+      changes[f'data.{field}'] = getattr(cfg.data, field) + (0.0,) * len(added)
   if cfg.experiment.new_languages:
-    listed = config_lib.items(cfg.experiment.new_languages)
-    out.experiment.new_languages = ','.join([*listed, *(n for n in names if n not in listed)])
-  made = list(dict.fromkeys([*config_lib.items(cfg.corpus.planted), *names]))
-  out.corpus.planted = ','.join(made)
+    listed = cfg.experiment.new_languages
+    changes['experiment.new_languages'] = (*listed, *(n for n in names if n not in listed))
+  made = tuple(dict.fromkeys([*cfg.corpus.planted, *names]))
   base = base_vocab(cfg)
-  out.tokenizer.vocab_size = base
-  out.model.vocab_size = max(cfg.model.vocab_size, planted.vocab_size(base, len(made)))
-  return config_lib.validate(out)
+  return config_lib.replace(cfg, **changes, **{
+      'corpus.planted': made, 'tokenizer.vocab_size': base,
+      'model.vocab_size': max(cfg.model.vocab_size, planted.vocab_size(base, len(made)))})
 
 
 def steps(cfg, phase: str) -> int:
-  return cfg.experiment[f'{phase}_steps'] or cfg.train.steps
+  return getattr(cfg.experiment, f'{phase}_steps') or cfg.train.steps
 
 
 def primary_dir(workdir: str) -> str:
@@ -140,18 +136,16 @@ def report_dir(workdir: str) -> str:
   return os.path.join(workdir, 'report')
 
 
-def derive(cfg, workdir: str, changes: dict[str, object]) -> ml_collections.ConfigDict:
-  out = ml_collections.ConfigDict(cfg.to_dict())
-  out.data.corpus_dir = os.path.abspath(data_lib.corpus_dir(cfg, workdir))
-  out.data.tokenizer_dir = os.path.abspath(data_lib.tokenizer_dir(cfg, workdir))
-  for name, value in changes.items():
-    *section, field = name.split('.')
-    (out[section[0]] if section else out)[field] = value
-  return config_lib.validate(out)
+def derive(cfg, workdir: str, changes: dict[str, object]) -> config_lib.Config:
+  """A run's config: the study's with its corpus and tokenizer paths made absolute, and
+  `changes` ('section.field' or 'seed' -> value)."""
+  return config_lib.replace(cfg, **{
+      'data.corpus_dir': os.path.abspath(data_lib.corpus_dir(cfg, workdir)),
+      'data.tokenizer_dir': os.path.abspath(data_lib.tokenizer_dir(cfg, workdir)), **changes})
 
 
-def _one_hot(cfg, lang: str) -> str:
-  return ','.join('1' if x == lang else '0' for x in config_lib.languages(cfg))
+def _one_hot(cfg, lang: str) -> tuple[float, ...]:
+  return tuple(1.0 if x == lang else 0.0 for x in cfg.data.languages)
 
 
 def base_vocab(cfg) -> int:
@@ -166,7 +160,7 @@ def primary_config(cfg, workdir: str):
   return derive(cfg, workdir, {
       'model.vocab_size': base_vocab(cfg),
       'train.steps': steps(cfg, 'primary'), 'data.weights': _one_hot(cfg, primary(cfg)),
-      'data.target_tokens': '', 'data.mixture': '', 'checkpoint.log_spaced': 0,
+      'data.target_tokens': (), 'data.mixture': '', 'checkpoint.log_spaced': 0,
       'checkpoint.keep_every': 0, 'checkpoint.keep_last': 1})
 
 
@@ -176,9 +170,9 @@ def _dense(cfg, lang: str, k: int, factor: int = 1) -> dict[str, object]:
   total = steps(cfg, 'continual')
   every = max(1, total // cfg.experiment.continual_checkpoints)
   return {'seed': cfg.seed + k, 'train.steps': total * factor, 'data.weights': _one_hot(cfg, lang),
-          'data.target_tokens': '', 'data.mixture': '', 'checkpoint.every_steps': every,
+          'data.target_tokens': (), 'data.mixture': '', 'checkpoint.every_steps': every,
           'checkpoint.keep_every': every, 'checkpoint.keep_last': 1, 'dynamics.language': lang,
-          'eval.languages': lang}
+          'eval.languages': (lang,)}
 
 
 def continual_config(cfg, workdir: str, lang: str, k: int = 0):
@@ -205,21 +199,18 @@ def probe_config(run_cfg, study_seed: int, final: bool = False, reference: bool 
   """A run's probes on the study's held-out sample (drawn with the study seed, the same for every
   run); `final`: only the last step, without the neuron-deactivation passes; `reference`: only
   the held-out statistics (a reference run's loss curve is all effective transfer reads)."""
-  out = ml_collections.ConfigDict(run_cfg.to_dict())
-  out.seed = study_seed
-  out.probe.only_heldout = reference
+  changes = {'seed': study_seed, 'probe.only_heldout': reference}
   if final:
     last = f'{run_cfg.train.steps}:{run_cfg.train.steps}'
-    out.probe.steps = out.eval.steps = last
-    out.probe.deactivate = False
-  return config_lib.validate(out)
+    changes.update({'probe.steps': last, 'eval.steps': last, 'probe.deactivate': False})
+  return config_lib.replace(run_cfg, **changes)
 
 
 def scratch_config(cfg, workdir: str, mixture: str, k: int):
   """Phase 5: from scratch on a mixture file, seed = study seed + k; the final step is kept."""
   return derive(cfg, workdir, {
       'seed': cfg.seed + k, 'train.steps': steps(cfg, 'scratch'), 'train.init_from': '',
-      'data.weights': '', 'data.target_tokens': '',
+      'data.weights': (), 'data.target_tokens': (),
       'data.mixture': os.path.abspath(mixture_path(workdir, mixture)),
       'checkpoint.log_spaced': 0, 'checkpoint.keep_every': 0, 'checkpoint.keep_last': 1})
 
@@ -232,7 +223,7 @@ def fingerprint(*configs, sections: tuple[str, ...] | None = None) -> str:
   """A hash of everything in these configs (their `sections` only) that can change a result;
   plain dicts are hashed whole."""
   def strip(c):
-    if not isinstance(c, ml_collections.ConfigDict):
+    if not isinstance(c, config_lib.Section):
       return c
     d = c.to_dict()
     if sections:

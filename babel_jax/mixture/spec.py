@@ -13,7 +13,6 @@ import json
 import math
 from typing import Any
 
-from babel_jax import config as config_lib
 from babel_jax.errors import MixtureError
 
 
@@ -70,7 +69,7 @@ def extended(spec: MixtureSpec, languages) -> MixtureSpec:
 
 def from_config(cfg) -> MixtureSpec:
   """The run's spec: data.mixture (file) > data.target_tokens > data.weights > uniform."""
-  languages = config_lib.languages(cfg)
+  languages = cfg.data.languages
   if cfg.data.mixture:
     try:
       with open(cfg.data.mixture) as f:
@@ -79,7 +78,7 @@ def from_config(cfg) -> MixtureSpec:
       raise MixtureError(f'data.mixture={cfg.data.mixture!r}: cannot read a JSON spec ({e})')
     return from_dict(d, languages, f'mixture spec {cfg.data.mixture!r}')
   for field in ('target_tokens', 'weights'):
-    values = config_lib.numbers(cfg, f'data.{field}')  # count and range checked by validate
+    values = getattr(cfg.data, field)  # count and range checked by validate
     if values:
       return from_dict({field: dict(zip(languages, values)),
                         'provenance': {'strategy': f'config data.{field}'}},

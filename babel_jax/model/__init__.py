@@ -16,7 +16,7 @@ __all__ = ['Intermediates', 'ModelConfig', 'Transformer', 'build', 'flops_per_to
 
 def build(model_cfg) -> Transformer:
   """The model a config's `model` section describes: the one model factory."""
-  return Transformer(ModelConfig.from_config(model_cfg))
+  return Transformer(model_cfg.resolved())
 
 
 def init_boxed(model: Transformer, rng: jax.Array, seq_len: int) -> Any:

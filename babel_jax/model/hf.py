@@ -22,8 +22,8 @@ import numpy as np
 import safetensors
 import safetensors.flax
 
+from babel_jax import config as config_lib
 from babel_jax.errors import ConfigError
-from babel_jax.model.transformer import ModelConfig
 
 FAMILIES = {'gpt2': 'GPT2LMHeadModel', 'gpt_neox': 'GPTNeoXForCausalLM',
             'llama': 'LlamaForCausalLM'}
@@ -102,7 +102,7 @@ def family_of(m) -> str:
 
 
 def hf_config(m, family: str) -> dict[str, Any]:
-  """config.json for these model fields (`m`: a ModelConfig) in a family."""
+  """config.json for these model fields (`m`: the config's model section, resolved) in a family."""
   if family == 'gpt2':
     return dict(architectures=[FAMILIES[family]], model_type='gpt2', vocab_size=m.vocab_size,
                 n_embd=m.d_model, n_layer=m.num_layers, n_head=m.num_heads, n_inner=m.d_ff,
@@ -129,9 +129,8 @@ def hf_config(m, family: str) -> dict[str, Any]:
 
 
 def _view(fields: dict[str, Any]):
-  """The fields as the model's ModelConfig (kv_heads, head_dim), for the mappings."""
-  known = {f for f in ModelConfig.__dataclass_fields__}
-  return ModelConfig(**{k: v for k, v in fields.items() if k in known})
+  """The fields as the config's model section (kv_heads, head_dim), for the mappings."""
+  return config_lib.Model(**fields)
 
 
 # Weights ---------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from babel_jax import config as config_lib
 from babel_jax.model import attention as attention_lib
 from babel_jax.model.intermediates import MLP_ACT, RESID
 from babel_jax.model import backend
@@ -25,55 +26,10 @@ from babel_jax.model import backend
 Array = jax.Array
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  """Architecture hyperparameters; see `config.default_config().model` for their meaning."""
-  vocab_size: int
-  d_model: int
-  num_layers: int
-  num_heads: int
-  d_ff: int
-  max_len: int
-  norm: str = 'layernorm'
-  positions: str = 'learned'
-  mlp: str = 'gelu'
-  use_bias: bool = True
-  tie_embeddings: bool = True
-  rope_base: float = 10000.0
-  num_kv_heads: int = 0
-  rotary_fraction: float = 1.0
-  parallel_residual: bool = False
-  norm_eps: float = 1e-6
-  attention_impl: str = 'auto'
-  attention_chunk: int = 128
-  dtype: str = 'float32'
-  param_dtype: str = 'float32'
-  remat: str = 'none'
-  scan_layers: bool = False
-  init_std: float = 0.02
+# The architecture's hyperparameters are the config's model section itself (its fields, defaults
+# and bounds are declared there); the model is built from `.resolved()` (d_ff filled in).
+ModelConfig = config_lib.Model
 
-  @classmethod
-  def from_config(cls, model_cfg) -> 'ModelConfig':
-    fields = {f.name for f in dataclasses.fields(cls)}
-    kw = {k: v for k, v in model_cfg.to_dict().items() if k in fields}
-    if not kw.get('d_ff'):
-      d = kw['d_model']
-      kw['d_ff'] = 64 * -(-8 * d // 3 // 64) if kw.get('mlp') == 'swiglu' else 4 * d
-    return cls(**kw)
-
-  @property
-  def head_dim(self) -> int:
-    return self.d_model // self.num_heads
-
-  @property
-  def kv_heads(self) -> int:
-    """Key/value heads: fewer than `num_heads` is grouped-query attention."""
-    return self.num_kv_heads or self.num_heads
-
-  @property
-  def rotary_dim(self) -> int:
-    """Leading head dimensions that rotary rotates (GPT-NeoX's partial rotary_pct)."""
-    return 2 * int(self.head_dim * self.rotary_fraction // 2)
 
 
 def _init(cfg: ModelConfig, axes: tuple[str | None, ...], scale: float = 1.0):

@@ -8,13 +8,13 @@ selects neurons from the accumulated probabilities, in numpy.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from babel_jax import config as config_lib
 from babel_jax import model as model_lib
 from babel_jax.probes.result import Neurons, NeuronSet
 from babel_jax.train import losses
@@ -41,11 +41,9 @@ def neuron_stats(model, params: Any, batch: dict[str, jax.Array], neuron_mask_Nx
           'loss_tokens_K': target_BxLxK.sum((0, 1))}
 
 
-@dataclasses.dataclass(frozen=True)
-class LapeSettings:
-  filter_rate: float = 0.95
-  top_rate: float = 0.01
-  activation_bar_ratio: float = 0.95
+# LAPE's settings are the config's probe section: lape() reads its filter_rate, top_rate and
+# activation_bar_ratio (their defaults, docs and bounds are declared there).
+LapeSettings = config_lib.Probe
 
 
 def lape(prob_NxFxK: np.ndarray, s: LapeSettings) -> dict[str, Any]:

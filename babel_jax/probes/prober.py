@@ -14,7 +14,6 @@ Instruments, each one jitted program over inputs placed once:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import threading
@@ -25,7 +24,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from babel_jax import config as config_lib
 from babel_jax import data as data_lib
 from babel_jax.data import planted as planted_lib
 from babel_jax.mixture.spec import MixtureSpec
@@ -45,7 +43,7 @@ from babel_jax.train import step as step_lib
 def heldout_batches(cfg, workdir: str) -> tuple[list[dict[str, np.ndarray]], dict[str, Any]]:
   """A fixed held-out sample, probe.tokens_per_language tokens of each language; and the
   planted languages' id maps ({name: (Planted, map)})."""
-  languages = config_lib.languages(cfg)
+  languages = cfg.data.languages
   per_batch = cfg.probe.batch_size * cfg.data.seq_len
   n = math.ceil(cfg.probe.tokens_per_language * len(languages) / per_batch)
   uniform = MixtureSpec({lang: 1 / len(languages) for lang in languages})
@@ -102,11 +100,10 @@ class Prober:
     # and deadlock in their collectives; launches (not execution) are serialised with the
     # restore thread under this lock.
     self.lock = dispatch_lock or threading.Lock()
-    self.languages = list(config_lib.languages(cfg))
+    self.languages = list(cfg.data.languages)
     self.primary = self.languages[0]
     self.abstract_params = rt.abstract_params
-    self.lape = neurons_lib.LapeSettings(cfg.probe.filter_rate, cfg.probe.top_rate,
-                                         cfg.probe.activation_bar_ratio)
+    self.lape: neurons_lib.LapeSettings = cfg.probe
     rep = sharding.replicated(rt.mesh)
     self._stacked_sh = jax.sharding.NamedSharding(
         rt.mesh, jax.sharding.PartitionSpec(None, *sharding.batch_sharding(rt.mesh).spec))
@@ -268,7 +265,8 @@ class Prober:
         'neurons': neurons_lib.summarise(selection['member_KxNxF'], self.languages, self.primary),
         'lape': result_lib.Lape(filter_value=selection['filter_value'],
                                 activation_bar=selection['activation_bar'],
-                                **dataclasses.asdict(self.lape)),
+                                filter_rate=self.lape.filter_rate, top_rate=self.lape.top_rate,
+                                activation_bar_ratio=self.lape.activation_bar_ratio),
     }
     seconds['stats'], t = time.perf_counter() - t, time.perf_counter()
     if self.cfg.probe.deactivate:

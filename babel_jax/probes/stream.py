@@ -133,7 +133,7 @@ def walk(cfg, workdir: str, follow: bool = False, prober: Prober | None = None
          ) -> dict[str, Any]:
   """Probes every selected checkpoint of the run in workdir that has no result yet. A `prober`
   built for the same model, languages and held-out sample can be shared by many runs."""
-  config_lib.validate(cfg)
+  cfg = config_lib.validate(cfg)
   run = RunDir(workdir)
   if not (os.path.isdir(run.checkpoints) and
           (follow or ckpt_lib.complete_steps(run.checkpoints))):

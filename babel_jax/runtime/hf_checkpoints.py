@@ -90,13 +90,9 @@ def weights_sha256(params) -> str:
 
 def _with_model(cfg, fields: dict[str, Any]):
   """The config with the imported architecture (the user's dtype, layout and sharding kept)."""
-  cfg = cfg.copy_and_resolve_references()
-  for k, v in fields.items():
-    cfg.model[k] = v
-  cfg.data.seq_len = min(cfg.data.seq_len, cfg.model.max_len)
-  cfg.tokenizer.vocab_size = 0
-  cfg.train.steps = max(cfg.train.steps, 1)
-  return config_lib.validate(cfg)
+  cfg = config_lib.validate(cfg)
+  return config_lib.replace(cfg, model=fields, **{
+      'data.seq_len': min(cfg.data.seq_len, fields['max_len']), 'tokenizer.vocab_size': 0})
 
 
 def import_run(cfg, workdir: str, source: str, spec: str = '') -> dict[str, Any]:
@@ -170,7 +166,7 @@ def export_run(workdir: str, out: str, step: int = -1, dtype: str = 'float32') -
   rt = factory.build(cfg)
   manager = ckpt_lib.make_manager(run.checkpoints, read_only=True)
   params = ckpt_lib.read_params(manager, step, rt.abstract_params)
-  m = model_lib.ModelConfig.from_config(cfg.model)
+  m = cfg.model.resolved()
   manifest_path = os.path.join(run.path, MANIFEST)
   family = None
   if os.path.exists(manifest_path):

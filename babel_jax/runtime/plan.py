@@ -36,7 +36,7 @@ def _shard_bytes(abstract: Any, shardings: Any) -> float:
 def activation_bytes(cfg, shape: dict[str, int], flash: bool = False) -> dict[str, float]:
   """Estimated activation memory per device for one micro-batch (see the module docstring);
   `flash`: a fused attention kernel (cuDNN) that never stores the [L, L] scores."""
-  m = model_lib.ModelConfig.from_config(cfg.model)
+  m = cfg.model.resolved()
   batch_devices = shape['data'] * shape['fsdp']
   micro = cfg.train.batch_size / cfg.train.grad_accum / batch_devices
   tokens = micro * cfg.data.seq_len
@@ -54,7 +54,7 @@ def activation_bytes(cfg, shape: dict[str, int], flash: bool = False) -> dict[st
 
 def plan(cfg) -> dict[str, Any]:
   """Sizes and per-device memory of the configured run on its (possibly abstract) mesh."""
-  config_lib.validate(cfg)
+  cfg = config_lib.validate(cfg)
   preset = sharding.preset(cfg.mesh)
   devices = preset['devices'] if preset else (cfg.mesh.num_devices or jax.device_count())
   shape = sharding.mesh_shape(cfg.mesh, devices)

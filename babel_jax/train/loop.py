@@ -14,7 +14,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from babel_jax import config as config_lib
@@ -109,8 +108,7 @@ def _init_from(cfg, rt, c: step_lib.Compiled):
   if src_vocab == cfg.model.vocab_size:
     params = ckpt_lib.restore_params(src_manager, step, c.abstract.params)
   else:
-    src_cfg = ml_collections.ConfigDict(cfg.to_dict())
-    src_cfg.model.vocab_size = src_vocab
+    src_cfg = config_lib.replace(cfg, **{'model.vocab_size': src_vocab})
     small = ckpt_lib.restore_params(src_manager, step, runtime_lib.build(src_cfg).abstract_params)
     params = grow_vocabulary(small, rt.init_params(cfg.seed), rt.param_shardings)
     provenance['grown_vocabulary'] = {'from': src_vocab, 'to': cfg.model.vocab_size,
@@ -161,7 +159,7 @@ class _Settler:
 
   def __init__(self, cfg, rt, run: RunDir, manager, start: int, peak: float):
     self.cfg, self.run, self.manager, self.peak = cfg, run, manager, peak
-    self.languages = config_lib.languages(cfg)
+    self.languages = cfg.data.languages
     self.schedule = state_lib.lr_schedule(cfg.train)
     self.tokens_per_step = cfg.train.batch_size * cfg.data.seq_len
     self.flops_per_step = (model_lib.flops_per_token(rt.model.cfg, cfg.data.seq_len)
@@ -201,12 +199,12 @@ def _run_info(cfg, rt, source, state, start: int, peak: float, provenance) -> di
 
 def train(cfg, workdir: str) -> dict[str, Any]:
   """Runs (or resumes) training to `train.steps`; returns a summary of the final state."""
-  config_lib.validate(cfg)
+  cfg = config_lib.validate(cfg)
   run = RunDir(workdir)
   run.ensure_writable()
   rt = runtime_lib.build(cfg)
   write_run_config(cfg, run)
-  compiled = step_lib.compiled(rt, cfg.train, len(config_lib.languages(cfg)))
+  compiled = step_lib.compiled(rt, cfg.train, len(cfg.data.languages))
   source = data_lib.make_source(cfg, jax.process_index(), jax.process_count(), workdir)
   manager = ckpt_lib.make_manager(run.checkpoints, cfg.checkpoint, cfg.train.steps)
   state, start, provenance = _init_or_resume(cfg, run, rt, compiled, manager, source)
