@@ -32,7 +32,7 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (created if missi
 _MODE = flags.DEFINE_enum(
     'mode', 'train',
     ['experiment', 'calibrate', 'corpus', 'tokenizer', 'train', 'probe', 'report', 'eval',
-     'transfer', 'plan', 'bench', 'data_bench', 'probe_bench'],
+     'transfer', 'plan', 'bench', 'data_bench', 'probe_bench', 'import', 'export'],
     'What to run.')
 _COORDINATOR = flags.DEFINE_string(
     'coordinator_address', None, 'Multi-host: host:port of process 0 (jax.distributed); also '
@@ -52,17 +52,40 @@ _PYTHON_RESULTS = flags.DEFINE_string(
 _TARGET_RESULTS = flags.DEFINE_string(
     'target_results', None, '--mode transfer: per_problem.json of an L-only run.')
 _LANGUAGE = flags.DEFINE_string('language', None, '--mode transfer: the new language L.')
-_OUT = flags.DEFINE_string('out', None, '--mode transfer: where to write P (a JSON list).')
+_OUT = flags.DEFINE_string('out', None, '--mode transfer: where to write P (a JSON list); '
+                           '--mode export: the Hugging Face directory to write.')
+_HF = flags.DEFINE_string('hf', None, '--mode import: a Hugging Face model directory, or a Hub '
+                          'repository "org/name[@revision]".')
+_REVISIONS = flags.DEFINE_string('revisions', '', '--mode import: revisions to import as a '
+                                 'checkpoint series: "a,b,c" or "stepA:stepB:S" (Pythia).')
+_STEP = flags.DEFINE_integer('step', -1, '--mode export: the checkpoint step (-1: the latest).')
+_EXPORT_DTYPE = flags.DEFINE_enum('export_dtype', 'float32', ['float32', 'bfloat16'],
+                                  '--mode export: the dtype of the written weights.')
 _CHECKPOINT_RESULTS = flags.DEFINE_string(
     'checkpoint_results', None, '--mode transfer: per_problem.json of a checkpoint: prints '
     '|P∩C|/|C|.')
 # Modes that need no config (all their inputs are flags) and no workdir.
-_NO_CONFIG = ('transfer',)
+_NO_CONFIG = ('transfer', 'export')
 _NO_WORKDIR = ('plan', 'bench', 'data_bench', 'probe_bench', 'transfer')
 
 
 def run_experiment(cfg, workdir: str) -> None:
   driver.run(cfg, workdir)
+
+
+def run_import(cfg, workdir: str) -> None:
+  from babel_jax.runtime import hf_checkpoints
+  if not _HF.value:
+    raise ConfigError('--mode import needs --hf=DIR or --hf=org/name[@revision]')
+  hf_checkpoints.import_run(cfg, workdir, _HF.value, _REVISIONS.value)
+
+
+def run_export(cfg, workdir: str) -> None:
+  del cfg  # the run's own config.json describes the model
+  from babel_jax.runtime import hf_checkpoints
+  if not _OUT.value:
+    raise ConfigError('--mode export needs --out=DIR (the Hugging Face directory to write)')
+  hf_checkpoints.export_run(workdir, _OUT.value, _STEP.value, _EXPORT_DTYPE.value)
 
 
 def run_calibrate(cfg, workdir: str) -> None:
@@ -156,7 +179,8 @@ def run_transfer(cfg, workdir: str | None) -> None:
 MODES = {'experiment': run_experiment, 'calibrate': run_calibrate, 'corpus': run_corpus,
          'tokenizer': run_tokenizer, 'train': run_train, 'probe': run_probe, 'report': run_report,
          'eval': run_eval, 'transfer': run_transfer, 'plan': run_plan, 'bench': run_bench,
-         'data_bench': run_data_bench, 'probe_bench': run_probe_bench}
+         'data_bench': run_data_bench, 'probe_bench': run_probe_bench, 'import': run_import,
+         'export': run_export}
 
 
 def _warn_cpu_allocator() -> None:
@@ -194,6 +218,8 @@ def _run() -> None:
   init_distributed()
   cfg = _CONFIG.value
   mode = _MODE.value
+  if cfg is None and mode == 'import':  # the model comes from config.json; the rest defaults
+    cfg = config_lib.default_config()
   if cfg is None and mode not in _NO_CONFIG:
     raise ConfigError('--config is required, e.g. --config configs/tiny.py')
   if cfg is not None:

@@ -33,10 +33,19 @@ class Model(Section):
                    choices=('layernorm', 'rmsnorm'))
   positions: str = knob('learned', "'learned' (GPT-2) or 'rotary' (Llama).",
                         choices=('learned', 'rotary'))
-  mlp: str = knob('gelu', "'gelu' (GPT-2) or 'swiglu' (Llama).", choices=('gelu', 'swiglu'))
+  mlp: str = knob('gelu', "'gelu' (GPT-2's tanh form), 'gelu_exact' (erf: GPT-NeoX, Pythia) or "
+                  "'swiglu' (Llama).", choices=('gelu', 'gelu_exact', 'swiglu'))
   use_bias: bool = knob(True, 'Biases in dense layers: GPT-2 has them, Llama-style models not.')
   tie_embeddings: bool = knob(True, 'The output projection is the transposed embedding.')
   rope_base: float = knob(10000.0, 'Base of the rotary position frequencies.')
+  num_kv_heads: int = knob(0, 'Key/value heads; 0 = num_heads, fewer = grouped-query attention '
+                           '(Llama); num_heads must divide by it.', min=0)
+  rotary_fraction: float = knob(1.0, "Share of each head's dimensions that rotary rotates "
+                                "(GPT-NeoX's rotary_pct).", gt=0, max=1)
+  parallel_residual: bool = knob(False, 'x + attn(norm(x)) + mlp(norm(x)), as GPT-NeoX, instead '
+                                 'of one sublayer after the other.')
+  norm_eps: float = knob(1e-6, 'Epsilon of every norm (GPT-2 and Pythia 1e-5, Llama 1e-5 or '
+                         '1e-6).', gt=0)
   attention_impl: str = knob('auto', "'auto', 'xla', 'cudnn' or 'chunked' (fast on CPU).",
                              choices=('auto', 'xla', 'cudnn', 'chunked'))
   attention_chunk: int = knob(128, "Query block size of the 'chunked' implementation.", gt=0)
@@ -51,6 +60,9 @@ class Model(Section):
     if self.d_model % self.num_heads:
       raise ConfigError(f'model.d_model={self.d_model} must be divisible by '
                         f'model.num_heads={self.num_heads}')
+    if self.num_kv_heads and self.num_heads % self.num_kv_heads:
+      raise ConfigError(f'model.num_heads={self.num_heads} must be divisible by '
+                        f'model.num_kv_heads={self.num_kv_heads} (grouped-query attention)')
     if self.positions == 'rotary' and self.head_dim % 2:
       raise ConfigError(f'rotary positions need an even head dim, got {self.head_dim} '
                         '(model.d_model / model.num_heads)')
@@ -59,12 +71,22 @@ class Model(Section):
   def head_dim(self) -> int:
     return self.d_model // self.num_heads
 
+  @property
+  def kv_heads(self) -> int:
+    """Key/value heads: fewer than `num_heads` is grouped-query attention."""
+    return self.num_kv_heads or self.num_heads
+
+  @property
+  def rotary_dim(self) -> int:
+    """Leading head dimensions that rotary rotates (GPT-NeoX's partial rotary_pct)."""
+    return 2 * int(self.head_dim * self.rotary_fraction // 2)
+
   def resolved(self) -> 'Model':
     """This section with d_ff = 0 replaced by the size it stands for (what the model builds)."""
     if self.d_ff:
       return self
     d = self.d_model
-    return dataclasses.replace(self, d_ff=4 * d if self.mlp == 'gelu' else 64 * -(-8 * d // 3 // 64))
+    return dataclasses.replace(self, d_ff=64 * -(-8 * d // 3 // 64) if self.mlp == 'swiglu' else 4 * d)
 
 
 @dataclasses.dataclass(frozen=True)

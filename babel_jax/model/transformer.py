@@ -31,6 +31,7 @@ Array = jax.Array
 ModelConfig = config_lib.Model
 
 
+
 def _init(cfg: ModelConfig, axes: tuple[str | None, ...], scale: float = 1.0):
   return nn.with_logical_partitioning(nn.initializers.normal(cfg.init_std * scale), axes)
 
@@ -95,22 +96,23 @@ class Norm(nn.Module):
 
   @nn.compact
   def __call__(self, x_BxLxD: Array) -> Array:
-    kw = dict(dtype=self.cfg.dtype, param_dtype=self.cfg.param_dtype,
+    kw = dict(dtype=self.cfg.dtype, param_dtype=self.cfg.param_dtype, epsilon=self.cfg.norm_eps,
               scale_init=nn.with_logical_partitioning(nn.initializers.ones, ('embed',)))
     if self.cfg.norm == 'rmsnorm':
       return nn.RMSNorm(**kw)(x_BxLxD)
     return nn.LayerNorm(bias_init=_zeros(('embed',)), **kw)(x_BxLxD)
 
 
-def rotary(x_BxLxHxK: Array, positions_BxL: Array, base: float) -> Array:
-  """Rotary position embedding (rotate-half form) applied to queries or keys."""
-  k = x_BxLxHxK.shape[-1]
+def rotary(x_BxLxHxK: Array, positions_BxL: Array, base: float, dims: int | None = None) -> Array:
+  """Rotary position embedding (rotate-half form, as Llama and GPT-NeoX) on the first `dims`
+  head dimensions of queries or keys (all by default); the rest pass through."""
+  k = x_BxLxHxK.shape[-1] if dims is None else dims
   freq_K2 = base ** (-jnp.arange(0, k, 2, dtype=jnp.float32) / k)
   angle_BxLxK2 = positions_BxL[..., None].astype(jnp.float32) * freq_K2[None, None, :]
   sin, cos = jnp.sin(angle_BxLxK2)[:, :, None], jnp.cos(angle_BxLxK2)[:, :, None]
-  x1, x2 = jnp.split(x_BxLxHxK.astype(jnp.float32), 2, axis=-1)
+  x1, x2 = jnp.split(x_BxLxHxK[..., :k].astype(jnp.float32), 2, axis=-1)
   out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
-  return out.astype(x_BxLxHxK.dtype)
+  return jnp.concatenate([out.astype(x_BxLxHxK.dtype), x_BxLxHxK[..., k:]], axis=-1)
 
 
 class Attention(nn.Module):
@@ -119,17 +121,19 @@ class Attention(nn.Module):
   @nn.compact
   def __call__(self, x_BxLxD: Array, positions_BxL: Array, segment_ids_BxL: Array) -> Array:
     cfg = self.cfg
-    dense = functools.partial(Dense, (cfg.num_heads, cfg.head_dim), ('embed', 'heads', 'kv'), cfg)
-    q_BxLxHxK = dense(name='query')(x_BxLxD)
-    k_BxLxHxK = dense(name='key')(x_BxLxD)
-    v_BxLxHxK = dense(name='value')(x_BxLxD)
+    dense = functools.partial(Dense, axes=('embed', 'heads', 'kv'), cfg=cfg)
+    q_BxLxHxK = dense((cfg.num_heads, cfg.head_dim), name='query')(x_BxLxD)
+    # Grouped-query attention: G key/value heads, each shared by num_heads / G query heads.
+    k_BxLxGxK = dense((cfg.kv_heads, cfg.head_dim), name='key')(x_BxLxD)
+    v_BxLxGxK = dense((cfg.kv_heads, cfg.head_dim), name='value')(x_BxLxD)
     if cfg.positions == 'rotary':
-      q_BxLxHxK = rotary(q_BxLxHxK, positions_BxL, cfg.rope_base)
-      k_BxLxHxK = rotary(k_BxLxHxK, positions_BxL, cfg.rope_base)
+      q_BxLxHxK = rotary(q_BxLxHxK, positions_BxL, cfg.rope_base, cfg.rotary_dim)
+      k_BxLxGxK = rotary(k_BxLxGxK, positions_BxL, cfg.rope_base, cfg.rotary_dim)
     q_BxLxHxK = nn.with_logical_constraint(q_BxLxHxK, ('batch', 'length', 'act_heads', 'kv'))
     if self.is_mutable_collection('cache'):
-      out_BxLxHxK = self._cached(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, segment_ids_BxL)
+      out_BxLxHxK = self._cached(q_BxLxHxK, k_BxLxGxK, v_BxLxGxK, segment_ids_BxL)
     else:
+      k_BxLxHxK, v_BxLxHxK = _repeat_kv(k_BxLxGxK, cfg), _repeat_kv(v_BxLxGxK, cfg)
       # Packed documents must not see each other: same segment and causal.
       out_BxLxHxK = attention_lib.attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, segment_ids_BxL,
                                             cfg.attention_impl, cfg.attention_chunk)
@@ -154,8 +158,16 @@ class Attention(nn.Module):
     seg.value = jax.lax.dynamic_update_slice(seg.value, segment_ids_BxT.astype(jnp.int32),
                                              (0, start))
     index.value = start + t
-    return attention_lib.cached_attention(q_BxTxHxK, key.value, value.value, seg.value,
+    return attention_lib.cached_attention(q_BxTxHxK, _repeat_kv(key.value, self.cfg),
+                                          _repeat_kv(value.value, self.cfg), seg.value,
                                           segment_ids_BxT, start)
+
+
+def _repeat_kv(x_BxLxGxK: Array, cfg: ModelConfig) -> Array:
+  """Key/value head g serves query heads g*R .. g*R+R-1 (R = num_heads / G), as Llama's repeat_kv."""
+  if cfg.kv_heads == cfg.num_heads:
+    return x_BxLxGxK
+  return jnp.repeat(x_BxLxGxK, cfg.num_heads // cfg.kv_heads, axis=2)
 
 
 class Mlp(nn.Module):
@@ -168,8 +180,8 @@ class Mlp(nn.Module):
     if cfg.mlp == 'swiglu':
       act_BxLxF = nn.silu(up(name='gate')(x_BxLxD))
       hidden_BxLxF = act_BxLxF * up(name='up')(x_BxLxD)
-    else:
-      act_BxLxF = nn.gelu(up(name='up')(x_BxLxD))
+    else:  # 'gelu' is GPT-2's tanh approximation, 'gelu_exact' the erf form (GPT-NeoX, Pythia)
+      act_BxLxF = nn.gelu(up(name='up')(x_BxLxD), approximate=cfg.mlp == 'gelu')
       hidden_BxLxF = act_BxLxF
     self.sow('intermediates', MLP_ACT, act_BxLxF)
     if neuron_mask_F is not None:
@@ -180,15 +192,23 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-  """Pre-norm transformer block; returns (x, None) so that it also works under nn.scan."""
+  """Pre-norm transformer block; returns (x, None) so that it also works under nn.scan.
+
+  Sequential (GPT-2, Llama): x + attn(norm(x)), then + mlp(norm(.)); parallel (GPT-NeoX):
+  x + attn(norm_attn(x)) + mlp(norm_mlp(x)).
+  """
   cfg: ModelConfig
 
   @nn.compact
   def __call__(self, x_BxLxD, positions_BxL, segment_ids_BxL, neuron_mask_F=None):
-    x_BxLxD = x_BxLxD + Attention(self.cfg, name='attn')(
+    attn_BxLxD = Attention(self.cfg, name='attn')(
         Norm(self.cfg, name='norm_attn')(x_BxLxD), positions_BxL, segment_ids_BxL)
-    x_BxLxD = x_BxLxD + Mlp(self.cfg, name='mlp')(
-        Norm(self.cfg, name='norm_mlp')(x_BxLxD), neuron_mask_F)
+    mlp = Mlp(self.cfg, name='mlp')
+    if self.cfg.parallel_residual:
+      x_BxLxD = x_BxLxD + attn_BxLxD + mlp(Norm(self.cfg, name='norm_mlp')(x_BxLxD), neuron_mask_F)
+    else:
+      x_BxLxD = x_BxLxD + attn_BxLxD
+      x_BxLxD = x_BxLxD + mlp(Norm(self.cfg, name='norm_mlp')(x_BxLxD), neuron_mask_F)
     x_BxLxD = nn.with_logical_constraint(x_BxLxD, ('batch', 'length', 'act_embed'))
     self.sow('intermediates', RESID, x_BxLxD)
     return x_BxLxD, None
@@ -304,6 +324,6 @@ def flops_per_token(cfg: ModelConfig, seq_len: int) -> float:
   """
   d, f, n = cfg.d_model, cfg.d_ff, cfg.num_layers
   mlp = (3 if cfg.mlp == 'swiglu' else 2) * d * f
-  per_layer = 4 * d * d + mlp
+  per_layer = 2 * d * d + 2 * d * cfg.kv_heads * cfg.head_dim + mlp
   matmul_params = n * per_layer + d * cfg.vocab_size
   return 6.0 * matmul_params + 12.0 * n * d * seq_len

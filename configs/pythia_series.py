@@ -1,0 +1,34 @@
+"""EleutherAI's pythia-160m and its published training checkpoints, through the probes.
+
+Pythia publishes 154 revisions per size: step0, the log-spaced step1 ... step512, then every
+1000 steps to step143000. The model fields below are pythia-160m's config.json (GPT-NeoX: partial
+rotary over a quarter of each head, parallel attention + MLP residual, exact GELU, untied
+unembedding, LayerNorm epsilon 1e-5), so `--mode plan` works offline; `--mode import` reads them
+from the revision's own config.json and refuses a mismatch between revisions.
+
+With network access (the Hub cache, ~/.cache/huggingface, is reused offline afterwards):
+  python -m babel_jax.main --config configs/pythia_series.py --workdir runs/pythia160m \
+      --mode import --hf EleutherAI/pythia-160m --revisions step0:step143000:1000
+  python -m babel_jax.main --config configs/pythia_series.py --mode plan
+  python -m babel_jax.main --mode export --workdir runs/pythia160m --step 143000 --out DIR
+Each imported revision is a ~650 MB float32 checkpoint (162M parameters); the run's
+hf_import.json records each revision's step and its files' sha256, and names revisions whose
+weights are identical.
+"""
+
+from babel_jax.config import default_config
+
+
+def get_config():
+  c = default_config()
+  m = c.model
+  m.vocab_size, m.d_model, m.num_layers, m.num_heads, m.d_ff = 50304, 768, 12, 12, 3072
+  m.max_len = 2048
+  m.norm, m.positions, m.mlp = 'layernorm', 'rotary', 'gelu_exact'
+  m.rotary_fraction, m.rope_base, m.parallel_residual = 0.25, 10000.0, True
+  m.use_bias, m.tie_embeddings, m.norm_eps = True, False, 1e-5
+  m.scan_layers = True
+  c.data.seq_len = 2048
+  c.train.batch_size = 8
+  c.probe.batch_size = 8
+  return c
