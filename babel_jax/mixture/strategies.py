@@ -62,3 +62,27 @@ def babel_tower(python_tokens: float, p_star: dict[str, float],
   return _spec(tokens, {'strategy': 'babel_tower', 'primary': primary,
                         'python_tokens': python_tokens, 'p_star': dict(p_star),
                         'target_tokens': tokens, 'capped': capped, 'fits': fits or {}})
+
+
+def unimax(tokens: dict[str, float], budget: float, max_epochs: float) -> MixtureSpec:
+  """UniMax (Chung et al. 2023, Algorithm 1): a token budget spread uniformly over languages,
+  none seeing more than `max_epochs` passes over its data; what a capped language cannot take
+  is shared among the rest (languages visited from the smallest up)."""
+  if budget <= 0 or max_epochs <= 0:
+    raise ConfigError(f'unimax: budget ({budget}) and max_epochs ({max_epochs}) must be > 0')
+  most = sum(max_epochs * t for t in tokens.values())
+  if budget > most * (1 + 1e-9):
+    raise MixtureError(f'unimax: a budget of {budget:.4g} tokens is more than {max_epochs} '
+                       f'epochs of every language ({most:.4g}); raise the epochs or lower it')
+  left, out, capped = float(budget), {}, []
+  order = sorted(tokens, key=lambda k: (tokens[k], k))
+  for i, lang in enumerate(order):
+    share = left / (len(order) - i)
+    out[lang] = min(share, max_epochs * tokens[lang])
+    if out[lang] < share:
+      capped.append(lang)
+    left -= out[lang]
+  return _spec({k: out[k] for k in tokens},
+               {'strategy': 'unimax', 'budget': budget, 'max_epochs': max_epochs,
+                'target_tokens': {k: out[k] for k in tokens}, 'capped': capped,
+                'tokens': dict(tokens)})
