@@ -24,6 +24,7 @@ from babel_jax.errors import ConfigError
 from babel_jax.evaluation import evaluate
 from babel_jax.experiment import calibrate, driver, runs
 from babel_jax.probes import stream
+from babel_jax.runtime import hf_checkpoints
 from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import loop, plan
 
@@ -74,7 +75,6 @@ def run_experiment(cfg, workdir: str) -> None:
 
 
 def run_import(cfg, workdir: str) -> None:
-  from babel_jax.runtime import hf_checkpoints
   if not _HF.value:
     raise ConfigError('--mode import needs --hf=DIR or --hf=org/name[@revision]')
   hf_checkpoints.import_run(cfg, workdir, _HF.value, _REVISIONS.value)
@@ -82,7 +82,6 @@ def run_import(cfg, workdir: str) -> None:
 
 def run_export(cfg, workdir: str) -> None:
   del cfg  # the run's own config.json describes the model
-  from babel_jax.runtime import hf_checkpoints
   if not _OUT.value:
     raise ConfigError('--mode export needs --out=DIR (the Hugging Face directory to write)')
   hf_checkpoints.export_run(workdir, _OUT.value, _STEP.value, _EXPORT_DTYPE.value)

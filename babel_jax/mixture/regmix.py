@@ -19,7 +19,7 @@ from scipy import stats as scipy_stats
 from sklearn import ensemble, model_selection
 
 from babel_jax.errors import MixtureError
-from babel_jax.mixture.spec import MixtureSpec
+from babel_jax.data.mixture_spec import MixtureSpec
 
 MIN_RUNS = 6  # fewer proxy runs than this cannot be cross-validated
 
