@@ -92,7 +92,7 @@ def run_calibrate(cfg, workdir: str) -> None:
 
 
 def run_corpus(cfg, workdir: str) -> None:
-  corpus.build(cfg.corpus, data.corpus_dir(cfg, workdir))
+  corpus.build_corpus(cfg.corpus, data.corpus_dir(cfg, workdir))
 
 
 def run_tokenizer(cfg, workdir: str) -> None:

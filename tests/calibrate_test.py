@@ -29,7 +29,7 @@ class CalibrateTest(absltest.TestCase):
     tables = {'x1-w64': _table(set()),
               'x4-w64': _table({('lens_late', 'clone')}, censored=2),
               'x16-w64': _table({('lens_late', 'clone'), ('transfer_end', 'partial')})}
-    summary = calibrate.summarise(tables, order)
+    summary = calibrate.summarise_calibration(tables, order)
     first = {(r['instrument'], r['pair']): r['first_scale'] for r in summary['rows']}
     self.assertEqual(first['lens_late', 'clone vs scrambled'], 'x4-w64')
     self.assertEqual(first['transfer_end', 'partial vs scrambled'], 'x16-w64')
@@ -39,7 +39,7 @@ class CalibrateTest(absltest.TestCase):
     self.assertIn('| lens_early | clone vs scrambled | not seen up to x16-w64 | no | no | no |',
                   page)
     # A sweep stopped after its first scale reports what it ran.
-    partial = calibrate.summarise({'x1-w64': tables['x1-w64']}, order)
+    partial = calibrate.summarise_calibration({'x1-w64': tables['x1-w64']}, order)
     self.assertEqual(partial['scales'], ['x1-w64'])
     self.assertIn('not seen up to x1-w64', calibrate.markdown(partial))
 

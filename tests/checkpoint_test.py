@@ -25,7 +25,7 @@ from tests.train_test import losses, tiny
 
 
 def _abstract(cfg):
-  abstract, _ = state_lib.state_shardings(factory.build(cfg), state_lib.optimizer(cfg.train))
+  abstract, _ = state_lib.state_shardings(factory.build_runtime(cfg), state_lib.optimizer(cfg.train))
   return abstract
 
 
@@ -195,7 +195,7 @@ class CheckpointTest(absltest.TestCase):
     embed_src = np.asarray(src['embed']['embedding'])
     embed = np.asarray(step0['embed']['embedding'])
     np.testing.assert_array_equal(embed[:128], embed_src)
-    fresh = np.asarray(factory.build(cfg).init_params(7)['embed']['embedding'])
+    fresh = np.asarray(factory.build_runtime(cfg).init_params(7)['embed']['embedding'])
     np.testing.assert_array_equal(embed[128:], fresh[128:])
     # The fresh rows look like an untrained embedding: init scale, nearly orthogonal.
     init_std = cfg.model.init_std

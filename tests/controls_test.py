@@ -82,7 +82,7 @@ class PlantedTest(absltest.TestCase):
                                    'corpus.max_bytes_per_language': 60_000})
     root = tempfile.mkdtemp()
     corpus_dir, tok_dir = os.path.join(root, 'c'), os.path.join(root, 'c', 'tok')
-    m = corpus.build(cfg.corpus, corpus_dir)
+    m = corpus.build_corpus(cfg.corpus, corpus_dir)
     info = m['languages']['python_scrambled']
     self.assertEqual(info['planted'], {'kind': 'scrambled', 'of': 'python', 'index': 1,
                                        'seed': 0, 'share': 1.0})
@@ -116,7 +116,7 @@ class PlantedTest(absltest.TestCase):
 
 def _lens_model():
   cfg = testing.config(**{'model.d_model': 64, 'model.num_layers': 4, 'model.num_heads': 2})
-  model = model_lib.build(cfg.model)
+  model = model_lib.build_model(cfg.model)
   params = nn.unbox(model_lib.init_boxed(model, jax.random.PRNGKey(0), 16))
   return model, params
 
@@ -138,8 +138,8 @@ class AlignedLensTest(absltest.TestCase):
     p = planted.specs(['python_clone'], 0, 1.0)[0]
     mapping = planted.id_map(p, base, np.ones(base, bool))
     langs = ['python', 'python_clone']
-    got_base, block_K = aligned.id_blocks({'python_clone': (p, mapping)}, langs, 256)
-    self.assertEqual((got_base, block_K.tolist()), (64, [0, 1]))
+    got_base, block_G = aligned.id_blocks({'python_clone': (p, mapping)}, langs, 256)
+    self.assertEqual((got_base, block_G.tolist()), (64, [0, 1]))
     # A model whose vocabulary lacks the planted block cannot be read there.
     self.assertEqual(aligned.id_blocks({'python_clone': (p, mapping)}, langs, 100)[1].tolist(),
                      [0, 0])
@@ -156,10 +156,10 @@ class AlignedLensTest(absltest.TestCase):
              'positions': np.tile(np.arange(8, dtype=np.int32), (3, 1)),
              'segment_ids': np.ones((3, 8), np.int32)}
     out = jax.device_get(aligned.aligned_stats(model, params, batch, inverse,
-                                               jnp.asarray(block_K), base=64, num_blocks=2,
+                                               jnp.asarray(block_G), base=64, num_blocks=2,
                                                num_langs=2))
-    np.testing.assert_array_equal(out['positions_K'], [0, 12])
-    summary = aligned.summarise(out, langs, ['python', 'python_clone'])
+    np.testing.assert_array_equal(out['positions_G'], [0, 12])
+    summary = aligned.summarise_aligned(out, langs, ['python', 'python_clone'])
     self.assertEqual(list(summary), ['python_clone'])  # no positions, no reading
     clone = summary['python_clone']
     self.assertEqual(clone.positions, 12)
@@ -199,9 +199,9 @@ class AlignedLensTest(absltest.TestCase):
     out = jax.device_get(aligned.aligned_readings(
         jnp.asarray(logits), batch, jnp.asarray(inverse_V), jnp.array([0, 1, 2], jnp.int32),
         base=base, num_blocks=3, num_langs=3))
-    np.testing.assert_array_equal(out['positions_K'], [0, 1, 1])
+    np.testing.assert_array_equal(out['positions_G'], [0, 1, 1])
     langs = ['python', 'python_clone', 'python_scrambled']
-    summary = aligned.summarise(out, langs, langs[1:])
+    summary = aligned.summarise_aligned(out, langs, langs[1:])
     clone, scrambled = summary['python_clone'], summary['python_scrambled']
     # Structure says primary at layer 0 of the clone: the within-block share reads it.
     q_primary = np.exp(5) / (np.exp(5) + 7)
@@ -321,7 +321,7 @@ class SolutionLossTest(absltest.TestCase):
     self.assertTrue((r['targets'][:n_prompt - 1] == 0).all())
     self.assertEqual(tok.decode(r['targets'][n_prompt - 1:].tolist()), body)
     cfg = testing.corpus_config(**{'model.max_len': 512, 'data.seq_len': 64})
-    rt = factory.build(cfg)
+    rt = factory.build_runtime(cfg)
     params = rt.init_params(0)
     batch = {k: v[None] for k, v in r.items()}
     sums = losses.loss_sums(rt.model, params, batch, 3)

@@ -145,7 +145,7 @@ class CorpusTest(absltest.TestCase):
 
   def test_build_counts_dedup_and_shards(self):
     out = os.path.join(self.tmp, 'corpus')
-    m = corpus.build(_config(self.root), out)
+    m = corpus.build_corpus(_config(self.root), out)
     self.assertEqual(sorted(m['languages']), ['go', 'python'])
     self.assertEqual(m['language_ids'], {'go': 0, 'python': 1})
     f = m['filtered']
@@ -170,11 +170,11 @@ class CorpusTest(absltest.TestCase):
     self.assertEqual(manifest_lib.load(out)['content_hash'], m['content_hash'])
 
   def test_adding_files_never_moves_old_ones_between_splits(self):
-    a = corpus.build(_config(self.root), os.path.join(self.tmp, 'a'))
+    a = corpus.build_corpus(_config(self.root), os.path.join(self.tmp, 'a'))
     for i in range(12, 40):
       _write(self.root, f'more/m_{i}.py', _PY.format(n=i) + f'\nEXTRA_{i} = {i * 104729}\n' +
              ''.join(f'def more_{i}_{j}(v):\n    return v - {i * j}\n\n' for j in range(i % 7)))
-    b = corpus.build(_config(self.root), os.path.join(self.tmp, 'b'))
+    b = corpus.build_corpus(_config(self.root), os.path.join(self.tmp, 'b'))
     for split in manifest_lib.SPLITS:
       old = set(manifest_lib.read_texts(os.path.join(self.tmp, 'a'), a, 'python', split))
       new = set(manifest_lib.read_texts(os.path.join(self.tmp, 'b'), b, 'python', split))
@@ -185,8 +185,8 @@ class CorpusTest(absltest.TestCase):
     cfg = _config(self.root, max_files_per_language=5, near_dup_threshold=0.0)
     reordered = _config(self.root, max_files_per_language=5, near_dup_threshold=0.0,
                         paths=cfg.paths[::-1])
-    a = corpus.build(cfg, os.path.join(self.tmp, 'a'))
-    b = corpus.build(reordered, os.path.join(self.tmp, 'b'))
+    a = corpus.build_corpus(cfg, os.path.join(self.tmp, 'a'))
+    b = corpus.build_corpus(reordered, os.path.join(self.tmp, 'b'))
     self.assertEqual(a['content_hash'], b['content_hash'])
     py = a['languages']['python']['files']
     self.assertEqual(py['train'] + py['validation'], 5)
@@ -199,7 +199,7 @@ class CorpusTest(absltest.TestCase):
           f'LIMIT_{i}_{j} = {j * 31 + i}\n' for j in range(20 * i)))
     full_cfg = _config(self.root, near_dup_threshold=0.0)
     full_cfg = _config(self.root, near_dup_threshold=0.0, paths=full_cfg.paths + (other,))
-    full = corpus.build(full_cfg, os.path.join(self.tmp, 'full'))
+    full = corpus.build_corpus(full_cfg, os.path.join(self.tmp, 'full'))
     texts = sorted((t for s in manifest_lib.SPLITS for t in manifest_lib.read_texts(
         os.path.join(self.tmp, 'full'), full, 'python', s)),
                    key=lambda t: hashlib.sha256(t.encode()).hexdigest()[8:24])
@@ -213,7 +213,7 @@ class CorpusTest(absltest.TestCase):
     reordered = full_cfg.paths[::-1]
     for name, paths in (('a', full_cfg.paths), ('b', reordered)):
       cfg = _config(self.root, near_dup_threshold=0.0, max_bytes_per_language=cap, paths=paths)
-      m = corpus.build(cfg, os.path.join(self.tmp, name))
+      m = corpus.build_corpus(cfg, os.path.join(self.tmp, name))
       got = [t for s in manifest_lib.SPLITS
              for t in manifest_lib.read_texts(os.path.join(self.tmp, name), m, 'python', s)]
       self.assertCountEqual(got, expected, name)
@@ -222,24 +222,24 @@ class CorpusTest(absltest.TestCase):
     out = os.path.join(self.tmp, 'corpus')
     with mock.patch.object(corpus, '_content_hash', side_effect=RuntimeError('disk full')):
       with self.assertRaisesRegex(RuntimeError, 'disk full'):
-        corpus.build(_config(self.root), out)
+        corpus.build_corpus(_config(self.root), out)
     self.assertFalse(os.path.exists(os.path.join(out, manifest_lib.MANIFEST)))
-    first = corpus.build(_config(self.root), out)
-    self.assertEqual(corpus.build(_config(self.root), out), first)  # same settings: reused
+    first = corpus.build_corpus(_config(self.root), out)
+    self.assertEqual(corpus.build_corpus(_config(self.root), out), first)  # same settings: reused
     with self.assertRaisesRegex(DataError, 'other settings'):
-      corpus.build(_config(self.root, max_file_bytes=5000), out)
+      corpus.build_corpus(_config(self.root, max_file_bytes=5000), out)
     self.assertEqual(manifest_lib.load(out)['content_hash'], first['content_hash'])
 
   def test_bad_inputs_name_the_problem(self):
     out = os.path.join(self.tmp, 'x')
     with self.assertRaisesRegex(DataError, 'klingon'):
-      corpus.build(_config(self.root, languages='python,klingon'), out)
+      corpus.build_corpus(_config(self.root, languages='python,klingon'), out)
     with self.assertRaisesRegex(DataError, 'rust'):
-      corpus.build(_config(self.root, languages='python,rust'), out)
+      corpus.build_corpus(_config(self.root, languages='python,rust'), out)
     with self.assertRaisesRegex(DataError, 'nowhere'):
-      corpus.build(_config(self.root, paths='/nowhere/at/all'), out)
+      corpus.build_corpus(_config(self.root, paths='/nowhere/at/all'), out)
     with self.assertRaisesRegex(DataError, 'unknown source'):
-      corpus.build(_config(self.root, sources='github'), out)
+      corpus.build_corpus(_config(self.root, sources='github'), out)
 
   def test_real_sources_present_on_a_fresh_machine(self):
     corpus_dir, _ = testing.small_corpus()

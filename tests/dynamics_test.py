@@ -123,7 +123,7 @@ class Eq1Test(absltest.TestCase):
 def _results(n=4):
   return [{'step': 10 * i, 'loss': {'python': 2.0, 'go': 3.0 - i / 10},
            'neurons': {'transferring': {'go': {'total': 5 - i}}},
-           'lens': {'go': {'python_top1': [0.5, 0.4], 'target_top1': [0.1, 0.1 * i],
+           'lens': {'go': {'primary_top1': [0.5, 0.4], 'target_top1': [0.1, 0.1 * i],
                            'python_prob': [0.2, 0.1], 'target_prob': [0.1, 0.1 * i]}}}
           for i in range(n)]
 
@@ -164,7 +164,7 @@ class CurvesTest(absltest.TestCase):
     np.testing.assert_array_equal(c.tokens, c.steps * cfg.train.batch_size * cfg.data.seq_len)
     np.testing.assert_allclose(c.loss, [3.0, 2.9, 2.8, 2.7])
     np.testing.assert_array_equal(c.transferring_neurons, [5, 4, 3, 2])
-    np.testing.assert_allclose(c.lens.python_mass_CxN[1], [0.2 / 0.3, 0.1 / 0.2])
+    np.testing.assert_allclose(c.lens.primary_mass_CxN[1], [0.2 / 0.3, 0.1 / 0.2])
     self.assertIsNone(c.solved)  # only one checkpoint was evaluated: no eval curve
     self.assertEqual(c.performance.source, 'lens')
     a = analysis.analyze(c, analysis.Settings(smooth_window=1))
@@ -190,8 +190,8 @@ class CurvesTest(absltest.TestCase):
                            aligned_lens={'python_clone': reading(i)}) for i in range(3)]
     lens = curves._lens(results, 'python_clone')
     self.assertEqual(lens.source, 'aligned')
-    np.testing.assert_allclose(lens.python_mass_CxN, [[0.9, 0.6], [0.8, 0.6], [0.7, 0.6]])
-    np.testing.assert_allclose(lens.python_share_C, [0.75, 0.7, 0.65])
+    np.testing.assert_allclose(lens.primary_mass_CxN, [[0.9, 0.6], [0.8, 0.6], [0.7, 0.6]])
+    np.testing.assert_allclose(lens.primary_share_C, [0.75, 0.7, 0.65])
     np.testing.assert_allclose(lens.block_mass_CxN[:, 1], [0, 0.02, 0.04])
     np.testing.assert_allclose(lens.target_top1_CxN[:, 1], [0, 0.1, 0.2])
     np.testing.assert_allclose(lens.final_target_prob_C, [0.1, 0.2, 0.3])

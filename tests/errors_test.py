@@ -168,7 +168,7 @@ class CorpusTest(OneLineMixin, absltest.TestCase):
   def _build(self, paths: str, **fields):
     cfg = _tiny(**{'corpus.sources': '', 'corpus.paths': paths, **fields})
     out_dir = os.path.join(self.dir, 'corpus')
-    return lambda: corpus.build(cfg.corpus, out_dir), out_dir
+    return lambda: corpus.build_corpus(cfg.corpus, out_dir), out_dir
 
   def assertNothingWritten(self, out_dir: str):
     self.assertFalse(os.path.exists(out_dir))
@@ -352,7 +352,7 @@ class DiskFullTest(OneLineMixin, absltest.TestCase):
     self.assertEqual(left, [], 'a partial write was left behind')
     cfg = _tiny(**{'train.steps': STEPS})
     manager = ckpt_lib.make_manager(os.path.join(workdir, 'checkpoints'), read_only=True)
-    abstract, _ = state_lib.state_shardings(factory.build(cfg), state_lib.optimizer(cfg.train))
+    abstract, _ = state_lib.state_shardings(factory.build_runtime(cfg), state_lib.optimizer(cfg.train))
     state, _ = ckpt_lib.restore(manager, saved[-1], abstract)
     manager.close()
     self.assertEqual(int(state.step), saved[-1])

@@ -25,7 +25,7 @@ def _build(root: str, **overrides) -> tuple[str, str, dict]:
   cfg = testing.corpus_config(**overrides)
   corpus_dir = os.path.join(root, 'corpus')
   tok_dir = os.path.join(corpus_dir, 'tokenizer')
-  manifest = corpus.build(cfg.corpus, corpus_dir)
+  manifest = corpus.build_corpus(cfg.corpus, corpus_dir)
   tokenizer.train(cfg.tokenizer, cfg.model.vocab_size, corpus_dir, tok_dir)
   return corpus_dir, tok_dir, manifest
 
@@ -104,14 +104,14 @@ class FactsPipelineTest(absltest.TestCase):
                      tokenizer.load_info(self.tok_dir)['model_sha256'])
     # The same settings reuse the corpus; other facts are another corpus.
     again = testing.corpus_config(**{'corpus.facts': COUNT, 'corpus.facts_seed': SEED})
-    self.assertEqual(corpus.build(again.corpus, self.corpus_dir)['content_hash'],
+    self.assertEqual(corpus.build_corpus(again.corpus, self.corpus_dir)['content_hash'],
                      on_disk['content_hash'])
     for field, value in (('corpus.facts', COUNT + 1), ('corpus.facts_seed', SEED + 1),
                          ('corpus.facts', 0)):
       other = testing.corpus_config(**{'corpus.facts': COUNT, 'corpus.facts_seed': SEED,
                                        field: value})
       with self.assertRaisesRegex(CorpusError, 'other settings'):
-        corpus.build(other.corpus, self.corpus_dir)
+        corpus.build_corpus(other.corpus, self.corpus_dir)
 
   def test_facts_language_must_be_a_corpus_language(self):
     for lang, pattern in (('go', r"'go' is not one of the corpus's languages"),
@@ -119,7 +119,7 @@ class FactsPipelineTest(absltest.TestCase):
       cfg = testing.corpus_config(**{'corpus.facts': 2, 'corpus.facts_language': lang})
       out = os.path.join(tempfile.mkdtemp(), 'corpus')
       with self.assertRaisesRegex(CorpusError, pattern):
-        corpus.build(cfg.corpus, out)
+        corpus.build_corpus(cfg.corpus, out)
       self.assertFalse(os.path.exists(os.path.join(out, manifest_lib.MANIFEST)))
 
   def test_taught_in_python_only_at_the_rate(self):

@@ -36,7 +36,7 @@ def imported(name: str, **model):
 
 
 def run(cfg, params, ids):
-  m = model_lib.build(cfg.model)
+  m = model_lib.build_model(cfg.model)
   b, l = ids.shape
   batch = {'tokens': jnp.asarray(ids, jnp.int32),
            'positions': jnp.broadcast_to(jnp.arange(l, dtype=jnp.int32), (b, l)),

@@ -60,7 +60,7 @@ class Merging(Bytes):
 
 
 def _model(vocab: int, max_len: int = 256):
-  model = model_lib.build(dataclasses.replace(
+  model = model_lib.build_model(dataclasses.replace(
       testing.config().model, vocab_size=vocab, max_len=max_len, d_model=64, num_layers=2,
       num_heads=2))
   return model, nn.unbox(model_lib.init_boxed(model, jax.random.PRNGKey(0), 16))
@@ -74,7 +74,7 @@ def _batch(rows):
 def _read(model, params, rows, layout):
   sums = jax.jit(functools.partial(knowledge.row_sums, model, num_rows=layout.rows))(
       params, _batch(rows))
-  return knowledge.summarise(sums['loss_R'], sums['count_R'], layout)
+  return knowledge.summarise_knowledge(sums['loss_R'], sums['count_R'], layout)
 
 
 def _clones(base: int, seed: int = 5):
@@ -184,12 +184,12 @@ class RowSumsTest(absltest.TestCase):
       want = -float(logp[i, at, row['targets'][at]].sum())
       self.assertAlmostEqual(float(sums['loss_R'][i]), want, delta=1e-4 * abs(want))
       self.assertEqual(sums['count_R'][i], len(at))
-    readings = knowledge.summarise(sums['loss_R'], sums['count_R'], layout)
+    readings = knowledge.summarise_knowledge(sums['loss_R'], sums['count_R'], layout)
     r = readings['cpp']
     want = [sums['loss_R'][j] / sums['count_R'][j] for j in layout.untaught_rows['cpp']]
     np.testing.assert_allclose(r.untaught_loss, want, rtol=1e-6)
     self.assertAlmostEqual(r.transferred, np.mean(r.untaught_loss) - np.mean(r.taught_loss))
-    self.assertEqual(knowledge.summarise(sums['loss_R'], sums['count_R'], layout, ['cpp']).keys(),
+    self.assertEqual(knowledge.summarise_knowledge(sums['loss_R'], sums['count_R'], layout, ['cpp']).keys(),
                      {'cpp'})
 
 
@@ -291,7 +291,7 @@ class ProberTest(absltest.TestCase):
         'model.vocab_size': 1024, 'model.max_len': 128, 'data.seq_len': 128,
         'probe.tokens_per_language': 256, 'probe.max_prompts_per_pair': 1,
         'probe.solution_loss': False, 'probe.deactivate': False})
-    rt = factory.build(cfg)
+    rt = factory.build_runtime(cfg)
     p = prober.Prober(cfg, tempfile.mkdtemp(), rt)
     self.assertEqual(p.knowledge_layout.languages, ('python', 'cpp', 'javascript', CLONE))
     params = rt.init_params(0)
@@ -323,8 +323,8 @@ def _knowledge(values_C, retention_C=None, k=3, spread=0.0):
   untaught = taught + values_C[:, None] + offsets[None]
   kw = {}
   if retention_C is not None:
-    kw = dict(primary_names=('a', 'b', 'c')[:k], primary_taught_CxK=taught.copy(),
-              primary_untaught_CxK=taught + np.asarray(retention_C, np.float64)[:, None])
+    kw = dict(primary_names=('a', 'b', 'c')[:k], primary_taught_CxJ=taught.copy(),
+              primary_untaught_CxJ=taught + np.asarray(retention_C, np.float64)[:, None])
   return curves.Knowledge('go', 'python', ('a', 'b', 'c')[:k], taught, untaught, **kw)
 
 
@@ -399,9 +399,9 @@ class CurvesTest(absltest.TestCase):
     c = curves.load(run)
     k = c.knowledge
     self.assertEqual((k.language, k.primary, k.names), ('go', 'python', ('daru', 'kemo')))
-    np.testing.assert_allclose(k.taught_CxK, [x[0] for x in go])
+    np.testing.assert_allclose(k.taught_CxJ, [x[0] for x in go])
     np.testing.assert_allclose(k.transferred_C, [0.3, 0.8, 0.3])
-    np.testing.assert_allclose(k.transferred_CxK[1], [1.0, 0.6])
+    np.testing.assert_allclose(k.transferred_CxJ[1], [1.0, 0.6])
     np.testing.assert_allclose(k.retention_C, [2.0, 1.6, 1.3])
     self.assertEqual(c.performance.source, 'loss')  # 'auto' never takes knowledge
     named = curves.load(run, performance='knowledge')
@@ -423,10 +423,10 @@ class CurvesTest(absltest.TestCase):
       curves.load(run, performance='knowledge')
 
 
-def _course(t_SxC, r_SxC=None, steps=None):
-  t_SxC = np.asarray(t_SxC, np.float64)
-  steps = np.arange(t_SxC.shape[1]) * 10 if steps is None else steps
-  return analysis.knowledge_course('go', steps, t_SxC, r_SxC, 'python')
+def _course(t_ExC, r_ExC=None, steps=None):
+  t_ExC = np.asarray(t_ExC, np.float64)
+  steps = np.arange(t_ExC.shape[1]) * 10 if steps is None else steps
+  return analysis.knowledge_course('go', steps, t_ExC, r_ExC, 'python')
 
 
 class RiseAndFallTest(absltest.TestCase):

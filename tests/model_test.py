@@ -23,7 +23,7 @@ from babel_jax.model import backend
 
 
 def _model(**overrides):
-  model = model_lib.build(dataclasses.replace(testing.config().model, **overrides))
+  model = model_lib.build_model(dataclasses.replace(testing.config().model, **overrides))
   return model, nn.unbox(model_lib.init_boxed(model, jax.random.PRNGKey(0), 16))
 
 

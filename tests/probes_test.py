@@ -28,7 +28,7 @@ from babel_jax.train import loop
 
 def _tiny_model():
   cfg = testing.config(**{'model.d_model': 64, 'model.num_layers': 4, 'model.num_heads': 2})
-  model = model_lib.build(cfg.model)
+  model = model_lib.build_model(cfg.model)
   params = nn.unbox(model_lib.init_boxed(model, jax.random.PRNGKey(0), 16))
   return model, params
 
@@ -62,12 +62,12 @@ class LensTest(absltest.TestCase):
     # Prompt 1: Python id 3 never wins; the target wins from layer 2, neither before.
     np.testing.assert_array_equal(out['verdict_NxP'][:, 1], [0, 0, 2, 2])
     self.assertTrue((out['p_target_NxP'][2:] > 0.5).all())
-    summary = lens.summarise(out, ['php', 'php'])['php']
+    summary = lens.summarise_lens(out, ['php', 'php'])['php']
     self.assertEqual(summary.prompts, 2)
     np.testing.assert_allclose(summary.primary_top1, [0.5, 0.5, 0, 0])
     np.testing.assert_allclose(summary.target_top1, [0, 0, 1, 1])
     np.testing.assert_allclose(summary.neither_top1, [0.5, 0.5, 0, 0])
-    py, tg = out['p_python_NxP'].mean(1), out['p_target_NxP'].mean(1)
+    py, tg = out['p_primary_NxP'].mean(1), out['p_target_NxP'].mean(1)
     np.testing.assert_allclose(summary.primary_share, py / (py + tg), rtol=1e-6)
     self.assertTrue((summary.primary_share[2:] < 0.5).all())
 
@@ -82,10 +82,10 @@ class LapeTest(absltest.TestCase):
     p[1, 9] = [0.0, 0.0, 0.95]  # specific to go
     sel = neurons.lape(p, neurons.LapeSettings(filter_rate=0.95, top_rate=0.015,
                                                activation_bar_ratio=0.95))
-    member = sel['member_KxNxF']
+    member = sel['member_GxNxF']
     self.assertEqual({tuple(x) for x in np.argwhere(member)},
                      {(0, 0, 5), (0, 1, 7), (1, 1, 7), (2, 1, 9)})
-    out = neurons.summarise(member, ['python', 'php', 'go'], 'python')
+    out = neurons.summarise_neurons(member, ['python', 'php', 'go'], 'python')
     self.assertEqual(out.transferring['php'], result.NeuronSet((0, 1), 1, ((1, 7),)))
     self.assertEqual(out.transferring_total('go'), 0)
     self.assertEqual(out.transferring_total('python'), 0)  # the primary transfers to no one
@@ -107,9 +107,9 @@ class LapeTest(absltest.TestCase):
     out = jax.device_get(neurons.neuron_stats(model, params, batch, ones, num_langs=2))
     _, inter = model_lib.forward(model, params, batch, intermediates=True)
     act = np.asarray(inter.mlp_act_NxBxLxF) > 0
-    np.testing.assert_array_equal(out['tokens_K'], [16, 12])
-    np.testing.assert_allclose(out['active_NxFxK'][..., 0], act[:, 0].sum(1))
-    np.testing.assert_allclose(out['active_NxFxK'][..., 1], act[:, 1, :12].sum(1))
+    np.testing.assert_array_equal(out['tokens_G'], [16, 12])
+    np.testing.assert_allclose(out['active_NxFxG'][..., 0], act[:, 0].sum(1))
+    np.testing.assert_allclose(out['active_NxFxG'][..., 1], act[:, 1, :12].sum(1))
 
 
 class ProbeSetTest(absltest.TestCase):
@@ -124,9 +124,9 @@ class ProbeSetTest(absltest.TestCase):
         self.assertNotEqual(pair['target'].lower(), pair['python'].lower(), pair['id'])
     corpus_dir, tok_dir = testing.small_corpus()
     tok, _ = tokenizer.load(tok_dir, manifest_lib.load(corpus_dir))
-    ps = probe_set.build(tok, ['cpp', 'javascript'], 512)
+    ps = probe_set.build_probe_set(tok, ['cpp', 'javascript'], 512)
     self.assertGreater(len(ps.ids), 200)
-    self.assertTrue((ps.target_first_P != ps.python_first_P).all())
+    self.assertTrue((ps.target_first_P != ps.primary_first_P).all())
     for i in range(len(ps.ids)):
       self.assertEqual(ps.tokens_PxL[i, ps.last_P[i] + 1:].sum(), 0)
     bad = os.path.join(tempfile.mkdtemp(), 'set.json')
@@ -134,7 +134,7 @@ class ProbeSetTest(absltest.TestCase):
       json.dump({'languages': {'cpp': [
           {'id': 'cpp/size', 'target': 'size', 'python': 'size_of', 'prompts': ['v.']},
           {'id': 'cpp/push_back', 'target': 'push_back', 'python': 'append', 'prompts': ['v.']}]}}, f)
-    ps = probe_set.build(tok, ['cpp'], 512, bad)
+    ps = probe_set.build_probe_set(tok, ['cpp'], 512, bad)
     self.assertEqual(ps.ids, ['cpp/push_back#0'])
     self.assertLen(ps.problems, 1)
     self.assertIn('cpp/size#0', ps.problems[0])
@@ -169,7 +169,7 @@ class ResultTest(absltest.TestCase):
     # A file of the python_* names (and without what later versions added) still loads.
     old = {'step': 3, 'loss': {'python': 2.0, 'go': 3.0},
            'neurons': {'transferring': {'go': {'total': 4}}},
-           'lens': {'go': {'python_top1': [0.5], 'target_top1': [0.2], 'python_prob': [0.3],
+           'lens': {'go': {'primary_top1': [0.5], 'target_top1': [0.2], 'python_prob': [0.3],
                            'target_prob': [0.1]}}}
     r = result.ProbeResult.from_json(old)
     self.assertEqual((r.step, r.lape, r.neurons.transferring_total('go')), (3, None, 4))
@@ -178,7 +178,7 @@ class ResultTest(absltest.TestCase):
     # An aligned lens of the whole-vocabulary share (block bias) is refused, naming the file.
     old['aligned_lens'] = {'python_clone': {'positions': 5, 'python_prob': [0.1],
                                             'target_prob': [0.2], 'python_mass': [0.3],
-                                            'python_top1': [0.0], 'target_top1': [0.0]}}
+                                            'primary_top1': [0.0], 'target_top1': [0.0]}}
     with self.assertRaisesRegex(RunError, 'probes/3.json.*within-block.*probe again'):
       result.ProbeResult.from_json(old, 'probes/3.json')
 

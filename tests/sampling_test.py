@@ -18,7 +18,7 @@ EOS = 3
 
 def _model(**overrides):
   cfg = testing.config(model={'max_len': 128, **overrides}, **{'mesh.num_devices': 1})
-  model = model_lib.build(cfg.model)
+  model = model_lib.build_model(cfg.model)
   params = nn.unbox(model_lib.init_boxed(model, jax.random.PRNGKey(1), 16))
   # Sharper distributions than at init, so greedy choices are not near-ties.
   params = jax.tree.map(lambda x: x * 3.0 if x.ndim > 1 else x, params)
@@ -104,7 +104,7 @@ class SamplingTest(absltest.TestCase):
         jax.random.PRNGKey(0))
     cfg = config_lib.replace(cfg, mesh={'num_devices': 0, 'data': 2, 'fsdp': 2, 'tensor': 2},
                              **{'data.seq_len': 16})
-    placed = jax.device_put(params, factory.build(cfg).param_shardings)
+    placed = jax.device_put(params, factory.build_runtime(cfg).param_shardings)
     sharded = sampling.Sampler(model, eos_id=EOS).generate(
         placed, [[5, 9, 17], [7, 8]], sampling.SampleSettings(max_new_tokens=8, chunk=4),
         jax.random.PRNGKey(0))

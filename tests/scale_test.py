@@ -43,7 +43,7 @@ class ScaleTest(absltest.TestCase):
   def test_1p3b_step_compiles_on_8_devices_with_golden_shardings(self):
     cfg = _config('gpt2_1p3b', **{'mesh.data': 2, 'mesh.fsdp': 2, 'mesh.tensor': 2,
                                   'train.batch_size': 8})
-    rt = factory.build(cfg)
+    rt = factory.build_runtime(cfg)
     tx = state_lib.optimizer(cfg.train)
     abstract, shardings = state_lib.state_shardings(rt, tx)
     self.assertGreater(model_lib.param_count(abstract.params), 1.3e9)
@@ -84,7 +84,7 @@ class ScaleTest(absltest.TestCase):
   def test_plan_matches_the_real_model(self):
     cfg = testing.config()
     out = plan_lib.plan(cfg)
-    state = state_lib.init_state(factory.build(cfg), state_lib.optimizer(cfg.train), 0)
+    state = state_lib.init_state(factory.build_runtime(cfg), state_lib.optimizer(cfg.train), 0)
     self.assertEqual(out['params'], model_lib.param_count(state.params))
     params_bytes = sum(x.addressable_shards[0].data.nbytes for x in jax.tree.leaves(state.params))
     self.assertAlmostEqual(out['per_device_gib']['params'] * 2**30, params_bytes, delta=1)

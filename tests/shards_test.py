@@ -129,7 +129,7 @@ class DatasetSourceTest(absltest.TestCase):
     out = os.path.join(self.tmp, 'out')
     log = io.StringIO()
     with mock.patch.object(workers, 'INTERVAL_S', 0.0), contextlib.redirect_stdout(log):
-      m = corpus.build(_config(self.ds), out)
+      m = corpus.build_corpus(_config(self.ds), out)
     self.assertEqual(sorted(m['languages']), ['cpp', 'csharp', 'go', 'python'])
     for lang, texts in self.expected.items():
       self.assertCountEqual(_texts(out, m, lang), texts, lang)
@@ -148,7 +148,7 @@ class DatasetSourceTest(absltest.TestCase):
   def test_single_shard_files_and_path_language(self):
     out = os.path.join(self.tmp, 'out')
     paths = f'{self.ds}/cs.jsonl.zst,{self.ds}/data-00000.parquet'
-    m = corpus.build(_config(paths, languages='csharp,cpp'), out)
+    m = corpus.build_corpus(_config(paths, languages='csharp,cpp'), out)
     self.assertCountEqual(_texts(out, m, 'csharp'), self.expected['csharp'])
     self.assertCountEqual(_texts(out, m, 'cpp'), self.expected['cpp'])
     self.assertEqual(m['filtered']['other_language'], 14)  # python and go rows
@@ -157,7 +157,7 @@ class DatasetSourceTest(absltest.TestCase):
     tree = os.path.join(self.tmp, 'tree')
     _fixture_tree(tree)
     shutil.copy(os.path.join(self.ds, 'cs.jsonl.zst'), os.path.join(tree, 'pkg', 'x.jsonl.zst'))
-    m = corpus.build(_config(tree), os.path.join(self.tmp, 'out'))
+    m = corpus.build_corpus(_config(tree), os.path.join(self.tmp, 'out'))
     self.assertEqual(sorted(m['languages']), ['python'])  # the shard's C# rows are not read
 
   def test_truncated_or_incomplete_shards_name_the_file(self):
@@ -189,7 +189,7 @@ class DatasetSourceTest(absltest.TestCase):
         with open(path, 'wb') as f:
           f.write(data)
       with self.assertRaises(DataError, msg=name) as e:
-        corpus.build(_config(path), os.path.join(self.tmp, f'out-{name}'))
+        corpus.build_corpus(_config(path), os.path.join(self.tmp, f'out-{name}'))
       message = str(e.exception)
       self.assertIn(path, message, name)
       self.assertNotIn('\n', message, name)
@@ -216,14 +216,14 @@ class DatasetSourceTest(absltest.TestCase):
                    os.path.join(root, 'part.parquet'))
     cfg = _config(root, columns='content=code,path=file')
     out = os.path.join(self.tmp, 'out')
-    m = corpus.build(cfg, out)  # 'py3' is no language name we know: the path decides
+    m = corpus.build_corpus(cfg, out)  # 'py3' is no language name we know: the path decides
     self.assertCountEqual(_texts(out, m, 'python'), texts[:4])
     self.assertCountEqual(_texts(out, m, 'go'), texts[4:])
     self.assertEqual(sorted(r['path'] for r in _records(out, m, 'go')), ['b0.go', 'b1.go'])
     with self.assertRaisesRegex(DataError, r'part\.parquet: no column .body'):
-      corpus.build(_config(root, columns='content=body'), os.path.join(self.tmp, 'o2'))
+      corpus.build_corpus(_config(root, columns='content=body'), os.path.join(self.tmp, 'o2'))
     with self.assertRaisesRegex(DataError, r'part\.parquet: no language column'):
-      corpus.build(_config(root, columns='content=code'), os.path.join(self.tmp, 'o3'))
+      corpus.build_corpus(_config(root, columns='content=code'), os.path.join(self.tmp, 'o3'))
     for bad in ('code', 'text=code', 'content=a,content=b'):
       with self.assertRaisesRegex(ConfigError, 'corpus.columns'):
         validate(_whole_config(columns=bad))
@@ -247,7 +247,7 @@ class ParallelBuildTest(absltest.TestCase):
     with mock.patch.object(scan, 'UNIT_FILES', 3), mock.patch.object(scan, 'PARQUET_UNIT_BYTES', 1):
       for n in (1, 2):
         out = os.path.join(tmp, f'out{n}')
-        manifests.append(corpus.build(_config(paths, workers=n), out))
+        manifests.append(corpus.build_corpus(_config(paths, workers=n), out))
     one, two = manifests
     self.assertEqual(one['content_hash'], two['content_hash'])
     self.assertEqual((one['workers'], two['workers']), (1, 2))
@@ -255,7 +255,7 @@ class ParallelBuildTest(absltest.TestCase):
       self.assertEqual(one[key], two[key], key)
     self.assertEqual(one['filtered']['exact_duplicate'], 2)  # tree copy, jsonl copy
     # A corpus built with 1 worker is reused when asked again with 2.
-    again = corpus.build(_config(paths, workers=2), os.path.join(tmp, 'out1'))
+    again = corpus.build_corpus(_config(paths, workers=2), os.path.join(tmp, 'out1'))
     self.assertEqual(again['content_hash'], one['content_hash'])
 
 
@@ -275,14 +275,14 @@ class BudgetAndDedupTest(absltest.TestCase):
 
   def test_token_budgets_are_a_hash_sample(self):
     full_out = os.path.join(self.tmp, 'full')
-    full = corpus.build(_config(self._paths(), dedup='exact'), full_out)
+    full = corpus.build_corpus(_config(self._paths(), dedup='exact'), full_out)
     everything = {lang: sorted(_texts(full_out, full, lang), key=_key) for lang in
                   full['languages']}
     budget, py_budget = 50, 1500
     cfg = _config(self._paths(), dedup='exact', max_tokens_per_language=float(budget),
                   max_tokens_by_language=f'python={py_budget:.1e}')
     out = os.path.join(self.tmp, 'capped')
-    m = corpus.build(cfg, out)
+    m = corpus.build_corpus(cfg, out)
     self.assertEqual(m['token_count'], {'method': 'estimate', 'bytes_per_token': 3.5})
     for lang, texts in everything.items():
       limit = py_budget if lang == 'python' else budget
@@ -301,12 +301,12 @@ class BudgetAndDedupTest(absltest.TestCase):
     reordered = _config(self._paths(reverse=True), dedup='exact',
                         max_tokens_per_language=float(budget),
                         max_tokens_by_language=f'python={py_budget:.1e}')
-    other = corpus.build(reordered, os.path.join(self.tmp, 'reversed'))
+    other = corpus.build_corpus(reordered, os.path.join(self.tmp, 'reversed'))
     self.assertEqual(other['content_hash'], m['content_hash'])
     with self.assertRaisesRegex(ConfigError, 'max_tokens_by_language'):
       validate(_whole_config(max_tokens_by_language='python=lots'))
     with self.assertRaisesRegex(ConfigError, 'klingon'):
-      corpus.build(_config(self._paths(), max_tokens_by_language='klingon=5'),
+      corpus.build_corpus(_config(self._paths(), max_tokens_by_language='klingon=5'),
                    os.path.join(self.tmp, 'x'))
 
   def test_tokens_counted_by_a_sentencepiece_model(self):
@@ -317,7 +317,7 @@ class BudgetAndDedupTest(absltest.TestCase):
                                    character_coverage=1.0, minloglevel=2)
     model = model_prefix + '.model'
     out = os.path.join(self.tmp, 'out')
-    m = corpus.build(_config(self.ds, token_model=model, max_tokens_per_language=2000.0), out)
+    m = corpus.build_corpus(_config(self.ds, token_model=model, max_tokens_per_language=2000.0), out)
     self.assertEqual(m['token_count']['method'], 'sentencepiece')
     tok = tokenizer.Tokenizer(model)
     for lang, info in m['languages'].items():
@@ -325,12 +325,12 @@ class BudgetAndDedupTest(absltest.TestCase):
       self.assertEqual(info['tokens']['train'] + info['tokens']['validation'], counted, lang)
       self.assertLessEqual(counted, 2000, lang)
     with self.assertRaisesRegex(DataError, 'corpus.token_model'):
-      corpus.build(_config(self.ds, token_model='/no/such.model'), os.path.join(self.tmp, 'y'))
+      corpus.build_corpus(_config(self.ds, token_model='/no/such.model'), os.path.join(self.tmp, 'y'))
 
   def test_dedup_switch(self):
     counts = {}
     for mode in ('exact,near', 'exact', 'near', 'none'):
-      m = corpus.build(_config(self.ds, dedup=mode), os.path.join(self.tmp, mode))
+      m = corpus.build_corpus(_config(self.ds, dedup=mode), os.path.join(self.tmp, mode))
       py = m['languages']['python']['files']
       counts[mode] = (m['filtered']['exact_duplicate'], m['filtered']['near_duplicate'],
                       py['train'] + py['validation'])

@@ -72,7 +72,7 @@ def small_corpus() -> tuple[str, str]:
     cfg = corpus_config()
     root = tempfile.mkdtemp(prefix='babel_corpus_')
     corpus_dir, tok_dir = os.path.join(root, 'corpus'), os.path.join(root, 'corpus', 'tokenizer')
-    corpus.build(cfg.corpus, corpus_dir)
+    corpus.build_corpus(cfg.corpus, corpus_dir)
     tokenizer.train(cfg.tokenizer, cfg.model.vocab_size, corpus_dir, tok_dir)
     _SMALL_CORPUS.update(corpus_dir=corpus_dir, tokenizer_dir=tok_dir)
   return _SMALL_CORPUS['corpus_dir'], _SMALL_CORPUS['tokenizer_dir']

@@ -199,7 +199,7 @@ def train_case(shape: Shape, peak: float, steps: int, attention: str = 'auto',
   to back (one host sync at the end, as the training loop runs)."""
   cfg = config_for(shape, attention)
   tx = state_lib.optimizer(cfg.train)
-  rt = runtime_lib.build(cfg)
+  rt = runtime_lib.build_runtime(cfg)
   abstract, _ = state_lib.state_shardings(rt, tx)
   params = rt.num_params
   impl = attention_lib.resolve(attention, jnp.bfloat16, shape.seq, shape.heads,
@@ -208,7 +208,7 @@ def train_case(shape: Shape, peak: float, steps: int, attention: str = 'auto',
   t0 = time.perf_counter()
   for remat in remat_candidates(cfg, params, limit, flash=impl == 'cudnn'):
     cfg = config_lib.replace(cfg, **{'model.remat': remat})
-    rt = runtime_lib.build(cfg)
+    rt = runtime_lib.build_runtime(cfg)
     _, shardings = state_lib.state_shardings(rt, tx)
     step_fn = step_lib.jit_train_step(rt, tx, shardings, len(LANGS), 1)
     compiled = step_fn.lower(abstract, _abstract_batch(cfg, rt.mesh)).compile()
@@ -243,7 +243,7 @@ def train_case(shape: Shape, peak: float, steps: int, attention: str = 'auto',
 def probe_case(shape: Shape, params) -> dict[str, Any]:
   """The probe walk's passes on one batch against the plain forward pass (probe_bench's timing)."""
   cfg = config_for(shape)
-  rt = runtime_lib.build(cfg)
+  rt = runtime_lib.build_runtime(cfg)
   batch = rt.put_batch(synthetic_batches(cfg, 1)[0])
   out = probe_bench.time_probes(rt.model, params, batch, len(LANGS), reps=3)
   impl = attention_lib.resolve('auto', jnp.bfloat16, shape.seq, shape.heads,
@@ -255,7 +255,7 @@ def probe_case(shape: Shape, params) -> dict[str, Any]:
 def sample_case(shape: Shape, params, batch: int, prompt: int, new: int) -> dict[str, Any]:
   """Greedy KV-cache generation of `new` tokens for `batch` prompts of `prompt` tokens; no EOS
   (id -1), so every row decodes to the end. Timed on the second call (the first compiles)."""
-  sampler = sampling.Sampler(model_lib.build(config_for(shape).model), eos_id=-1)
+  sampler = sampling.Sampler(model_lib.build_model(config_for(shape).model), eos_id=-1)
   rng = np.random.default_rng(0)
   prompts = [rng.integers(4, shape.vocab, prompt).tolist() for _ in range(batch)]
   settings = sampling.SampleSettings(max_new_tokens=new, chunk=min(64, new), bucket=prompt)
@@ -348,7 +348,7 @@ def run(plan: Plan, budget_s: float) -> dict[str, Any]:
 
 def _init_params(shape: Shape):
   cfg = config_for(shape)
-  return runtime_lib.build(cfg).init_params(cfg.seed)
+  return runtime_lib.build_runtime(cfg).init_params(cfg.seed)
 
 
 def table(result: dict[str, Any], mode: str) -> str:

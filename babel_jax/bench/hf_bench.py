@@ -52,7 +52,7 @@ def run(hf_dir: str, out: str, b: int, length: int, reps: int, langs: int = 2) -
   run_dir = RunDir(workdir)
   with open(run_dir.config_path) as f:
     cfg = config_lib.from_json(f.read())
-  rt = factory.build(cfg)
+  rt = factory.build_runtime(cfg)
   t = time.perf_counter()
   params = ckpt_lib.restore_params(ckpt_lib.make_manager(run_dir.checkpoints, read_only=True), 0,
                                    rt.abstract_params)

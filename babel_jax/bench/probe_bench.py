@@ -31,7 +31,7 @@ def _time(fn, *args, reps: int = 5) -> float:
 def probe_vs_forward(cfg) -> dict[str, float]:
   """Seconds for neuron statistics + logit lens on one batch each, against two plain forwards."""
   cfg = config_lib.validate(cfg)
-  rt = runtime_lib.build(cfg)
+  rt = runtime_lib.build_runtime(cfg)
   model, params = rt.model, rt.init_params(cfg.seed)
   batch = rt.put_batch(next(synthetic.from_config(cfg)))  # token values do not change the time
   return time_probes(model, params, batch, len(cfg.data.languages))

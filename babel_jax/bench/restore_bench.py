@@ -22,7 +22,7 @@ def restore_overlap(cfg, checkpoints: int = 10) -> dict[str, float]:
   cfg = config_lib.replace(cfg, **{'data.source': 'synthetic', 'probe.deactivate': False,
                                    'checkpoint.async_save': False,
                                    'checkpoint.keep_last': checkpoints})
-  state = state_lib.init_state(runtime_lib.build(cfg), state_lib.optimizer(cfg.train), cfg.seed)
+  state = state_lib.init_state(runtime_lib.build_runtime(cfg), state_lib.optimizer(cfg.train), cfg.seed)
   run = RunDir(workdir)
   manager = ckpt_lib.make_manager(run.checkpoints, cfg.checkpoint, checkpoints)
   for step in range(1, checkpoints + 1):

@@ -13,6 +13,7 @@ import json
 import time
 
 import numpy as np
+import tokenizers
 import torch
 import transformers
 from transformer_lens.model_bridge import TransformerBridge
@@ -30,7 +31,6 @@ def _median_s(fn, reps: int) -> float:
 
 def make_random(path: str) -> None:
   """A pythia-160m-shaped GPT-NeoX with random weights (seed 0), and a byte-level tokenizer."""
-  import tokenizers  # pylint: disable=g-import-not-at-top
   torch.manual_seed(0)
   cfg = transformers.GPTNeoXConfig(
       vocab_size=50304, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,

@@ -18,7 +18,7 @@ from babel_jax.train import step as step_lib
 def benchmark(cfg, steps: int = 5, warmup: int = 2) -> dict[str, float]:
   """Times `steps` jitted train steps on pre-placed batches (data loading excluded)."""
   cfg = config_lib.validate(cfg)
-  rt = runtime_lib.build(cfg)
+  rt = runtime_lib.build_runtime(cfg)
   tx = state_lib.optimizer(cfg.train)
   num_langs = len(cfg.data.languages)
   state = state_lib.init_state(rt, tx, cfg.seed)

@@ -78,7 +78,7 @@ def _token_count(c) -> dict[str, Any]:
           'model_sha256': sha}
 
 
-def build(c, out_dir: str) -> dict[str, Any]:
+def build_corpus(c, out_dir: str) -> dict[str, Any]:
   """Builds the corpus described by config section `c` (cfg.corpus) into out_dir; returns the
   manifest. An existing corpus with the same settings is reused; one with other settings is an
   error (corpora are never overwritten)."""

@@ -52,7 +52,7 @@ class Analysis:
 
 def lens_share(curves: Curves) -> np.ndarray | None:
   """[C] the lens's probability-mass Python share, averaged over layers; None without a lens."""
-  return None if curves.lens is None else curves.lens.python_share_C
+  return None if curves.lens is None else curves.lens.primary_share_C
 
 
 def change_correlation(a, b) -> float | None:
@@ -100,7 +100,7 @@ def eq1_lens_check(r_by_language: dict[str, list[float | None]],
   return out
 
 
-def knowledge_course(language: str, steps, transferred_SxC, retention_SxC=None,
+def knowledge_course(language: str, steps, transferred_ExC, retention_ExC=None,
                      primary: str = 'the primary language') -> dict[str, Any]:
   """Planted knowledge over continual training, from every seed's curve (rows) at the same
   checkpoints `steps`: (a) does knowledge transferred to L rise and then fall, and (b) does it
@@ -116,8 +116,8 @@ def knowledge_course(language: str, steps, transferred_SxC, retention_SxC=None,
   verdict needs at least 2 seeds and an interval that excludes 0.
   """
   steps = np.asarray(steps)
-  t = np.atleast_2d(np.asarray(transferred_SxC, np.float64))
-  r = None if retention_SxC is None else np.atleast_2d(np.asarray(retention_SxC, np.float64))
+  t = np.atleast_2d(np.asarray(transferred_ExC, np.float64))
+  r = None if retention_ExC is None else np.atleast_2d(np.asarray(retention_ExC, np.float64))
   seeds, count = t.shape
   out: dict[str, Any] = {'language': language, 'seeds': seeds, 'steps': steps.tolist(),
                          'mean': t.mean(axis=0).tolist(), 'peak_step': None, 'rise': None,
@@ -239,14 +239,14 @@ def summary(curves: Curves, analysis: Analysis) -> dict[str, Any]:
     peak = stages_lib.interior_peak(k.transferred_C)
     out['knowledge'] = {
         'facts': len(k.names), 'transferred': k.transferred_C.tolist(),
-        'transferred_per_fact_sd': k.transferred_CxK.std(axis=1).tolist(),
+        'transferred_per_fact_sd': k.transferred_CxJ.std(axis=1).tolist(),
         'retention': None if k.retention_C is None else k.retention_C.tolist(),
         'peak_step': None if peak is None else int(curves.steps[peak]),
         'peak': None if peak is None else float(k.transferred_C[peak])}
   if curves.lens is not None:
-    out['lens'] = {'python_top1': curves.lens.python_top1_CxN.mean(1).tolist(),
+    out['lens'] = {'primary_top1': curves.lens.primary_top1_CxN.mean(1).tolist(),
                    'target_top1': curves.lens.target_top1_CxN.mean(1).tolist(),
-                   'python_mass_share': lens_share(curves).tolist()}
+                   'primary_mass_share': lens_share(curves).tolist()}
   return json.loads(json.dumps(out, default=_plain))
 
 

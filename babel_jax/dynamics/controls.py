@@ -95,8 +95,8 @@ def reading(curves: Curves, analysis: Analysis, reference: Curves | None) -> dic
                **transfer_reading(curves.tokens, curves.loss, reference.tokens,
                                   reference.loss))
   if curves.lens is not None:
-    middle = curves.lens.python_mass_CxN.shape[1] // 2
-    share = curves.lens.python_mass_CxN[:, middle]
+    middle = curves.lens.primary_mass_CxN.shape[1] // 2
+    share = curves.lens.primary_mass_CxN[:, middle]
     # Early: the checkpoint nearest a quarter of the run (right after the start the new ids
     # are untrained, so every language reads as the primary there).
     early = int(np.argmin(np.abs(curves.steps - curves.steps[-1] / 4)))
@@ -130,7 +130,7 @@ def kind(language: str) -> str:
   return found[1] if found else 'real'
 
 
-def summarise(readings: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def summarise_controls(readings: Sequence[dict[str, Any]]) -> dict[str, Any]:
   """Per number: the interval over seeds of the readings that are numbers; a censorable one
   also counts its censored readings (left out)."""
   summary = {n: stats.interval([r.get(n) for r in readings if r.get(n) is not None])
@@ -145,7 +145,7 @@ def summarise(readings: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def row(language: str, readings: Sequence[dict[str, Any]]) -> dict[str, Any]:
   """A language's row of the table: its kind, its readings per seed and their summary."""
-  return {'kind': kind(language), 'seeds': list(readings), 'summary': summarise(readings)}
+  return {'kind': kind(language), 'seeds': list(readings), 'summary': summarise_controls(readings)}
 
 
 def compare_pair(rows: dict[str, Any], a: str, b: str, expect_higher: bool | None,

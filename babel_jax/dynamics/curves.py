@@ -45,19 +45,19 @@ class Lens:
   source: str  # 'probe set' or 'aligned'
   # probe set: share of prompts whose top-1 token is the primary identifier's; aligned: share of
   # positions whose mirrored primary id is top-1 within the primary block
-  python_top1_CxN: np.ndarray
+  primary_top1_CxN: np.ndarray
   target_top1_CxN: np.ndarray  # ... the L identifier's; aligned: the L id's, within its block
   # The working-language reading (1 = the primary): probe set p(primary) / (p(primary) + p(L));
   # aligned, the within-block share q(primary) / (q(primary) + q(L))
-  python_mass_CxN: np.ndarray
+  primary_mass_CxN: np.ndarray
   final_target_prob_C: np.ndarray  # the last layer's probability of the L identifier / next L id
   # aligned only: the primary block's share of the two blocks' mass, the unembedding's block bias
   block_mass_CxN: np.ndarray | None = None
 
   @property
-  def python_share_C(self) -> np.ndarray:
+  def primary_share_C(self) -> np.ndarray:
     """The working-language reading, averaged over layers."""
-    return self.python_mass_CxN.mean(axis=1)
+    return self.primary_mass_CxN.mean(axis=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,34 +68,34 @@ class Knowledge:
   language: str  # L
   primary: str
   names: tuple[str, ...]  # L's taught facts, in column order
-  taught_CxK: np.ndarray
-  untaught_CxK: np.ndarray
+  taught_CxJ: np.ndarray
+  untaught_CxJ: np.ndarray
   primary_names: tuple[str, ...] = ()
-  primary_taught_CxK: np.ndarray | None = None  # None: no primary reading at every checkpoint
-  primary_untaught_CxK: np.ndarray | None = None
+  primary_taught_CxJ: np.ndarray | None = None  # None: no primary reading at every checkpoint
+  primary_untaught_CxJ: np.ndarray | None = None
 
   @property
-  def transferred_CxK(self) -> np.ndarray:
+  def transferred_CxJ(self) -> np.ndarray:
     """Per checkpoint and fact: untaught twin's loss - taught fact's loss in L."""
-    return self.untaught_CxK - self.taught_CxK
+    return self.untaught_CxJ - self.taught_CxJ
 
   @property
   def transferred_C(self) -> np.ndarray:
     """Knowledge transferred to L: mean untaught loss - mean taught loss (higher: more)."""
-    return self.untaught_CxK.mean(axis=1) - self.taught_CxK.mean(axis=1)
+    return self.untaught_CxJ.mean(axis=1) - self.taught_CxJ.mean(axis=1)
 
   @property
-  def retention_CxK(self) -> np.ndarray | None:
-    if self.primary_taught_CxK is None:
+  def retention_CxJ(self) -> np.ndarray | None:
+    if self.primary_taught_CxJ is None:
       return None
-    return self.primary_untaught_CxK - self.primary_taught_CxK
+    return self.primary_untaught_CxJ - self.primary_taught_CxJ
 
   @property
   def retention_C(self) -> np.ndarray | None:
     """The same reading in the primary language: what it retains of the facts it was taught."""
-    if self.primary_taught_CxK is None:
+    if self.primary_taught_CxJ is None:
       return None
-    return self.primary_untaught_CxK.mean(axis=1) - self.primary_taught_CxK.mean(axis=1)
+    return self.primary_untaught_CxJ.mean(axis=1) - self.primary_taught_CxJ.mean(axis=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,11 +189,11 @@ def _lens(results: list[ProbeResult], target: str) -> Lens | None:
       stack = lambda per_layer: np.asarray(per_layer, np.float64)  # noqa: E731
       return Lens(
           source=source,
-          python_top1_CxN=stack([x.primary_top1_within if aligned else x.primary_top1
+          primary_top1_CxN=stack([x.primary_top1_within if aligned else x.primary_top1
                                  for x in rows]),
           target_top1_CxN=stack([x.target_top1_within if aligned else x.target_top1
                                  for x in rows]),
-          python_mass_CxN=stack([x.primary_share for x in rows]),
+          primary_mass_CxN=stack([x.primary_share for x in rows]),
           final_target_prob_C=stack([x.target_prob[-1] for x in rows]),
           block_mass_CxN=stack([x.primary_block_share for x in rows]) if aligned else None)
   return None

@@ -91,13 +91,13 @@ def _plots(report_dir: str, results, curves: curves_lib.Curves, stages) -> list[
   if k is not None:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     plots.stage_bands(ax, stages)
-    for values_CxK, colour, label in ((k.transferred_CxK, 'C0', f'transferred to {k.language}'),
-                                      (k.retention_CxK, 'C3', f'{k.primary} retention')):
-      if values_CxK is None:
+    for values_CxJ, colour, label in ((k.transferred_CxJ, 'C0', f'transferred to {k.language}'),
+                                      (k.retention_CxJ, 'C3', f'{k.primary} retention')):
+      if values_CxJ is None:
         continue
-      lo, hi = np.percentile(values_CxK, [25, 75], axis=1)
+      lo, hi = np.percentile(values_CxJ, [25, 75], axis=1)
       ax.fill_between(steps, lo, hi, color=colour, alpha=0.15, lw=0)
-      ax.plot(steps, values_CxK.mean(axis=1), '-o', ms=3, color=colour,
+      ax.plot(steps, values_CxJ.mean(axis=1), '-o', ms=3, color=colour,
               label=f'{label} (band: per-fact quartiles)')
     ax.axhline(0, color='gray', lw=0.5)
     ax.set(xlabel='checkpoint step', ylabel='untaught - taught body loss (nats)',

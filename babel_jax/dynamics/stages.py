@@ -72,10 +72,10 @@ def detect(steps, perf, window: int, slope_tolerance: float) -> Stages:
   return Stages(s, peak, at(peak), None if start is None else at(start), tuple(bands))
 
 
-def crossover(steps, python_share, window: int) -> int | None:
+def crossover(steps, primary_share, window: int) -> int | None:
   """First step from which the smoothed Python share stays at or below one half: from there on
   the model works in the new language."""
-  d = smooth(0.5 - np.asarray(python_share, np.float64), window)
+  d = smooth(0.5 - np.asarray(primary_share, np.float64), window)
   return next((int(steps[i]) for i in range(len(d)) if (d[i:] >= 0).all()), None)
 
 

@@ -87,23 +87,23 @@ def knowledge_courses(study: Study) -> dict[str, dict[str, Any]]:
     if not common:
       continue
     at = [np.searchsorted(st, common) for st, _ in read]
-    t_SxC = np.stack([k.transferred_C[i] for (_, k), i in zip(read, at)])
-    per_fact = np.concatenate([k.transferred_CxK[i] for (_, k), i in zip(read, at)], axis=1)
-    r_SxC = None
+    t_ExC = np.stack([k.transferred_C[i] for (_, k), i in zip(read, at)])
+    per_fact = np.concatenate([k.transferred_CxJ[i] for (_, k), i in zip(read, at)], axis=1)
+    r_ExC = None
     if all(k.retention_C is not None for _, k in read):
-      r_SxC = np.stack([k.retention_C[i] for (_, k), i in zip(read, at)])
+      r_ExC = np.stack([k.retention_C[i] for (_, k), i in zip(read, at)])
     primary = read[0][1].primary
-    course = analysis_lib.knowledge_course(lang, np.asarray(common), t_SxC, r_SxC, primary)
+    course = analysis_lib.knowledge_course(lang, np.asarray(common), t_ExC, r_ExC, primary)
     course.update(
         kind=controls_lib.kind(lang), primary=primary, facts=len(read[0][1].names),
         seeds_without=len(seeds) - len(read),
-        transferred=[stats.interval(t_SxC[:, c]) for c in range(len(common))],
-        retention=None if r_SxC is None else [stats.interval(r_SxC[:, c])
+        transferred=[stats.interval(t_ExC[:, c]) for c in range(len(common))],
+        retention=None if r_ExC is None else [stats.interval(r_ExC[:, c])
                                               for c in range(len(common))],
         per_fact_quartiles=np.percentile(per_fact, [25, 50, 75], axis=1).T.tolist(),
         # The facts as the samples: each fact's reading at the last checkpoint, seeds averaged.
         last_over_facts=stats.interval(np.mean(
-            [k.transferred_CxK[i][-1] for (_, k), i in zip(read, at)], axis=0).tolist()))
+            [k.transferred_CxJ[i][-1] for (_, k), i in zip(read, at)], axis=0).tolist()))
     out[lang] = course
   return out
 
@@ -398,7 +398,7 @@ def _mixture_section(study: Study) -> list[str]:
   opt = study.mixtures['optimized']['provenance']
   lines = ['## The mixture chosen', '',
            f'Original: {study.mixtures["original"]["provenance"].get("strategy")}. Optimized: '
-           f'Algorithm 1 with a {study.languages[0]} budget of {opt["python_tokens"]:.4g} '
+           f'Algorithm 1 with a {study.languages[0]} budget of {opt["primary_tokens"]:.4g} '
            'tokens; P* needs more than half of the seeds to give one, and is the mean over those.',
            '', '| language | original share | optimized share | optimized tokens | P* (seeds) | '
            'best steps | note |', '| --- | --- | --- | --- | --- | --- | --- |']

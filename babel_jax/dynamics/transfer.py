@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 
-def python_specific(python_solved: dict[str, bool], target_solved: dict[str, bool]) -> list[str]:
+def python_specific(primary_solved: dict[str, bool], target_solved: dict[str, bool]) -> list[str]:
   """P from two runs' per_problem.json entries: solved by the first, failed by the second."""
-  return sorted(t for t, ok in python_solved.items() if ok and not target_solved.get(t, False))
+  return sorted(t for t, ok in primary_solved.items() if ok and not target_solved.get(t, False))
 
 
 def knowledge_transfer(specific: set[str], solved: set[str]) -> float | None:

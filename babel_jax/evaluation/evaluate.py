@@ -163,7 +163,7 @@ def walk(cfg, workdir: str) -> list[int]:
                         manifest_lib.load(data_lib.corpus_dir(cfg, workdir)))
   run = RunDir(workdir)
   checkpoints = walk_lib.Walk(run, cfg.model.to_dict(), 'evaluate')
-  rt = runtime_lib.build(cfg)
+  rt = runtime_lib.build_runtime(cfg)
   sampler = sampling.Sampler(rt.model, tok_lib.EOS, vocab_limit=tok.vocab_size)
   e = cfg.eval
   executor = Executor(e.workers, sandbox.Limits(cpu_s=int(e.run_timeout_s) + 1,

@@ -82,11 +82,11 @@ class Sampler:
                                                           mutable=['cache'])
     return logits[:, -1] + self._bias, state['cache']
 
-  def _empty_cache(self, params, tokens_BxP, positions_BxP, segments_BxP, slots: int):
+  def _empty_cache(self, params, tokens_BxL, positions_BxL, segments_BxL, slots: int):
     """A zero cache of `slots` positions, shaped like the one the model would create itself."""
     shapes = jax.eval_shape(
-        lambda *args: self._apply(*args)[1], params, None, tokens_BxP, positions_BxP,
-        segments_BxP)
+        lambda *args: self._apply(*args)[1], params, None, tokens_BxL, positions_BxL,
+        segments_BxL)
 
     def resize(path, x):
       name = path[-1].key
@@ -98,9 +98,9 @@ class Sampler:
       return jnp.zeros(shape, x.dtype)
     return jax.tree_util.tree_map_with_path(resize, shapes)
 
-  def _prefill_fn(self, params, tokens_BxP, positions_BxP, segments_BxP, slots: int):
-    cache = self._empty_cache(params, tokens_BxP, positions_BxP, segments_BxP, slots)
-    return self._apply(params, cache, tokens_BxP, positions_BxP, segments_BxP)
+  def _prefill_fn(self, params, tokens_BxL, positions_BxL, segments_BxL, slots: int):
+    cache = self._empty_cache(params, tokens_BxL, positions_BxL, segments_BxL, slots)
+    return self._apply(params, cache, tokens_BxL, positions_BxL, segments_BxL)
 
   def _decode_fn(self, params, cache, logits_BxV, positions_B, done_B, rng, temperature, top_p,
                  steps: int):
@@ -111,9 +111,9 @@ class Sampler:
       ones = jnp.ones_like(tok)[:, None]
       logits, cache = self._apply(params, cache, tok[:, None], pos[:, None], ones)
       return (cache, logits, pos + 1, done | (tok == self.eos_id), rng), tok
-    carry, toks_SxB = jax.lax.scan(body, (cache, logits_BxV, positions_B, done_B, rng), None,
+    carry, toks_TxB = jax.lax.scan(body, (cache, logits_BxV, positions_B, done_B, rng), None,
                                    length=steps)
-    return carry, toks_SxB.T
+    return carry, toks_TxB.T
 
   def generate(self, params: Any, prompts: Sequence[Sequence[int]], settings: SampleSettings,
                rng: jax.Array, stop_fn: Callable[[list[int]], bool] | None = None

@@ -44,8 +44,8 @@ def rows(tokenizer, languages: list[str], max_len: int, bos: int
   return out, kept
 
 
-def summarise(loss_sum_K, count_K, languages: list[str], kept: dict[str, int]) -> dict[str, Any]:
+def summarise_solution_loss(loss_sum_G, count_G, languages: list[str], kept: dict[str, int]) -> dict[str, Any]:
   """Per language with solutions: mean per-token loss, tokens and problems scored."""
-  return {lang: {'loss': float(loss_sum_K[k] / count_K[k]), 'tokens': int(count_K[k]),
+  return {lang: {'loss': float(loss_sum_G[k] / count_G[k]), 'tokens': int(count_G[k]),
                  'problems': kept[lang]}
-          for k, lang in enumerate(languages) if lang in kept and count_K[k] > 0}
+          for k, lang in enumerate(languages) if lang in kept and count_G[k] > 0}

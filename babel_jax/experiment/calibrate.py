@@ -84,7 +84,7 @@ def _as_predicted(table: dict[str, Any]) -> set[tuple[str, str, str]]:
           for e in table['separation'] if e.get('as_predicted')}
 
 
-def summarise(tables: dict[str, dict[str, Any]], order: list[str]) -> dict[str, Any]:
+def summarise_calibration(tables: dict[str, dict[str, Any]], order: list[str]) -> dict[str, Any]:
   """Per instrument and pair: the first scale (in `order`, cheapest first) whose controls table
   separates the pair as predicted after Holm, with every scale's verdict."""
   done = [n for n in order if n in tables]
@@ -134,7 +134,7 @@ def run(cfg, workdir: str) -> str:
     io.log(f'calibrate: scale {i + 1}/{len(scales)} {scale.name} -> {study_dir}')
     table_path = driver.run(scale_config(cfg, scale, workdir), study_dir, through='dynamics')
     tables[scale.name] = io.read_json(table_path)
-    summary = summarise(tables, [s.name for s in scales])
+    summary = summarise_calibration(tables, [s.name for s in scales])
     io.write_json(os.path.join(workdir, 'calibration.json'), summary)
     io.atomic_write(path, markdown(summary))
     io.log(f'calibrate: {scale.name} done; table: {path}')

@@ -104,7 +104,7 @@ class Study:
   def corpus(self) -> dict[str, Any]:
     c = self.cfg
     corpus_dir, tok_dir = data_lib.corpus_dir(c, self.workdir), data_lib.tokenizer_dir(c, self.workdir)
-    corpus.build(c.corpus, corpus_dir)
+    corpus.build_corpus(c.corpus, corpus_dir)
     info = tokenizer.train(c.tokenizer, c.tokenizer.vocab_size or c.model.vocab_size,
                            corpus_dir, tok_dir)
     return {'corpus_dir': corpus_dir, 'tokenizer_dir': tok_dir,
@@ -196,7 +196,7 @@ class Study:
 
   @staticmethod
   def _prober(pcfg, run_dir: str):
-    return Prober(pcfg, run_dir, factory.build(pcfg), threading.Lock())
+    return Prober(pcfg, run_dir, factory.build_runtime(pcfg), threading.Lock())
 
   # Phase 4 ------------------------------------------------------------------------------------
   def dynamics(self) -> dict[str, list[tuple[curves_lib.Curves, analysis_lib.Analysis]]]:

@@ -43,24 +43,24 @@ def temperature(tokens: dict[str, float], t: float) -> MixtureSpec:
                {'strategy': 'temperature', 'temperature': t, 'tokens': dict(tokens)})
 
 
-def babel_tower(python_tokens: float, p_star: dict[str, float],
+def babel_tower(primary_tokens: float, p_star: dict[str, float],
                 available: dict[str, float] | None = None, primary: str = 'python',
                 fits: dict[str, Any] | None = None) -> MixtureSpec:
   """Algorithm 1 / Eq. 2: tokens of each new language L from the primary-language budget."""
-  if python_tokens <= 0:
-    raise ConfigError(f'babel_tower: the {primary} token budget must be > 0, got {python_tokens}')
-  tokens = {primary: float(python_tokens)}
+  if primary_tokens <= 0:
+    raise ConfigError(f'babel_tower: the {primary} token budget must be > 0, got {primary_tokens}')
+  tokens = {primary: float(primary_tokens)}
   capped = {}
   for lang, p in p_star.items():
     if not 0.0 < p < 1.0:
       raise FitError(f'{lang}: P* = {p} is outside (0, 1)')
-    want = python_tokens * (1.0 - p) / p
+    want = primary_tokens * (1.0 - p) / p
     have = (available or {}).get(lang, np.inf)
     tokens[lang] = float(min(want, have))
     if want > have:
       capped[lang] = {'wanted': want, 'available': have}
   return _spec(tokens, {'strategy': 'babel_tower', 'primary': primary,
-                        'python_tokens': python_tokens, 'p_star': dict(p_star),
+                        'primary_tokens': primary_tokens, 'p_star': dict(p_star),
                         'target_tokens': tokens, 'capped': capped, 'fits': fits or {}})
 
 

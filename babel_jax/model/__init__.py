@@ -10,11 +10,11 @@ import jax.numpy as jnp
 from babel_jax.model.intermediates import Intermediates
 from babel_jax.model.transformer import ModelConfig, Transformer, flops_per_token, param_count
 
-__all__ = ['Intermediates', 'ModelConfig', 'Transformer', 'build', 'flops_per_token',
+__all__ = ['Intermediates', 'ModelConfig', 'Transformer', 'build_model', 'flops_per_token',
            'forward', 'init_boxed', 'param_count']
 
 
-def build(model_cfg) -> Transformer:
+def build_model(model_cfg) -> Transformer:
   """The model a config's `model` section describes: the one model factory."""
   return Transformer(model_cfg.resolved())
 

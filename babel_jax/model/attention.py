@@ -27,10 +27,10 @@ _NEG = -1e30
 IMPLEMENTATIONS = ('auto', 'xla', 'cudnn', 'chunked')
 
 
-def _barrier_t(x_BxHxMxN):
+def _barrier_t(x_BxHxXxY):
   """Transposes the last two axes of a matmul result without letting XLA fold the transpose
   back into the matmul (which would make it read its big operand transposed, a slow path)."""
-  return jnp.swapaxes(jax.lax.optimization_barrier(x_BxHxMxN), -1, -2)
+  return jnp.swapaxes(jax.lax.optimization_barrier(x_BxHxXxY), -1, -2)
 
 
 @jax.custom_vjp

@@ -40,28 +40,28 @@ def _zeros(axes):
   return nn.with_logical_partitioning(nn.initializers.zeros, axes)
 
 
-def matmul(x_NxI: Array, w_IxO: Array) -> Array:
+def matmul(x_RxI: Array, w_IxO: Array) -> Array:
   """x @ w; on CPU its weight gradient is computed as (x^T g) in the layout XLA:CPU runs
   fastest, elsewhere autodiff's (see `backend.hand_written_backward`)."""
   if backend.hand_written_backward():
-    return _cpu_matmul(x_NxI, w_IxO)
-  return x_NxI @ w_IxO
+    return _cpu_matmul(x_RxI, w_IxO)
+  return x_RxI @ w_IxO
 
 
 @jax.custom_vjp
-def _cpu_matmul(x_NxI: Array, w_IxO: Array) -> Array:
-  return x_NxI @ w_IxO
+def _cpu_matmul(x_RxI: Array, w_IxO: Array) -> Array:
+  return x_RxI @ w_IxO
 
 
-def _matmul_fwd(x_NxI, w_IxO):
-  return x_NxI @ w_IxO, (x_NxI, w_IxO)
+def _matmul_fwd(x_RxI, w_IxO):
+  return x_RxI @ w_IxO, (x_RxI, w_IxO)
 
 
-def _matmul_bwd(res, g_NxO):
-  x_NxI, w_IxO = res
+def _matmul_bwd(res, g_RxO):
+  x_RxI, w_IxO = res
   # The barrier keeps XLA from rewriting x^T g into a matmul that reads g transposed.
-  dw_IxO = jax.lax.optimization_barrier(jnp.einsum('ni,no->io', x_NxI, g_NxO))
-  return (g_NxO @ w_IxO.T).astype(x_NxI.dtype), dw_IxO.astype(w_IxO.dtype)
+  dw_IxO = jax.lax.optimization_barrier(jnp.einsum('ni,no->io', x_RxI, g_RxO))
+  return (g_RxO @ w_IxO.T).astype(x_RxI.dtype), dw_IxO.astype(w_IxO.dtype)
 
 
 _cpu_matmul.defvjp(_matmul_fwd, _matmul_bwd)

@@ -177,7 +177,7 @@ def row_sums(model: Transformer, params, batch, num_rows: int) -> dict[str, jax.
           'count_R': jnp.einsum('b,br->r', jnp.sum(mask_BxL, axis=1), row_BxR)}
 
 
-def summarise(loss_R, count_R, layout: Layout,
+def summarise_knowledge(loss_R, count_R, layout: Layout,
               languages: Sequence[str] | None = None) -> dict[str, KnowledgeReading]:
   """Per language of the layout (or of `languages` among them): each fact's per-token body
   loss, taught and untaught."""

@@ -22,22 +22,22 @@ from babel_jax.train import losses
 
 def neuron_stats(model, params: Any, batch: dict[str, jax.Array], neuron_mask_NxF: jax.Array,
                  num_langs: int) -> dict[str, jax.Array]:
-  """Active-token counts [N, F, K] and per-language loss sums / token counts [K]."""
+  """Active-token counts [N, F, G] and per-language loss sums / token counts [G] (G languages)."""
   logits, inter = model_lib.forward(model, params, batch, intermediates=True,
                                     neuron_mask_NxF=neuron_mask_NxF)
   valid_BxL = batch['segment_ids'] > 0
-  lang_BxLxK = jax.nn.one_hot(batch['lang_ids'], num_langs, dtype=jnp.float32)
-  lang_BxLxK = lang_BxLxK * valid_BxL[..., None]
+  lang_BxLxG = jax.nn.one_hot(batch['lang_ids'], num_langs, dtype=jnp.float32)
+  lang_BxLxG = lang_BxLxG * valid_BxL[..., None]
   # 0/1 operands are exact in the compute dtype (half the bytes of float32 under bfloat16, the
   # largest array of the pass); the counts accumulate in float32.
   dtype = inter.mlp_act_NxBxLxF.dtype
   active_NxBxLxF = (inter.mlp_act_NxBxLxF > 0).astype(dtype)
-  active_NxFxK = jnp.einsum('nblf,blk->nfk', active_NxBxLxF, lang_BxLxK.astype(dtype),
+  active_NxFxG = jnp.einsum('nblf,blg->nfg', active_NxBxLxF, lang_BxLxG.astype(dtype),
                             preferred_element_type=jnp.float32)
   sums = losses.token_sums(losses.cross_entropy(logits, batch['targets']), batch['targets'],
                            batch['lang_ids'], num_langs)
-  return {'active_NxFxK': active_NxFxK, 'tokens_K': lang_BxLxK.sum((0, 1)),
-          'loss_sum_K': sums['lang_loss_sum'], 'loss_tokens_K': sums['lang_count']}
+  return {'active_NxFxG': active_NxFxG, 'tokens_G': lang_BxLxG.sum((0, 1)),
+          'loss_sum_G': sums['lang_loss_sum'], 'loss_tokens_G': sums['lang_count']}
 
 
 # LAPE's settings are the config's probe section: lape() reads its filter_rate, top_rate and
@@ -45,7 +45,7 @@ def neuron_stats(model, params: Any, batch: dict[str, jax.Array], neuron_mask_Nx
 LapeSettings = config_lib.Probe
 
 
-def lape(prob_NxFxK: np.ndarray, s: LapeSettings) -> dict[str, Any]:
+def lape(prob_NxFxG: np.ndarray, s: LapeSettings) -> dict[str, Any]:
   """Language-specific neurons from activation probabilities p[layer, neuron, language].
 
   Neurons whose probabilities are all at or below the `filter_rate` quantile (over all layers,
@@ -54,7 +54,7 @@ def lape(prob_NxFxK: np.ndarray, s: LapeSettings) -> dict[str, Any]:
   language whose p exceeds the `activation_bar_ratio` quantile. Returns the entropy [N, F] and
   the boolean membership [K, N, F].
   """
-  p = np.asarray(prob_NxFxK, np.float64)
+  p = np.asarray(prob_NxFxG, np.float64)
   n, f, k = p.shape
   total = p.sum(-1, keepdims=True)
   norm = np.divide(p, total, out=np.zeros_like(p), where=total > 0)
@@ -70,18 +70,18 @@ def lape(prob_NxFxK: np.ndarray, s: LapeSettings) -> dict[str, Any]:
   selected[order] = True
   selected = selected.reshape(n, f)
   bar = flat[max(round(flat.size * s.activation_bar_ratio) - 1, 0)]
-  member_KxNxF = selected[None] & (np.moveaxis(p, -1, 0) > bar)
-  return {'entropy_NxF': entropy, 'member_KxNxF': member_KxNxF, 'filter_value': float(filter_value),
+  member_GxNxF = selected[None] & (np.moveaxis(p, -1, 0) > bar)
+  return {'entropy_NxF': entropy, 'member_GxNxF': member_GxNxF, 'filter_value': float(filter_value),
           'activation_bar': float(bar)}
 
 
-def summarise(member_KxNxF: np.ndarray, languages: list[str], primary: str) -> Neurons:
+def summarise_neurons(member_GxNxF: np.ndarray, languages: list[str], primary: str) -> Neurons:
   """Counts per layer and index lists ([layer, neuron]) of specific and transferring neurons."""
   idx = {lang: i for i, lang in enumerate(languages)}
   as_set = lambda m_NxF: NeuronSet(tuple(m_NxF.sum(-1).tolist()), int(m_NxF.sum()),  # noqa: E731
                                    tuple(map(tuple, np.argwhere(m_NxF).tolist())))
-  specific = {lang: as_set(member_KxNxF[i]) for lang, i in idx.items()}
-  transferring = {lang: as_set(member_KxNxF[i] & member_KxNxF[idx[primary]])
+  specific = {lang: as_set(member_GxNxF[i]) for lang, i in idx.items()}
+  transferring = {lang: as_set(member_GxNxF[i] & member_GxNxF[idx[primary]])
                   for lang, i in idx.items() if lang != primary and primary in idx}
   return Neurons(specific, transferring)
 

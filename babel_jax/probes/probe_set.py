@@ -27,7 +27,7 @@ class ProbeSet:
   tokens_PxL: np.ndarray
   last_P: np.ndarray  # index of each prompt's last token
   target_first_P: np.ndarray  # first token id of the L identifier
-  python_first_P: np.ndarray  # first token id of the Python counterpart
+  primary_first_P: np.ndarray  # first token id of the Python counterpart
   problems: list[str]
 
   def batch(self) -> dict[str, np.ndarray]:
@@ -48,7 +48,7 @@ def load_raw(path: str = DEFAULT_PATH) -> dict:
   return raw
 
 
-def build(tokenizer, languages: list[str], max_len: int, path: str = DEFAULT_PATH,
+def build_probe_set(tokenizer, languages: list[str], max_len: int, path: str = DEFAULT_PATH,
           max_prompts_per_pair: int = 0) -> ProbeSet:
   """Tokenizes the prompts of `languages` (those the probe set has); skips bad ones by id.
 

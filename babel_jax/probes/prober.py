@@ -133,8 +133,8 @@ class Prober:
     """The aligned lens over the held-out rows that hold planted text; each planted language's
     id block comes from its spec (planted languages the model's vocabulary lacks are left out)."""
     vocab = self.model.cfg.vocab_size
-    base, block_K = aligned_lib.id_blocks(self.planted, self.languages, vocab)
-    self.aligned_languages = [lang for lang, k in zip(self.languages, block_K) if k > 0]
+    base, block_G = aligned_lib.id_blocks(self.planted, self.languages, vocab)
+    self.aligned_languages = [lang for lang, k in zip(self.languages, block_G) if k > 0]
     if not self.aligned_languages:
       return None
     measured = [self.languages.index(name) for name in self.aligned_languages]
@@ -143,9 +143,9 @@ class Prober:
     inverse = planted_lib.inverse([self.planted[name][1] for name in self.aligned_languages],
                                   vocab)
     self._aligned_inputs = (self._put(_stack(rows, self.cfg.probe.batch_size)),
-                            self.rt.replicated(inverse), self.rt.replicated(block_K))
+                            self.rt.replicated(inverse), self.rt.replicated(block_G))
     return self._jit(functools.partial(aligned_lib.aligned_stats, self.model, base=base,
-                                       num_blocks=int(block_K.max()) + 1,
+                                       num_blocks=int(block_G.max()) + 1,
                                        num_langs=len(self.languages)), self._rep, self._rep)
 
   def _build_lens(self, tok) -> None:
@@ -156,14 +156,14 @@ class Prober:
     wanted = [lang for lang in self.languages[1:] if lang in covered]
     if not wanted:
       return
-    ps = self.probe_set = probe_set_lib.build(tok, wanted, cfg.model.max_len, path,
+    ps = self.probe_set = probe_set_lib.build_probe_set(tok, wanted, cfg.model.max_len, path,
                                               cfg.probe.max_prompts_per_pair)
     for problem in ps.problems[:10]:
       io.log(f'probe set: skipped {problem}')
     if len(ps.problems) > 10:
       io.log(f'probe set: ... {len(ps.problems)} prompts skipped in all')
     self._lens_inputs = self.rt.replicated(
-        (ps.batch(), ps.last_P, ps.target_first_P, ps.python_first_P))
+        (ps.batch(), ps.last_P, ps.target_first_P, ps.primary_first_P))
     rep = self._rep
     self._lens = jax.jit(sharding.with_rules(functools.partial(lens_lib.lens_stats, self.model)),
                          in_shardings=(self.rt.param_shardings, rep, rep, rep, rep),
@@ -218,12 +218,12 @@ class Prober:
     """Every language's loss with each language's LAPE neurons zeroed (the causal check)."""
     out = {}
     for i, lang in enumerate(self.languages):
-      member = selection['member_KxNxF'][i]
+      member = selection['member_GxNxF'][i]
       if member.any():
         with self.lock:
           mask = self.rt.replicated(neurons_lib.mask_without(member))
         t = self._pass(params, mask)
-        zeroed = t['loss_sum_K'] / np.maximum(t['loss_tokens_K'], 1)
+        zeroed = t['loss_sum_G'] / np.maximum(t['loss_tokens_G'], 1)
         out[lang] = dict(zip(self.languages, zeroed.tolist()))
     return out
 
@@ -238,13 +238,13 @@ class Prober:
     does not train on a control has no working language to read for it."""
     seconds, t = {}, time.perf_counter()
     totals = self._pass(params, self.ones)
-    prob_NxFxK = totals['active_NxFxK'] / np.maximum(totals['tokens_K'], 1)
-    selection = neurons_lib.lape(prob_NxFxK, self.lape)
-    loss = totals['loss_sum_K'] / np.maximum(totals['loss_tokens_K'], 1)
+    prob_NxFxG = totals['active_NxFxG'] / np.maximum(totals['tokens_G'], 1)
+    selection = neurons_lib.lape(prob_NxFxG, self.lape)
+    loss = totals['loss_sum_G'] / np.maximum(totals['loss_tokens_G'], 1)
     out: dict[str, Any] = {
         'loss': dict(zip(self.languages, loss.tolist())),
-        'heldout_tokens': dict(zip(self.languages, totals['tokens_K'].astype(int).tolist())),
-        'neurons': neurons_lib.summarise(selection['member_KxNxF'], self.languages, self.primary),
+        'heldout_tokens': dict(zip(self.languages, totals['tokens_G'].astype(int).tolist())),
+        'neurons': neurons_lib.summarise_neurons(selection['member_GxNxF'], self.languages, self.primary),
         'lape': result_lib.Lape(filter_value=selection['filter_value'],
                                 activation_bar=selection['activation_bar'],
                                 filter_rate=self.lape.filter_rate, top_rate=self.lape.top_rate,
@@ -255,18 +255,18 @@ class Prober:
       out['deactivated_loss'] = self._deactivated(params, selection)
       seconds['deactivation'], t = time.perf_counter() - t, time.perf_counter()
     if self._lens is not None:
-      out['lens'] = lens_lib.summarise(self._run(self._lens, params, *self._lens_inputs),
+      out['lens'] = lens_lib.summarise_lens(self._run(self._lens, params, *self._lens_inputs),
                                        self.probe_set.languages)
       seconds['lens'], t = time.perf_counter() - t, time.perf_counter()
     report = [lang for lang in self.aligned_languages if trained is None or lang in trained]
     if report:
       totals = self._run(self._aligned, params, *self._aligned_inputs)
-      out['aligned_lens'] = aligned_lib.summarise(totals, self.languages, report)
+      out['aligned_lens'] = aligned_lib.summarise_aligned(totals, self.languages, report)
       seconds['aligned_lens'], t = time.perf_counter() - t, time.perf_counter()
     if self._solutions is not None:
       sums = self._run(self._solutions, params, self._solution_inputs)
       out['solution_loss'] = {
-          lang: result_lib.SolutionLoss.from_json(v) for lang, v in solution_loss.summarise(
+          lang: result_lib.SolutionLoss.from_json(v) for lang, v in solution_loss.summarise_solution_loss(
               sums['lang_loss_sum'], sums['lang_count'], self.languages,
               self._solution_kept).items()}
       seconds['solution_loss'], t = time.perf_counter() - t, time.perf_counter()
@@ -276,7 +276,7 @@ class Prober:
       # that never sees a control's ids has nothing of the facts to carry into them.
       shown = [lang for lang in self.knowledge_layout.languages
                if lang not in self.planted or trained is None or lang in trained]
-      out['knowledge'] = knowledge_lib.summarise(sums['loss_R'], sums['count_R'],
+      out['knowledge'] = knowledge_lib.summarise_knowledge(sums['loss_R'], sums['count_R'],
                                                  self.knowledge_layout, shown)
       seconds['knowledge'] = time.perf_counter() - t
     return ProbeResult(step=step, seconds=seconds, **out)

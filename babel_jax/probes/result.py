@@ -191,7 +191,7 @@ class KnowledgeReading:
 
   @property
   def per_fact(self) -> np.ndarray:
-    """[K] untaught twin's loss - taught fact's loss, fact by fact (the interval's samples)."""
+    """[J] untaught twin's loss - taught fact's loss, fact by fact (the interval's samples)."""
     return np.asarray(self.untaught_loss) - np.asarray(self.taught_loss)
 
   def to_json(self) -> dict[str, Any]:

@@ -72,7 +72,7 @@ def walk(cfg, workdir: str, follow: bool = False, prober: Prober | None = None
   run = RunDir(workdir)
   checkpoints = walk_lib.Walk(run, cfg.model.to_dict(), 'probe', follow)
   if prober is None:
-    prober = Prober(cfg, workdir, runtime_lib.build(cfg), threading.Lock())
+    prober = Prober(cfg, workdir, runtime_lib.build_runtime(cfg), threading.Lock())
   board = _Board(run)
   trained = trained_languages(cfg)
   stats = {'probed': [], 'skipped': checkpoints.skipped, 'restore_s': [], 'wait_s': [],

@@ -1,6 +1,6 @@
 """The runtime of a config, built once: mesh, model, abstract parameters and their shardings.
 
-Training, probes, evaluation, benchmarks and `--mode plan` all start from `build(cfg)`, so they
+Training, probes, evaluation, benchmarks and `--mode plan` all start from `build_runtime(cfg)`, so they
 agree on where every parameter lives. Parameter shardings come from the logical axis names the
 model attaches to its parameters (`sharding.RULES`); no optimizer is needed to find them. A
 process builds each runtime once: the many runs of a study share it, and with it every function
@@ -56,16 +56,16 @@ class Runtime:
 _BUILT: dict[str, Runtime] = {}
 
 
-def build(cfg, mesh=None) -> Runtime:
+def build_runtime(cfg, mesh=None) -> Runtime:
   """The runtime of `cfg` on `mesh` (default: the mesh `cfg.mesh` describes on this host; that
   one is built once per process for equal model, mesh and sequence length)."""
   if mesh is None:
     key = json.dumps([cfg.model.to_dict(), cfg.mesh.to_dict(), cfg.data.seq_len],
                      sort_keys=True)
     if key not in _BUILT:
-      _BUILT[key] = build(cfg, sharding.make_mesh(cfg.mesh))
+      _BUILT[key] = build_runtime(cfg, sharding.make_mesh(cfg.mesh))
     return _BUILT[key]
-  model = model_lib.build(cfg.model)
+  model = model_lib.build_model(cfg.model)
   boxed = jax.eval_shape(lambda rng: model_lib.init_boxed(model, rng, cfg.data.seq_len),
                          jax.random.PRNGKey(0))
   shardings = sharding.logical_sharding(mesh, nn.get_partition_spec(boxed))

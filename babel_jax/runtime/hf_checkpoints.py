@@ -116,7 +116,7 @@ def import_run(cfg, workdir: str, source: str, spec: str = '') -> dict[str, Any]
     if fields0 is None:
       fields0, cfg = fields, _with_model(cfg, fields)
       run.write_config(config_lib.to_json(cfg))
-      rt = factory.build(cfg)
+      rt = factory.build_runtime(cfg)
       manager = ckpt_lib.make_manager(run.checkpoints, cfg.checkpoint, cfg.train.steps)
       if os.path.isfile(os.path.join(path, 'tokenizer.json')):
         shutil.copyfile(os.path.join(path, 'tokenizer.json'), os.path.join(workdir, TOKENIZER))
@@ -163,7 +163,7 @@ def export_run(workdir: str, out: str, step: int = -1, dtype: str = 'float32') -
   step = steps[-1] if step < 0 else step
   if step not in steps:
     raise ConfigError(f'{run.checkpoints}: no checkpoint at step {step} (have {steps})')
-  rt = factory.build(cfg)
+  rt = factory.build_runtime(cfg)
   manager = ckpt_lib.make_manager(run.checkpoints, read_only=True)
   params = ckpt_lib.read_params(manager, step, rt.abstract_params)
   m = cfg.model.resolved()

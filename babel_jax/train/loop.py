@@ -108,7 +108,7 @@ def _init_from(cfg, rt, c: step_lib.Compiled):
     params = ckpt_lib.restore_params(src_manager, step, c.abstract.params)
   else:
     src_cfg = config_lib.replace(cfg, **{'model.vocab_size': src_vocab})
-    small = ckpt_lib.restore_params(src_manager, step, runtime_lib.build(src_cfg).abstract_params)
+    small = ckpt_lib.restore_params(src_manager, step, runtime_lib.build_runtime(src_cfg).abstract_params)
     params = grow_vocabulary(small, rt.init_params(cfg.seed), rt.param_shardings)
     provenance['grown_vocabulary'] = {'from': src_vocab, 'to': cfg.model.vocab_size,
                                       'fresh_rows_seed': cfg.seed}
@@ -201,7 +201,7 @@ def train(cfg, workdir: str) -> dict[str, Any]:
   cfg = config_lib.validate(cfg)
   run = RunDir(workdir)
   run.ensure_writable()
-  rt = runtime_lib.build(cfg)
+  rt = runtime_lib.build_runtime(cfg)
   write_run_config(cfg, run)
   compiled = step_lib.compiled(rt, cfg.train, len(cfg.data.languages))
   source = loader.make_source(cfg, jax.process_index(), jax.process_count(), workdir)

@@ -62,7 +62,7 @@ def plan(cfg) -> dict[str, Any]:
   abstract_mesh = jax.sharding.AbstractMesh(
       tuple(shape[a] for a in config_lib.MESH_AXES), config_lib.MESH_AXES,
       axis_types=(jax.sharding.AxisType.Auto,) * len(config_lib.MESH_AXES))
-  rt = runtime_lib.build(cfg, abstract_mesh)
+  rt = runtime_lib.build_runtime(cfg, abstract_mesh)
   abstract, shardings = state_lib.state_shardings(rt, state_lib.optimizer(cfg.train))
   params = rt.num_params
   per_token = model_lib.flops_per_token(rt.model.cfg, cfg.data.seq_len)
