@@ -18,7 +18,12 @@ import numpy as np
 
 FIELDS = ('tokens', 'targets', 'segment_ids', 'positions', 'lang_ids')
 PAD_ID = 0  # padding, and 'no target': the one padding id (tokenizer, sampling, losses)
-NO_LANG = -1
+NO_LANG = -1  # lang_ids (and row_ids) of padding
+
+
+def fill_value(field: str) -> int:
+  """What padding holds in a batch field: NO_LANG for lang_ids and row_ids, PAD_ID elsewhere."""
+  return NO_LANG if field in ('lang_ids', 'row_ids') else PAD_ID
 
 
 class DataSource(Protocol):

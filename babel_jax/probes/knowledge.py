@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from babel_jax import model as model_lib
+from babel_jax.data import batch as batch_lib
 from babel_jax.data import facts as facts_lib
 from babel_jax.data import manifest as manifest_lib
 from babel_jax.data import planted as planted_lib
@@ -161,8 +162,7 @@ def rows(tokenizer, fact_set: facts_lib.FactSet, languages: Sequence[str],
 def pad(rows_: Sequence[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
   """Rows padded to one length: no targets, no language, no row (-1) in the padding."""
   length = max(len(r['tokens']) for r in rows_)
-  fill = {'lang_ids': -1, 'row_ids': -1}
-  return [{k: np.pad(v, (0, length - len(v)), constant_values=fill.get(k, 0))
+  return [{k: np.pad(v, (0, length - len(v)), constant_values=batch_lib.fill_value(k))
            for k, v in r.items()} for r in rows_]
 
 

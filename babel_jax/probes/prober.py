@@ -25,6 +25,7 @@ import numpy as np
 
 from babel_jax import data as data_lib
 from babel_jax import io
+from babel_jax.data import batch as batch_lib
 from babel_jax.data import loader
 from babel_jax.data import manifest as manifest_lib
 from babel_jax.data import planted as planted_lib
@@ -60,8 +61,7 @@ def _stack(rows: list[dict[str, np.ndarray]], batch_size: int) -> dict[str, np.n
   n = math.ceil(len(rows) / batch_size) * batch_size
   out = {}
   for k in rows[0]:
-    pad = -1 if k in ('lang_ids', 'row_ids') else 0
-    a = np.full((n, *rows[0][k].shape), pad, rows[0][k].dtype)
+    a = np.full((n, *rows[0][k].shape), batch_lib.fill_value(k), rows[0][k].dtype)
     a[:len(rows)] = np.stack([r[k] for r in rows])
     out[k] = a.reshape(-1, batch_size, *rows[0][k].shape)
   return out
