@@ -89,6 +89,8 @@ fi
 [ "$rc" = 0 ] || echo "gpu_visit.sh: the bench failed (status $rc, see $OUT/bench.log); the study runs anyway"
 
 source launch/gpu_env.sh
+# The full study writes ~45 GB of dense checkpoints (docs/scale-out.md): say what is free.
+echo "gpu_visit.sh: free under $OUT: $(df -h "$OUT" | awk 'NR == 2 {print $4}') (the full study needs ~45 GB)"
 study_start=$(date +%s)
 STUDY=("$PY" -m babel_jax.main --config configs/gpu_study.py --workdir "$OUT/study"
        --mode experiment "$@")
