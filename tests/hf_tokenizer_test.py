@@ -17,9 +17,11 @@ from babel_jax import config as config_lib
 from babel_jax import data as data_lib
 from babel_jax import model as model_lib
 from babel_jax.data import batch as batch_lib
+from babel_jax.data import facts
 from babel_jax.data import manifest as manifest_lib, mixture_spec, pipeline
 from babel_jax.data import tokenizer as tok_lib
 from babel_jax.errors import DataError, TokenizerError
+from babel_jax.probes import knowledge
 from babel_jax.runtime import hf_checkpoints as hfc
 from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import losses, loop
@@ -84,6 +86,25 @@ class HFTokenizerTest(absltest.TestCase):
     plain = batch_lib.pack_documents(docs, 2, 4)
     self.assertNotIn(batch_lib.TARGET_MASK, plain)
     self.assertEqual(int(batch_lib.target_mask(plain).sum()), 2)
+
+  def test_scored_rows_count_the_body_whatever_its_ids(self):
+    tok = tok_lib.HFTokenizer(GPT2_JSON)
+    fact_set = facts.generate(4, seed=3)
+    rows, layout = knowledge.rows(tok, fact_set, ['python', 'go'], {}, 64, 384, tok.bos_id,
+                                  tok.eos_id)
+    self.assertEqual(layout.languages, ('python', 'go'))
+    for r in rows:
+      mask = r[batch_lib.TARGET_MASK]
+      start = int(np.argmax(mask))  # the body's first target, predicted from the prompt's end
+      self.assertTrue(mask[start:].all() and not mask[:start].any())
+      np.testing.assert_array_equal(r['targets'][:start], 0)
+    padded = knowledge.pad(rows)
+    lengths = [len(r['tokens']) for r in rows]
+    for r, n in zip(padded, lengths):
+      np.testing.assert_array_equal(r[batch_lib.TARGET_MASK][n:], 0)
+    r = facts.render(fact_set.taught[0], 'python', [])
+    _, body = knowledge.split_encode(tok, r.head + r.signature, r.body)
+    self.assertEqual(int(batch_lib.target_mask(rows[0]).sum()), len(body))
 
   def test_corpus_pipeline_reads_the_corpus_with_the_hf_tokenizer(self):
     corpus_dir, tok_dir = hf_tokenizer_dir()
