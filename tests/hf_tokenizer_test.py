@@ -71,6 +71,11 @@ class HFTokenizerTest(absltest.TestCase):
       tok_lib.use_hf(GPT2_JSON, 300, corpus_dir, out)
     with self.assertRaisesRegex(TokenizerError, 'no tokenizer at'):
       tok_lib.load_info(tempfile.mkdtemp())
+    r = testing.run_main(tempfile.mkdtemp(), '--config.tokenizer.hf_json=/nonexistent.json',
+                         mode='tokenizer')
+    self.assertNotEqual(r.returncode, 0)
+    self.assertIn("tokenizer.hf_json='/nonexistent.json': no such file", r.stderr)
+    self.assertNotIn('Traceback', r.stderr)
 
   def test_id_zero_is_a_target_padding_is_not(self):
     docs = [(np.array([5, 0, 7, 0], np.int32), 0), (np.array([0, 9, 0], np.int32), 1)]

@@ -255,9 +255,9 @@ def use_hf(hf_json: str, vocab_size: int, corpus_dir: str, out_dir: str) -> dict
   """`--mode tokenizer` with tokenizer.hf_json: copies a Hugging Face tokenizer.json into
   out_dir (as hf_tokenizer.json) with the info file of its counts on the corpus; reused when
   out_dir already holds the same file for the same corpus."""
-  manifest = manifest_lib.load(corpus_dir)
   if not os.path.isfile(hf_json):
     raise TokenizerError(f'tokenizer.hf_json={hf_json!r}: no such file')
+  manifest = manifest_lib.load(corpus_dir)
   with open(hf_json, 'rb') as f:
     sha = hashlib.sha256(f.read()).hexdigest()
   settings = {'kind': 'hf', 'source': os.path.abspath(hf_json)}
