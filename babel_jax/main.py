@@ -96,6 +96,10 @@ def run_corpus(cfg, workdir: str) -> None:
 
 
 def run_tokenizer(cfg, workdir: str) -> None:
+  if cfg.tokenizer.hf_json:
+    tokenizer.use_hf(cfg.tokenizer.hf_json, cfg.model.vocab_size, data.corpus_dir(cfg, workdir),
+                     data.tokenizer_dir(cfg, workdir))
+    return
   tokenizer.train(cfg.tokenizer, cfg.tokenizer.vocab_size or cfg.model.vocab_size,
                   data.corpus_dir(cfg, workdir), data.tokenizer_dir(cfg, workdir))
 

@@ -198,6 +198,8 @@ class Tokenizer(Section):
   sample_bytes_per_language: int = knob(4_000_000, 'Language-balanced training sample.', gt=0)
   character_coverage: float = knob(0.9995, 'Rarer characters fall back to bytes.')
   max_piece_length: int = knob(16, 'Longest piece in characters.', gt=0)
+  hf_json: str = knob('', "A Hugging Face tokenizer.json to use instead of training one (e.g. an "
+                      "imported run's hf_tokenizer.json); '' trains sentencepiece.")
 
 
 @dataclasses.dataclass(frozen=True)

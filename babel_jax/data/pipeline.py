@@ -22,6 +22,7 @@ starts counting shares afresh under the new weights.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import sys
@@ -36,20 +37,20 @@ from babel_jax.data import manifest as manifest_lib
 from babel_jax.data import mixture_spec as spec_lib
 from babel_jax.data import planted
 from babel_jax.data import tokenizer as tok_lib
-from babel_jax.data.batch import NO_LANG
+from babel_jax.data.batch import NO_LANG, PAD_ID, TARGET_MASK, zero_is_token
 from babel_jax.errors import DataError
 
 
 class _Tokenize(grain.transforms.Map):
-  """ArrayRecord JSON record -> {'tokens': [BOS] + ids + [EOS]}, moved into a planted
-  language's ids when the stream is one (data/planted.py)."""
+  """ArrayRecord JSON record -> {'tokens': [BOS] + ids + [EOS]} (the tokenizer's own BOS and
+  EOS), moved into a planted language's ids when the stream is one (data/planted.py)."""
 
   def __init__(self, tokenizer: tok_lib.Tokenizer, plant=None):
     self._tok, self._plant = tokenizer, plant
 
   def map(self, record: bytes) -> dict[str, np.ndarray]:
     ids = self._tok.encode(json.loads(record)['text'])
-    tokens = np.asarray([tok_lib.BOS, *ids, tok_lib.EOS], np.int32)
+    tokens = np.asarray([self._tok.bos_id, *ids, self._tok.eos_id], np.int32)
     if self._plant is not None:
       tokens = planted.transform(*self._plant, tokens)
     return {'tokens': tokens}
@@ -163,14 +164,19 @@ class _MixIterator(grain.DatasetIterator):
     self._counts = list(state['counts']) if same else [0] * len(self._parents)
 
 
-def _to_contract(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """Packed rows of seq_len + 1 tokens -> the batch contract's [B, seq_len] arrays."""
+def _to_contract(rows: dict[str, np.ndarray], masked: bool = False) -> dict[str, np.ndarray]:
+  """Packed rows of seq_len + 1 tokens -> the batch contract's [B, seq_len] arrays (with
+  target_mask when `masked`: the tokenizer's id 0 is a token, data/batch.py)."""
   tok, seg = rows['tokens'], rows['tokens_segment_ids']
   same_doc = (seg[:, 1:] == seg[:, :-1]) & (seg[:, :-1] > 0)
   lang = np.broadcast_to(rows['lang'][:, None], seg[:, :-1].shape)
-  return {'tokens': tok[:, :-1], 'targets': np.where(same_doc, tok[:, 1:], 0).astype(np.int32),
-          'segment_ids': seg[:, :-1], 'positions': rows['tokens_positions'][:, :-1],
-          'lang_ids': np.where(seg[:, :-1] > 0, lang, NO_LANG).astype(np.int32)}
+  out = {'tokens': tok[:, :-1],
+         'targets': np.where(same_doc, tok[:, 1:], PAD_ID).astype(np.int32),
+         'segment_ids': seg[:, :-1], 'positions': rows['tokens_positions'][:, :-1],
+         'lang_ids': np.where(seg[:, :-1] > 0, lang, NO_LANG).astype(np.int32)}
+  if masked:
+    out[TARGET_MASK] = same_doc.astype(np.int32)
+  return out
 
 
 class CorpusSource:
@@ -204,7 +210,9 @@ class CorpusSource:
     self.info = {'corpus_dir': os.path.abspath(corpus_dir),
                  'corpus_hash': manifest['content_hash'],
                  'tokenizer_dir': os.path.abspath(tokenizer_dir),
-                 'tokenizer_sha256': info['model_sha256'], 'mixture': spec.weights,
+                 'tokenizer_sha256': info['model_sha256'],
+                 **({'tokenizer_kind': tokenizer.kind} if tokenizer.kind != 'sentencepiece' else {}),
+                 'mixture': spec.weights,
                  'mixture_provenance': spec.provenance}
     self.planted = {k: v for k, v in planted_maps(manifest, tokenizer).items() if k in languages}
     # Only planted languages the run draws need their ids in the model (a primary run before
@@ -241,7 +249,8 @@ class CorpusSource:
       streams.append(grain.experimental.ConcatThenSplitIterDataset(
           it, length_struct={'tokens': seq_len + 1}))
     rows = _Mix(streams, weights)
-    ds = rows.batch(batch_size // process_count, drop_remainder=True).map(_to_contract)
+    ds = rows.batch(batch_size // process_count, drop_remainder=True).map(
+        functools.partial(_to_contract, masked=zero_is_token(tokenizer)))
     if prefetch:
       ds = grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=prefetch)
     self._it = ds.__iter__()

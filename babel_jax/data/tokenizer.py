@@ -1,12 +1,17 @@
-"""`--mode tokenizer`: a sentencepiece BPE model for code, trained next to the corpus.
+"""`--mode tokenizer`: a sentencepiece BPE model for code, trained next to the corpus, or a
+Hugging Face tokenizer.json (`tokenizer.hf_json`, e.g. an imported model's hf_tokenizer.json)
+counted on it.
 
 Settings keep source text exactly: no normalisation, no dummy prefix, whitespace-only pieces
 (indentation), digits split, byte fallback for anything unseen. The one character sentencepiece
 cannot round-trip on its own, U+2581 (its space marker), is encoded as its UTF-8 bytes.
 
-Output (renamed into place when complete): <tokenizer_dir>/spm.model and tokenizer.json with the
-settings, the corpus content hash it was trained on, token counts per language and split, and
-the result of the round-trip check over every validation file.
+Output (renamed into place when complete): <tokenizer_dir>/spm.model (or hf_tokenizer.json, a
+copy of the given file: its kind is read from which of the two the directory holds) and
+tokenizer.json with the settings, the corpus content hash it was trained on (or counted on),
+token counts per language and split, and the result of the round-trip check over every
+validation file. In a Hugging Face vocabulary id 0 is a real token, so batches of its text carry
+an explicit target_mask (data/batch.py).
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ import time
 from typing import Any, Iterator
 
 import sentencepiece as spm
+import tokenizers
 
 from babel_jax.data import manifest as manifest_lib
 from babel_jax.data.batch import PAD_ID
 from babel_jax.errors import TokenizerError
 
 MODEL, INFO = 'spm.model', 'tokenizer.json'
+HF_MODEL = 'hf_tokenizer.json'  # a Hugging Face tokenizer.json (the name --mode import gives it)
 UNK, BOS, EOS = 1, 2, 3  # after the batch contract's PAD_ID 0, which reads as 'no target'
 _MARK = '\u2581'
 _CHUNK_CHARS = 4096
@@ -33,6 +40,10 @@ _CHUNK_CHARS = 4096
 
 class Tokenizer:
   """Lossless text <-> ids; picklable (grain workers re-open the model file)."""
+
+  kind = 'sentencepiece'
+  zero_is_token = False  # id 0 is PAD_ID: targets of 0 read as 'no target' (data/batch.py)
+  bos_id, eos_id = BOS, EOS
 
   def __init__(self, model_path: str):
     self.model_path = model_path
@@ -70,6 +81,62 @@ class Tokenizer:
   def pieces(self) -> list[str]:
     """Every piece's text, by id."""
     return [self._sp.id_to_piece(i) for i in range(self.vocab_size)]
+
+
+_BOS_NAMES = ('<|endoftext|>', '<s>', '<bos>', '<|begin_of_text|>')
+_EOS_NAMES = ('<|endoftext|>', '</s>', '<eos>', '<|end_of_text|>')
+
+
+class HFTokenizer:
+  """A Hugging Face tokenizer.json (the `tokenizers` library) with `Tokenizer`'s interface;
+  picklable. Text is encoded without special tokens; documents are framed with its own
+  BOS / EOS (<|endoftext|> for GPT-2 and Pythia, <s> / </s> for Llama)."""
+
+  kind = 'hf'
+  zero_is_token = True  # id 0 is a real token ('!', '<|endoftext|>'): batches carry target_mask
+
+  def __init__(self, path: str):
+    if not os.path.isfile(path):
+      raise TokenizerError(f'no Hugging Face tokenizer file at {path!r}')
+    self.path = path
+    try:
+      self._tk = tokenizers.Tokenizer.from_file(path)
+    except Exception as e:  # pylint: disable=broad-except  (the library raises plain Exception)
+      raise TokenizerError(f'{path} is not a tokenizer.json the tokenizers library reads: '
+                           f'{str(e).splitlines()[0][:200]}') from e
+    self.bos_id = self._special(_BOS_NAMES)
+    self.eos_id = self._special(_EOS_NAMES)
+
+  def _special(self, names) -> int:
+    for name in names:
+      i = self._tk.token_to_id(name)
+      if i is not None:
+        return i
+    raise TokenizerError(f'{self.path} has none of the special tokens {list(names)}')
+
+  def __getstate__(self):
+    return {'path': self.path}
+
+  def __setstate__(self, state):
+    self.__init__(state['path'])
+
+  @property
+  def vocab_size(self) -> int:
+    return self._tk.get_vocab_size(with_added_tokens=True)
+
+  def encode(self, text: str) -> list[int]:
+    return self._tk.encode(text, add_special_tokens=False).ids
+
+  def encode_batch(self, texts: list[str], num_threads: int = -1) -> list[list[int]]:
+    del num_threads  # the library parallelises on its own (RAYON_NUM_THREADS)
+    return [e.ids for e in self._tk.encode_batch(texts, add_special_tokens=False)]
+
+  def decode(self, ids: list[int]) -> str:
+    return self._tk.decode([int(i) for i in ids], skip_special_tokens=False)
+
+  def pieces(self) -> list[str]:
+    """Every piece's text, by id (GPT-2's byte-level form: 'Ġ' is a space)."""
+    return [self._tk.id_to_token(i) or '' for i in range(self.vocab_size)]
 
 
 def _chunks(text: str) -> Iterator[str]:
@@ -143,7 +210,26 @@ def train(c, vocab_size: int, corpus_dir: str, out_dir: str) -> dict[str, Any]:
     f.write(model.getvalue())
   print(f'tokenizer: trained {vocab_size} pieces in {time.time() - t0:.0f}s; counting tokens '
         'and checking the round trip on the validation split', flush=True)
-  tok = Tokenizer(os.path.join(tmp, MODEL))
+  tokens, checked, failures = _count(Tokenizer(os.path.join(tmp, MODEL)), corpus_dir, manifest)
+  info = {'settings': settings, 'corpus_hash': manifest['content_hash'],
+          'corpus_dir': os.path.abspath(corpus_dir),
+          'model_sha256': hashlib.sha256(model.getvalue()).hexdigest(),
+          'tokens': tokens, 'roundtrip': {'files': checked, 'failures': failures[:20],
+                                          'num_failures': len(failures)},
+          'train_seconds': round(time.time() - t0, 1)}
+  with open(os.path.join(tmp, INFO), 'w') as f:
+    json.dump(info, f, indent=2, sort_keys=True)
+  if failures:
+    raise TokenizerError(f'tokenizer round trip failed on {len(failures)} of {checked} '
+                         f'validation files, e.g. {failures[0]}; model left in {tmp}')
+  os.rename(tmp, out_dir)
+  print(summary(info), flush=True)
+  return info
+
+
+def _count(tok, corpus_dir: str, manifest: dict[str, Any]
+           ) -> tuple[dict[str, dict[str, int]], int, list[str]]:
+  """Token counts per language and split, and the validation files that do not round-trip."""
   tokens: dict[str, dict[str, int]] = {}
   failures: list[str] = []
   checked = 0
@@ -162,17 +248,48 @@ def train(c, vocab_size: int, corpus_dir: str, out_dir: str) -> dict[str, Any]:
   for lang, i in manifest['languages'].items():
     if 'planted' in i:  # the same documents, one planted id per real id
       tokens[lang] = dict(tokens[i['planted']['of']])
-  info = {'settings': settings, 'corpus_hash': manifest['content_hash'],
-          'corpus_dir': os.path.abspath(corpus_dir),
-          'model_sha256': hashlib.sha256(model.getvalue()).hexdigest(),
-          'tokens': tokens, 'roundtrip': {'files': checked, 'failures': failures[:20],
-                                          'num_failures': len(failures)},
+  return tokens, checked, failures
+
+
+def use_hf(hf_json: str, vocab_size: int, corpus_dir: str, out_dir: str) -> dict[str, Any]:
+  """`--mode tokenizer` with tokenizer.hf_json: copies a Hugging Face tokenizer.json into
+  out_dir (as hf_tokenizer.json) with the info file of its counts on the corpus; reused when
+  out_dir already holds the same file for the same corpus."""
+  if not os.path.isfile(hf_json):
+    raise TokenizerError(f'tokenizer.hf_json={hf_json!r}: no such file')
+  manifest = manifest_lib.load(corpus_dir)
+  with open(hf_json, 'rb') as f:
+    sha = hashlib.sha256(f.read()).hexdigest()
+  settings = {'kind': 'hf', 'source': os.path.abspath(hf_json)}
+  tok = HFTokenizer(hf_json)
+  if tok.vocab_size > vocab_size:
+    raise TokenizerError(f'the tokenizer {hf_json} has {tok.vocab_size} tokens, more than '
+                         f'model.vocab_size={vocab_size}')
+  if os.path.exists(os.path.join(out_dir, INFO)):
+    info = load_info(out_dir)
+    if info.get('model_sha256') == sha and info['corpus_hash'] == manifest['content_hash']:
+      print(f'tokenizer: {out_dir} is up to date, reusing it', flush=True)
+      return info
+    raise TokenizerError(f'{out_dir} holds a tokenizer with other settings or for another '
+                         'corpus; set data.tokenizer_dir elsewhere or delete it')
+  t0 = time.time()
+  tmp = f'{out_dir}.partial.{os.getpid()}'
+  shutil.rmtree(tmp, ignore_errors=True)
+  os.makedirs(tmp)
+  shutil.copyfile(hf_json, os.path.join(tmp, HF_MODEL))
+  tokens, checked, failures = _count(HFTokenizer(os.path.join(tmp, HF_MODEL)), corpus_dir,
+                                     manifest)
+  info = {'settings': {**settings, 'vocab_size': tok.vocab_size},
+          'corpus_hash': manifest['content_hash'], 'corpus_dir': os.path.abspath(corpus_dir),
+          'model_sha256': sha, 'tokens': tokens,
+          'roundtrip': {'files': checked, 'failures': failures[:20],
+                        'num_failures': len(failures)},
           'train_seconds': round(time.time() - t0, 1)}
   with open(os.path.join(tmp, INFO), 'w') as f:
     json.dump(info, f, indent=2, sort_keys=True)
   if failures:
     raise TokenizerError(f'tokenizer round trip failed on {len(failures)} of {checked} '
-                         f'validation files, e.g. {failures[0]}; model left in {tmp}')
+                         f'validation files, e.g. {failures[0]}; left in {tmp}')
   os.rename(tmp, out_dir)
   print(summary(info), flush=True)
   return info
@@ -188,22 +305,35 @@ def summary(info: dict[str, Any]) -> str:
   return '\n'.join(rows)
 
 
+def model_file(tokenizer_dir: str) -> str | None:
+  """The tokenizer file the directory holds: spm.model, else hf_tokenizer.json; None if neither."""
+  for name in (MODEL, HF_MODEL):
+    if os.path.isfile(os.path.join(tokenizer_dir, name)):
+      return os.path.join(tokenizer_dir, name)
+  return None
+
+
 def load_info(tokenizer_dir: str) -> dict[str, Any]:
   path = os.path.join(tokenizer_dir, INFO)
-  if not os.path.isfile(path) or not os.path.isfile(os.path.join(tokenizer_dir, MODEL)):
-    raise TokenizerError(f'no tokenizer at {tokenizer_dir!r}; train one with --mode tokenizer')
+  if not os.path.isfile(path) or model_file(tokenizer_dir) is None:
+    raise TokenizerError(f'no tokenizer at {tokenizer_dir!r}; train one with --mode tokenizer '
+                         '(or give it a tokenizer.json with --config.tokenizer.hf_json)')
   with open(path) as f:
     return json.load(f)
 
 
-def load(tokenizer_dir: str, manifest: dict[str, Any]) -> tuple[Tokenizer, dict[str, Any]]:
+def load(tokenizer_dir: str, manifest: dict[str, Any]
+         ) -> tuple[Tokenizer | HFTokenizer, dict[str, Any]]:
   """The tokenizer for this corpus; fails if it was trained on another corpus."""
   info = load_info(tokenizer_dir)
   if info['corpus_hash'] != manifest['content_hash']:
     raise TokenizerError(
         f'tokenizer {tokenizer_dir!r} was trained on corpus {info["corpus_hash"][:12]}, but the '
         f'manifest has content hash {manifest["content_hash"][:12]}; retrain with --mode tokenizer')
-  with open(os.path.join(tokenizer_dir, MODEL), 'rb') as f:
+  path = model_file(tokenizer_dir)
+  with open(path, 'rb') as f:
     if hashlib.sha256(f.read()).hexdigest() != info['model_sha256']:
-      raise TokenizerError(f'{tokenizer_dir}/{MODEL} does not match the hash in {INFO}')
-  return Tokenizer(os.path.join(tokenizer_dir, MODEL)), info
+      raise TokenizerError(f'{path} does not match the hash in {INFO}')
+  if path.endswith(HF_MODEL):
+    return HFTokenizer(path), info
+  return Tokenizer(path), info

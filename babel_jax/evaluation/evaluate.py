@@ -21,6 +21,7 @@ import jax
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
 from babel_jax import io
+from babel_jax.data import batch as batch_lib
 from babel_jax.data import manifest as manifest_lib
 from babel_jax.data import tokenizer as tok_lib
 from babel_jax.errors import EvaluationError
@@ -100,7 +101,7 @@ def evaluate(cfg, params, sampler: sampling.Sampler, tokenizer, executor: Execut
     limit = cfg.model.max_len - settings.steps  # the cache holds the prompt and every step
     runnable, sources, meta = [], [], []
     for rec in todo:
-      ids = [tok_lib.BOS, *tokenizer.encode(rec['prompt'])]
+      ids = [getattr(tokenizer, 'bos_id', tok_lib.BOS), *tokenizer.encode(rec['prompt'])]
       if len(ids) > limit:
         outcomes[rec['task_id']] = ['prompt_too_long'] * e.samples
         continue
@@ -164,7 +165,8 @@ def walk(cfg, workdir: str) -> list[int]:
   run = RunDir(workdir)
   checkpoints = walk_lib.Walk(run, cfg.model.to_dict(), 'evaluate')
   rt = runtime_lib.build_runtime(cfg)
-  sampler = sampling.Sampler(rt.model, tok_lib.EOS, vocab_limit=tok.vocab_size)
+  sampler = sampling.Sampler(rt.model, tok.eos_id, vocab_limit=tok.vocab_size,
+                             zero_is_token=batch_lib.zero_is_token(tok))
   e = cfg.eval
   executor = Executor(e.workers, sandbox.Limits(cpu_s=int(e.run_timeout_s) + 1,
                                                 memory_mb=e.memory_mb, disk_mb=e.disk_mb),

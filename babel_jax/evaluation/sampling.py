@@ -58,13 +58,15 @@ def sample_token(logits_BxV: jax.Array, rng: jax.Array, temperature: jax.Array,
 class Sampler:
   """Compiled prefill and decode for one model; reuse it across checkpoints of that model."""
 
-  def __init__(self, model: Transformer, eos_id: int, vocab_limit: int | None = None):
+  def __init__(self, model: Transformer, eos_id: int, vocab_limit: int | None = None,
+               zero_is_token: bool = False):
     self.model, self.eos_id = model, eos_id
     self.max_len = model.cfg.max_len
     vocab = model.cfg.vocab_size
-    # Never emit padding (id 0 means 'no token') or ids past the tokenizer's vocabulary.
+    # Never emit padding (id 0 means 'no token', unless the tokenizer's id 0 is a token:
+    # data/batch.py) or ids past the tokenizer's vocabulary.
     allowed = np.arange(vocab) < (vocab_limit or vocab)
-    allowed[PAD_ID] = False
+    allowed[PAD_ID] = zero_is_token and bool(allowed[PAD_ID])
     self._bias = jnp.where(jnp.asarray(allowed), 0.0, -jnp.inf)
     self._prefill = jax.jit(self._prefill_fn, static_argnames='slots')
     self._decode = jax.jit(self._decode_fn, static_argnames='steps', donate_argnums=1)

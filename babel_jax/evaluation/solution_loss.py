@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from babel_jax.data import batch as batch_lib
 from babel_jax.errors import EvaluationError
 from babel_jax.evaluation import validate
 
@@ -20,9 +21,10 @@ from babel_jax.evaluation import validate
 def rows(tokenizer, languages: list[str], max_len: int, bos: int
          ) -> tuple[list[dict[str, np.ndarray]], dict[str, int]]:
   """One scored row per (language, solved problem): tokens, targets (the body's next tokens, 0
-  elsewhere), positions, segment_ids, lang_ids; and the problems kept per language. Languages
+  elsewhere), positions, segment_ids, lang_ids (and target_mask where id 0 is a token); and the problems kept per language. Languages
   without solutions are left out; a problem longer than max_len is skipped."""
   out, kept = [], {}
+  masked = batch_lib.zero_is_token(tokenizer)
   for k, lang in enumerate(languages):
     try:
       records = validate.records_by_task(lang)
@@ -40,6 +42,8 @@ def rows(tokenizer, languages: list[str], max_len: int, bos: int
       out.append({'tokens': np.asarray(seq[:-1], np.int32), 'targets': targets,
                   'positions': np.arange(n, dtype=np.int32),
                   'segment_ids': np.ones(n, np.int32), 'lang_ids': np.full(n, k, np.int32)})
+      if masked:  # id 0 is a token: the body's positions, explicitly (data/batch.py)
+        out[-1][batch_lib.TARGET_MASK] = (np.arange(n) >= len(prompt) - 1).astype(np.int32)
       kept[lang] = kept.get(lang, 0) + 1
   return out, kept
 

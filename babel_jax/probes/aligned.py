@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from babel_jax import model as model_lib
+from babel_jax.data import batch as batch_lib
 from babel_jax.model import Transformer
 from babel_jax.probes.result import AlignedReading
 
@@ -60,8 +61,8 @@ def aligned_readings(logits_NxBxLxV: jax.Array, batch: dict[str, jax.Array],
   lang_BxL = batch['lang_ids']
   block_BxL = jnp.where(lang_BxL >= 0, block_G[jnp.maximum(lang_BxL, 0)], 0)
   primary_BxL = inverse_V[planted_BxL]
-  valid_BxL = ((planted_BxL > 0) & (primary_BxL >= 0) & (block_BxL > 0)
-               & (planted_BxL // base == block_BxL))
+  valid_BxL = ((planted_BxL > 0) & batch_lib.target_mask(batch) & (primary_BxL >= 0)
+               & (block_BxL > 0) & (planted_BxL // base == block_BxL))
   primary_BxL = jnp.where(valid_BxL, primary_BxL, 0)
   block_BxL = jnp.where(valid_BxL, block_BxL, 0)
   at = lambda x_NxBxLxX, ids_BxL: jnp.take_along_axis(

@@ -73,19 +73,23 @@ class Layout:
   dropped: Mapping[str, int]  # per language: fact pairs whose body starts beyond the row length
 
 
-def _row(seq: Sequence[int], body_start: int, max_len: int, lang_id: int, row_id: int
-         ) -> dict[str, np.ndarray] | None:
+def _row(seq: Sequence[int], body_start: int, max_len: int, lang_id: int, row_id: int,
+         masked: bool = False) -> dict[str, np.ndarray] | None:
   """One scored row: tokens seq[:-1], targets the body's next tokens (0 elsewhere), cut to
-  max_len positions; None when no body token fits."""
+  max_len positions; None when no body token fits. `masked`: with target_mask (1 on the body),
+  for tokenizers where id 0 is a token (batch.zero_is_token)."""
   seq = np.asarray(seq, np.int32)[:max_len + 1]
   if len(seq) <= body_start:
     return None
   n = len(seq) - 1
   targets = np.zeros(n, np.int32)
   targets[body_start - 1:] = seq[body_start:]  # predicted from the last prompt token on
-  return {'tokens': seq[:-1].copy(), 'targets': targets, 'positions': np.arange(n, dtype=np.int32),
-          'segment_ids': np.ones(n, np.int32), 'lang_ids': np.full(n, lang_id, np.int32),
-          'row_ids': np.full(n, row_id, np.int32)}
+  out = {'tokens': seq[:-1].copy(), 'targets': targets,
+         'positions': np.arange(n, dtype=np.int32), 'segment_ids': np.ones(n, np.int32),
+         'lang_ids': np.full(n, lang_id, np.int32), 'row_ids': np.full(n, row_id, np.int32)}
+  if masked:
+    out[batch_lib.TARGET_MASK] = (np.arange(n) >= body_start - 1).astype(np.int32)
+  return out
 
 
 def sequences(tokenizer, fact_set: facts_lib.FactSet, languages: Sequence[str],
@@ -136,12 +140,13 @@ def rows(tokenizer, fact_set: facts_lib.FactSet, languages: Sequence[str],
   names: dict[str, tuple] = {}
   index: dict[str, tuple] = {}
   dropped: dict[str, int] = {}
+  masked = batch_lib.zero_is_token(tokenizer)
   for lang, pairs in sequences(tokenizer, fact_set, languages, planted, vocab, bos, eos).items():
     k = list(languages).index(lang)
     kept_t, kept_u, rows_t, rows_u = [], [], [], []
     for i, (t, ts, u, us) in enumerate(pairs):
-      rt = _row(t, ts, max_len, k, len(out))
-      ru = _row(u, us, max_len, k, len(out) + 1)
+      rt = _row(t, ts, max_len, k, len(out), masked)
+      ru = _row(u, us, max_len, k, len(out) + 1, masked)
       if rt is None or ru is None:
         dropped[lang] = dropped.get(lang, 0) + 1
         continue
@@ -168,10 +173,11 @@ def pad(rows_: Sequence[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
 
 def row_sums(model: Transformer, params, batch, num_rows: int) -> dict[str, jax.Array]:
   """Per row index (batch['row_ids'], the same along a row; -1: padding): the summed loss of the
-  scored positions (target != 0) and their count, [num_rows] each (sums add across batches)."""
+  scored positions (batch.target_mask) and their count, [num_rows] each (sums add across
+  batches)."""
   logits_BxLxV = model_lib.forward(model, params, batch)
   xent_BxL = losses.cross_entropy(logits_BxLxV, batch['targets'])
-  mask_BxL = (batch['targets'] != 0).astype(jnp.float32)
+  mask_BxL = batch_lib.target_mask(batch).astype(jnp.float32)
   row_BxR = jax.nn.one_hot(batch['row_ids'][:, 0], num_rows, dtype=jnp.float32)  # -1: zeros
   return {'loss_R': jnp.einsum('b,br->r', jnp.sum(xent_BxL * mask_BxL, axis=1), row_BxR),
           'count_R': jnp.einsum('b,br->r', jnp.sum(mask_BxL, axis=1), row_BxR)}

@@ -16,6 +16,7 @@ import numpy as np
 
 from babel_jax import config as config_lib
 from babel_jax import model as model_lib
+from babel_jax.data import batch as batch_lib
 from babel_jax.probes.result import Neurons, NeuronSet
 from babel_jax.train import losses
 
@@ -35,7 +36,7 @@ def neuron_stats(model, params: Any, batch: dict[str, jax.Array], neuron_mask_Nx
   active_NxFxG = jnp.einsum('nblf,blg->nfg', active_NxBxLxF, lang_BxLxG.astype(dtype),
                             preferred_element_type=jnp.float32)
   sums = losses.token_sums(losses.cross_entropy(logits, batch['targets']), batch['targets'],
-                           batch['lang_ids'], num_langs)
+                           batch['lang_ids'], num_langs, batch_lib.target_mask(batch))
   return {'active_NxFxG': active_NxFxG, 'tokens_G': lang_BxLxG.sum((0, 1)),
           'loss_sum_G': sums['lang_loss_sum'], 'loss_tokens_G': sums['lang_count']}
 

@@ -64,7 +64,7 @@ def build_probe_set(tokenizer, languages: list[str], max_len: int, path: str = D
         pid = f'{pair["id"]}#{k}'
         body = prompt.rstrip(' ')
         space = ' ' * (len(prompt) - len(body))
-        toks = [BOS, *tokenizer.encode(body)]
+        toks = [getattr(tokenizer, 'bos_id', BOS), *tokenizer.encode(body)]
         first_t = tokenizer.encode(space + pair['target'])[:1]
         first_p = tokenizer.encode(space + pair['python'])[:1]
         if not body:

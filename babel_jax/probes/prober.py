@@ -173,11 +173,11 @@ class Prober:
     """The loss of hand-written correct HumanEval solutions, per language that has them."""
     # Only as long as the training rows: the model has not learnt later positions.
     rows, self._solution_kept = solution_loss.rows(tok, self.languages, self.cfg.data.seq_len,
-                                                   tok_lib.BOS)
+                                                   tok.bos_id)
     if not rows:
       return
     length = max(len(r['tokens']) for r in rows)
-    padded = [{k: np.pad(v, (0, length - len(v)), constant_values=-1 if k == 'lang_ids' else 0)
+    padded = [{k: np.pad(v, (0, length - len(v)), constant_values=batch_lib.fill_value(k))
                for k, v in r.items()} for r in rows]
     self._solution_inputs = self._put(_stack(padded, self.cfg.probe.batch_size))
     self._solutions = self._jit(functools.partial(losses.loss_sums, self.model,
@@ -196,7 +196,7 @@ class Prober:
              'reading as retention')
     rows, layout = knowledge_lib.rows(tok, fact_set, self.languages, self.planted,
                                       self.cfg.data.seq_len, self.model.cfg.vocab_size,
-                                      tok_lib.BOS, tok_lib.EOS)
+                                      tok.bos_id, tok.eos_id)
     for lang, n in layout.dropped.items():
       io.log(f'planted knowledge: {n} fact pairs of {lang} start their body beyond '
              f'{self.cfg.data.seq_len} tokens; left out')

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from babel_jax import model as model_lib
-from babel_jax.data.batch import PAD_ID
+from babel_jax.data import batch as batch_lib
 from babel_jax.model import backend
 
 
@@ -49,10 +49,13 @@ _cpu_cross_entropy.defvjp(_forward, _backward)
 
 
 def token_sums(xent_BxL: jax.Array, targets_BxL: jax.Array, lang_ids_BxL: jax.Array,
-               num_langs: int) -> dict[str, jax.Array]:
-  """Summed token losses and counts, overall and per language [G], over the positions with a
-  target (not PAD_ID); sums add across batches and micro-batches."""
-  mask_BxL = (targets_BxL != PAD_ID).astype(jnp.float32)
+               num_langs: int, counts_BxL: jax.Array | None = None) -> dict[str, jax.Array]:
+  """Summed token losses and counts, overall and per language [G], over the positions whose
+  target counts (`counts_BxL`, batch.target_mask; default: target not PAD_ID); sums add across
+  batches and micro-batches."""
+  if counts_BxL is None:
+    counts_BxL = batch_lib.target_mask({'targets': targets_BxL})
+  mask_BxL = counts_BxL.astype(jnp.float32)
   lang_BxLxG = jax.nn.one_hot(lang_ids_BxL, num_langs, dtype=jnp.float32) * mask_BxL[..., None]
   return {'loss_sum': jnp.sum(xent_BxL * mask_BxL), 'count': jnp.sum(mask_BxL),
           'lang_loss_sum': jnp.einsum('bl,blg->g', xent_BxL, lang_BxLxG),
@@ -64,7 +67,7 @@ def loss_sums(model, params, batch, num_langs: int,
   """`token_sums` of the model's predictions on one batch."""
   logits_BxLxV = model_lib.forward(model, params, batch, neuron_mask_NxF=neuron_mask_NxF)
   return token_sums(cross_entropy(logits_BxLxV, batch['targets']), batch['targets'],
-                    batch['lang_ids'], num_langs)
+                    batch['lang_ids'], num_langs, batch_lib.target_mask(batch))
 
 
 def scan_sum(fn, stacked):
