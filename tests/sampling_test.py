@@ -46,8 +46,11 @@ def _greedy_reference(model, params, prompt, n, bias, width=32):
 class SamplingTest(absltest.TestCase):
 
   def test_cached_greedy_matches_full_recompute(self):
-    for overrides in ({}, {'positions': 'rotary', 'norm': 'rmsnorm', 'mlp': 'swiglu',
-                           'scan_layers': True}):
+    llama = {'positions': 'rotary', 'norm': 'rmsnorm', 'mlp': 'swiglu', 'use_bias': False}
+    neox = {'positions': 'rotary', 'rotary_fraction': 0.25, 'parallel_residual': True,
+            'mlp': 'gelu_exact', 'tie_embeddings': False}
+    for overrides in ({}, {**llama, 'scan_layers': True},
+                      {**llama, 'num_kv_heads': 2, 'tie_embeddings': False}, neox):
       _, model, params = _model(**overrides)
       sampler = sampling.Sampler(model, eos_id=EOS)
       prompts = [[5, 9, 17, 33], [7], [100, 101, 102, 103, 104, 105, 106]]
