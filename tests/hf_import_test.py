@@ -57,8 +57,7 @@ def hub_cache(revisions: dict[str, str]) -> str:
 
 def restored(workdir: str, step: int):
   run_dir = RunDir(workdir)
-  with open(run_dir.config_path) as f:
-    cfg = config_lib.from_json(f.read())
+  cfg = run_dir.typed_config()
   rt = factory.build_runtime(cfg)
   manager = ckpt_lib.make_manager(run_dir.checkpoints, read_only=True)
   return cfg, ckpt_lib.restore_params(manager, step, rt.abstract_params)

@@ -50,8 +50,7 @@ def run(hf_dir: str, out: str, b: int, length: int, reps: int, langs: int = 2) -
   hf_checkpoints.import_run(cfg, workdir, hf_dir)
   import_s = time.perf_counter() - t
   run_dir = RunDir(workdir)
-  with open(run_dir.config_path) as f:
-    cfg = config_lib.from_json(f.read())
+  cfg = run_dir.typed_config()
   rt = factory.build_runtime(cfg)
   t = time.perf_counter()
   params = ckpt_lib.restore_params(ckpt_lib.make_manager(run_dir.checkpoints, read_only=True), 0,

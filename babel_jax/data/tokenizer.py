@@ -210,10 +210,18 @@ def train(c, vocab_size: int, corpus_dir: str, out_dir: str) -> dict[str, Any]:
     f.write(model.getvalue())
   print(f'tokenizer: trained {vocab_size} pieces in {time.time() - t0:.0f}s; counting tokens '
         'and checking the round trip on the validation split', flush=True)
-  tokens, checked, failures = _count(Tokenizer(os.path.join(tmp, MODEL)), corpus_dir, manifest)
+  return _finish(Tokenizer(os.path.join(tmp, MODEL)), tmp, out_dir, corpus_dir, manifest,
+                 settings, hashlib.sha256(model.getvalue()).hexdigest(), t0)
+
+
+def _finish(tok, tmp: str, out_dir: str, corpus_dir: str, manifest: dict[str, Any],
+            settings: dict[str, Any], sha: str, t0: float) -> dict[str, Any]:
+  """Counts `tok`'s tokens on the corpus and checks its round trip, writes the info file into
+  `tmp` (which holds the model) and renames `tmp` to `out_dir`; a failed round trip raises and
+  leaves `tmp` for inspection."""
+  tokens, checked, failures = _count(tok, corpus_dir, manifest)
   info = {'settings': settings, 'corpus_hash': manifest['content_hash'],
-          'corpus_dir': os.path.abspath(corpus_dir),
-          'model_sha256': hashlib.sha256(model.getvalue()).hexdigest(),
+          'corpus_dir': os.path.abspath(corpus_dir), 'model_sha256': sha,
           'tokens': tokens, 'roundtrip': {'files': checked, 'failures': failures[:20],
                                           'num_failures': len(failures)},
           'train_seconds': round(time.time() - t0, 1)}
@@ -277,22 +285,8 @@ def use_hf(hf_json: str, vocab_size: int, corpus_dir: str, out_dir: str) -> dict
   shutil.rmtree(tmp, ignore_errors=True)
   os.makedirs(tmp)
   shutil.copyfile(hf_json, os.path.join(tmp, HF_MODEL))
-  tokens, checked, failures = _count(HFTokenizer(os.path.join(tmp, HF_MODEL)), corpus_dir,
-                                     manifest)
-  info = {'settings': {**settings, 'vocab_size': tok.vocab_size},
-          'corpus_hash': manifest['content_hash'], 'corpus_dir': os.path.abspath(corpus_dir),
-          'model_sha256': sha, 'tokens': tokens,
-          'roundtrip': {'files': checked, 'failures': failures[:20],
-                        'num_failures': len(failures)},
-          'train_seconds': round(time.time() - t0, 1)}
-  with open(os.path.join(tmp, INFO), 'w') as f:
-    json.dump(info, f, indent=2, sort_keys=True)
-  if failures:
-    raise TokenizerError(f'tokenizer round trip failed on {len(failures)} of {checked} '
-                         f'validation files, e.g. {failures[0]}; left in {tmp}')
-  os.rename(tmp, out_dir)
-  print(summary(info), flush=True)
-  return info
+  return _finish(HFTokenizer(os.path.join(tmp, HF_MODEL)), tmp, out_dir, corpus_dir, manifest,
+                 {**settings, 'vocab_size': tok.vocab_size}, sha, t0)
 
 
 def summary(info: dict[str, Any]) -> str:

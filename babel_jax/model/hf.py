@@ -9,6 +9,7 @@ heads, G key/value heads, K head size, F MLP width, V vocabulary).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -351,7 +352,20 @@ def read_dir(path: str) -> tuple[dict[str, Any], Params, dict[str, Any]]:
   fields = model_fields(hf, os.path.join(path, 'config.json'))
   family = hf['model_type']
   files = weight_files(path)
-  handles = [safetensors.safe_open(f, framework='flax') for f in files]
+  with contextlib.ExitStack() as stack:  # the files stay open (memory-mapped) while read
+    handles = [stack.enter_context(safetensors.safe_open(f, framework='flax')) for f in files]
+    params, dtypes, unused = _read_weights(path, fields, family, handles)
+  if unused:
+    raise ConfigError(f'{path}: {len(unused)} tensors not used by {family}, e.g. {unused[0]!r} '
+                      '(does config.json describe these weights?)')
+  info = {'family': family, 'dtype': ','.join(sorted(dtypes)),
+          'files': {os.path.basename(f): sha256(f) for f in files}}
+  return fields, params, info
+
+
+def _read_weights(path: str, fields: dict[str, Any], family: str, handles
+                  ) -> tuple[Params, set[str], list[str]]:
+  """(float32 parameters, source dtypes, tensors no mapping read) from open safetensors files."""
   where = {name: h for h in handles for name in h.keys()}
   used, dtypes = set(), set()
 
@@ -369,12 +383,7 @@ def read_dir(path: str) -> tuple[dict[str, Any], Params, dict[str, Any]]:
   unused = [n for n in where if n not in used and not n.endswith(_BUFFERS)]
   if m.tie_embeddings and family != 'gpt2':
     unused = [n for n in unused if n != _OUTER[family][3]]
-  if unused:
-    raise ConfigError(f'{path}: {len(unused)} tensors not used by {family}, e.g. {unused[0]!r} '
-                      '(does config.json describe these weights?)')
-  info = {'family': family, 'dtype': ','.join(sorted(dtypes)),
-          'files': {os.path.basename(f): sha256(f) for f in files}}
-  return fields, params, info
+  return params, dtypes, unused
 
 
 def write_dir(path: str, m, params: Params, family: str | None = None,

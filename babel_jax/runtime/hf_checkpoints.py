@@ -152,11 +152,9 @@ def _duplicates(records: list[dict[str, Any]]) -> list[list[str]]:
 def export_run(workdir: str, out: str, step: int = -1, dtype: str = 'float32') -> str:
   """The run's checkpoint at `step` (-1: the latest) as a Hugging Face model directory."""
   run = RunDir.containing(workdir)
-  saved = run.config()
-  if saved is None:
+  cfg = run.typed_config()
+  if cfg is None:
     raise ConfigError(f'{workdir}: no config.json (not a run directory)')
-  with open(run.config_path) as f:
-    cfg = config_lib.from_json(f.read())
   steps = ckpt_lib.complete_steps(run.checkpoints)
   if not steps:
     raise ConfigError(f'{run.checkpoints}: no complete checkpoint to export')

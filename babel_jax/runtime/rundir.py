@@ -16,6 +16,7 @@ import json
 import os
 from typing import Any
 
+from babel_jax import config as config_lib
 from babel_jax import io
 from babel_jax.errors import ConfigError, RunError
 
@@ -78,6 +79,13 @@ class RunDir:
   def config(self) -> dict[str, Any] | None:
     """The run's saved config as a dict, or None before the run has started."""
     return _read(self.config_path) if os.path.exists(self.config_path) else None
+
+  def typed_config(self) -> config_lib.Config | None:
+    """The run's saved config as the typed Config, or None before the run has started."""
+    if not os.path.exists(self.config_path):
+      return None
+    with open(self.config_path) as f:
+      return config_lib.from_json(f.read())
 
   def model_config(self) -> dict[str, Any] | None:
     saved = self.config()
