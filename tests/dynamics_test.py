@@ -12,7 +12,7 @@ import numpy as np
 from absl.testing import absltest
 
 from babel_jax import io
-from babel_jax.dynamics import analysis, curves, eq1, stages, stats, transfer
+from babel_jax.dynamics import analysis, bakeoff, curves, eq1, stages, stats, transfer
 from babel_jax.errors import ConfigError, RunError
 from babel_jax.probes import result
 from babel_jax.probes.result import AlignedReading, Neurons, ProbeResult
@@ -213,23 +213,34 @@ class StatsTest(absltest.TestCase):
     self.assertAlmostEqual(iv['high'], 2.0 + half, places=5)
     self.assertIsNone(stats.interval([5.0])['low'])
 
-  def test_winner_needs_the_interval_to_exclude_zero(self):
-    rows = stats.compare({
-        'original': [{'heldout_loss': {'go': 3.0, 'php': 2.0}, 'pass@1': {'go': 0.1}},
-                     {'heldout_loss': {'go': 3.1, 'php': 2.5}, 'pass@1': {'go': 0.2}},
-                     {'heldout_loss': {'go': 3.2, 'php': 1.5}, 'pass@1': {'go': 0.3}}],
-        'optimized': [{'heldout_loss': {'go': 2.0, 'php': 2.1}, 'pass@1': {'go': 0.1}},
-                      {'heldout_loss': {'go': 2.1, 'php': 1.4}, 'pass@1': {'go': 0.2}},
-                      {'heldout_loss': {'go': 2.2, 'php': 2.4}, 'pass@1': {'go': 0.3}}]},
-        ['go', 'php'])
+  def test_bakeoff_table_winner_needs_holm_and_every_strategy(self):
+    runs = {
+        'natural': [{'heldout_loss': {'go': 3.0, 'php': 2.0}, 'pass@1': {'go': 0.1}},
+                    {'heldout_loss': {'go': 3.1, 'php': 2.5}, 'pass@1': {'go': 0.2}},
+                    {'heldout_loss': {'go': 3.2, 'php': 1.5}, 'pass@1': {'go': 0.3}}],
+        'babel': [{'heldout_loss': {'go': 2.0, 'php': 2.1}, 'pass@1': {'go': 0.1}},
+                  {'heldout_loss': {'go': 2.1, 'php': 1.4}, 'pass@1': {'go': 0.2}},
+                  {'heldout_loss': {'go': 2.2, 'php': 2.4}, 'pass@1': {'go': 0.3}}]}
+    rows = bakeoff.table(runs, ['go', 'php'], ['go', 'php'], 'worst')
     by = {(r['metric'], r['language']): r for r in rows}
-    self.assertEqual(by['heldout_loss', 'go']['winner'], 'optimized')  # lower loss, clearly
-    self.assertAlmostEqual(by['heldout_loss', 'go']['difference']['diff'], -1.0)
-    self.assertEqual(by['heldout_loss', 'php']['winner'], 'no clear difference')
-    self.assertEqual(by['pass@1', 'go']['winner'], 'no clear difference')
+    self.assertEqual(by['heldout_loss', 'go']['winner'], 'babel')  # lower loss, clearly
+    self.assertAlmostEqual(by['heldout_loss', 'go']['strategies']['babel']['mean'], 2.1)
+    self.assertIsNone(by['heldout_loss', 'php']['winner'])
+    self.assertIn('no clear winner', by['heldout_loss', 'php']['verdict'])
+    self.assertIsNone(by['pass@1', 'go']['winner'])
     self.assertNotIn(('pass@1', 'php'), by)  # no pass@1 measured for php
-    flipped = stats.verdict(stats.difference([2.0, 2.1, 2.2], [3.0, 3.1, 3.2]), True)
-    self.assertEqual(flipped, 'original')
+    # The objective: the worst of go and php per seed (3.0, 3.1, 3.2 against 2.1, 2.1, 2.4).
+    worst = by['heldout_loss', 'worst(new)']['strategies']
+    np.testing.assert_allclose(worst['natural']['values'], [3.0, 3.1, 3.2])
+    np.testing.assert_allclose(worst['babel']['values'], [2.1, 2.1, 2.4])
+    self.assertEqual(rows[0]['language'], 'worst(new)')  # the objective's row first
+    # A third strategy equal to babel: babel no longer beats every other, so no winner.
+    runs['unimax'] = [{'heldout_loss': {'go': v + 1e-3 * i, 'php': 2.0}}
+                      for i, v in enumerate((2.0, 2.1, 2.2))]
+    go = {(r['metric'], r['language']): r for r in bakeoff.table(
+        runs, ['go', 'php'], ['go', 'php'], 'mean')}['heldout_loss', 'go']
+    self.assertIsNone(go['winner'])
+    self.assertLen(go['pairs'], 3)
 
 
 if __name__ == '__main__':

@@ -53,19 +53,27 @@ class ExperimentTest(absltest.TestCase):
           'loss'][lang] for kind in ('continual', 'reference')]
       self.assertLess(abs(start[0] - start[1]), 0.5, (lang, start))
     comparison = io.read_json(os.path.join(workdir, 'comparison.json'))
-    self.assertLen(comparison['runs']['original'], 2)
+    # Algorithm 1 gets no P* from synthetic curves: babel keeps the uniform shares, so the two
+    # strategies have one mixture, trained once.
+    self.assertEqual(comparison['identical'], {'uniform': ['babel']})
+    self.assertLen(comparison['runs']['uniform'], 2)
     losses = {r['language']: r for r in comparison['rows'] if r['metric'] == 'heldout_loss'}
-    self.assertEqual(sorted(losses), ['go', 'php', 'python'])  # the controls get no share
+    self.assertEqual(sorted(losses), ['go', 'mean(new)', 'php', 'python'])  # controls: no share
     for row in losses.values():
-      self.assertLess(row['original']['low'], row['original']['mean'])
-      self.assertLess(row['original']['mean'], 7.0)  # trained: below the untrained log(256)
-    optimized = io.read_json(os.path.join(workdir, 'mixture', 'optimized.json'))
+      iv = row['strategies']['uniform']
+      self.assertLess(iv['low'], iv['mean'])
+      self.assertLess(iv['mean'], 7.0)  # trained: below the untrained log(256)
+    optimized = io.read_json(os.path.join(workdir, 'mixture', 'babel.json'))
     self.assertEqual(optimized['weights']['python_clone'], 0.0)
+    bake = io.read_json(os.path.join(workdir, 'mixtures.json'))
+    self.assertEqual(bake['strategies'], ['uniform', 'babel'])
+    self.assertEqual(bake['decision_skipped'], 'experiment.decision_check is False')
     page = open(os.path.join(workdir, 'report', 'index.md')).read()
     for heading in ('## Findings', '## Controls', 'Stages per new language',
-                    'Eq. 1 against the measured', 'mixture chosen', 'From-scratch comparison'):
+                    'Eq. 1 against the measured', 'The Babel Tower mixture', 'Mixture bake-off',
+                    '| uniform = babel |'):
       self.assertIn(heading, page)
-    for plot in ('controls.png', 'stages.png', 'eq1.png', 'mixture.png', 'comparison.png'):
+    for plot in ('controls.png', 'stages.png', 'eq1.png', 'mixture.png', 'bakeoff.png'):
       self.assertTrue(os.path.exists(os.path.join(workdir, 'report', plot)), plot)
     # Continual runs start at the primary run's final parameters, kept as their step 0; the
     # reference runs (one seed: experiment.reference_seeds) keep their untrained step 0.
@@ -117,6 +125,50 @@ class ExperimentTest(absltest.TestCase):
     self.assertIsNotNone(study['php'][0]['problem'])
     self.assertIn(study['php'][0]['problem'], optimized['provenance']['kept_original']['php'])
 
+  def test_bakeoff_with_regmix_and_the_decision_check(self):
+    workdir = tempfile.mkdtemp()
+    proc = testing.run_main(
+        workdir, *ONE_DEVICE, *NO_REFERENCE, '--config.experiment.continual_steps=16',
+        '--config.experiment.strategies=original,babel,regmix',
+        '--config.experiment.regmix_runs=6', '--config.experiment.scratch_steps=16',
+        '--config.experiment.decision_check=True', '--config.experiment.target_scale=4',
+        mode='experiment')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertIn('7-target.json', _phases(workdir))
+    bake = io.read_json(os.path.join(workdir, 'mixtures.json'))
+    reg = bake['provenance']['regmix']
+    self.assertLen(reg['proxies'], 6)
+    self.assertEqual(reg['proxy_steps'], 8)  # half of scratch_steps
+    for p in reg['proxies']:  # each proxy measured the objective: the mean held-out loss
+      self.assertGreater(p['objective'], 0.0)
+    self.assertAlmostEqual(sum(bake['weights']['regmix'].values()), 1.0, places=6)
+    # Equal compute: every bake-off run reads the same tokens; the target 4x of them.
+    d = bake['decision']
+    self.assertEqual(d['tokens_per_run'], 4 * bake['tokens_per_run'])
+    self.assertGreater(d['parameters'], 2.5 * bake['parameters'])  # d_model x 2
+    small, target = (io.read_json(os.path.join(workdir, scale, 'regmix', 'seed1', 'config.json'))
+                     for scale in ('scratch', 'target'))
+    self.assertEqual((target['model']['d_model'], target['train']['steps']),
+                     (2 * small['model']['d_model'], 4 * 16))
+    names = set(bake['identical'])
+    objective = next(a for a in d['agreement'] if a['language'] == 'mean(new)')
+    self.assertEqual(set(objective['strategies']), names)
+    acc = objective['accuracy']
+    self.assertTrue(0.0 <= acc['value'] <= 1.0, acc)
+    page = open(os.path.join(workdir, 'report', 'index.md')).read()
+    self.assertIn('Decision check: the same mixtures at 4x', page)
+
+  def test_strategy_errors_are_one_line_before_any_training(self):
+    for flag, want in (('natural', 'experiment.strategies: natural needs the corpus token counts'),
+                       ('unknown', "experiment.strategies")):
+      workdir = tempfile.mkdtemp()
+      proc = testing.run_main(workdir, *ONE_DEVICE, f'--config.experiment.strategies={flag}',
+                              mode='experiment')
+      self.assertNotEqual(proc.returncode, 0)
+      self.assertIn(want, proc.stderr)
+      self.assertNotIn('Traceback', proc.stderr)
+      self.assertFalse(os.path.exists(os.path.join(workdir, 'primary')))
+
   def test_phases_resume_after_an_interruption(self):
     workdir = tempfile.mkdtemp()
     # Every training run stops after 25 steps of a process: the primary run (40 steps) stops.
@@ -130,7 +182,7 @@ class ExperimentTest(absltest.TestCase):
                             mode='experiment')
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     self.assertIn('resumed from', proc.stdout)
-    self.assertLen(_phases(workdir), 6)
+    self.assertLen(_phases(workdir), 6)  # phase 7 only with experiment.decision_check
     with open(os.path.join(workdir, 'primary', 'metrics.jsonl')) as f:
       steps = [json.loads(line)['step'] for line in f]
     self.assertEqual(steps, list(range(1, 41)))  # resumed at 26, nothing repeated or lost
@@ -157,13 +209,13 @@ class PassAtOneTest(absltest.TestCase):
     study = driver.Study(cfg, tempfile.mkdtemp())
     counts = dict.fromkeys((*sandbox.OUTCOMES, 'untranslated', 'prompt_too_long'), 0)
     too_long = {'outcomes': {**counts, 'prompt_too_long': 4}}
-    self.assertFalse(study._sampled('python', too_long, cfg))
-    self.assertFalse(study._sampled('go', {'outcomes': {**counts, 'untranslated': 4}}, cfg))
+    self.assertFalse(study.sampled('python', too_long, cfg))
+    self.assertFalse(study.sampled('go', {'outcomes': {**counts, 'untranslated': 4}}, cfg))
     self.assertIn(f'({cfg.model.max_len} - {cfg.eval.max_new_tokens} tokens)',
-                  study._pass_unmeasured['python'])
+                  study.pass_unmeasured['python'])
     one_ran = {'outcomes': {**counts, 'prompt_too_long': 3, 'failed': 1}}
-    self.assertTrue(study._sampled('php', one_ran, cfg))
-    self.assertNotIn('php', study._pass_unmeasured)
+    self.assertTrue(study.sampled('php', one_ran, cfg))
+    self.assertNotIn('php', study.pass_unmeasured)
 
 if __name__ == '__main__':
   absltest.main()

@@ -364,9 +364,7 @@ class ControlsTest(absltest.TestCase):
     self.assertIn('validated at this scale: planted knowledge transferred to L',
                   ' '.join(controls.findings(t)))
     page = '\n'.join(study_report._controls_section(
-        study_report.Study(languages=('python',), dynamics={}, run_reports={}, mixtures={},
-                           comparison={'rows': []}, phases=[], seeds=3, scratch_steps=0,
-                           same_mixtures=False, controls=t)))
+        study_report.Study(languages=('python',), dynamics={}, run_reports={}, phases=[], seeds=3, controls=t)))
     self.assertIn('| knowledge_end | python_clone vs python_scrambled |', page)
     # The same readings the other way round: separated, but opposite to transfer.
     flipped = controls.table({CLONE: scrambled, SCRAMBLED: clone}, None, [CLONE, SCRAMBLED])
@@ -507,8 +505,7 @@ class RiseAndFallTest(absltest.TestCase):
            'go': [seed(np.array([0.0, 0.02, 0.01, 0.0, 0.01]) + rng.normal(0, 0.05, 5), None)
                   for _ in range(3)]}
     study = study_report.Study(languages=('python', 'go'), dynamics=dyn, run_reports={},
-                               mixtures={}, comparison={'rows': []}, phases=[], seeds=3,
-                               scratch_steps=0, same_mixtures=False)
+                               phases=[], seeds=3)
     courses = study_report.knowledge_courses(study)
     self.assertTrue(courses[CLONE]['rise_and_fall'])
     self.assertTrue(courses[CLONE]['separation'])

@@ -16,6 +16,7 @@ MESH_AXES = ('data', 'fsdp', 'tensor')
 COLUMN_ROLES = ('content', 'lang', 'path', 'ext')  # dataset shard columns (data/shards.py)
 PLANTED_KINDS = ('clone', 'partial', 'scrambled')  # planted control languages (data/planted.py)
 DTYPES = ('float32', 'bfloat16')
+STRATEGIES = ('original', 'natural', 'uniform', 'temperature', 'unimax', 'babel', 'regmix')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -360,6 +361,26 @@ class Experiment(Section):
   reference_seeds: int = knob(0, 'Reference runs per language; 0 means experiment.seeds.', min=0)
   reference_factor: int = knob(4, "Reference runs are this many times as long as a continual run "
                                "(D_E must reach the continual run's loss).", gt=0)
+  strategies: tuple[str, ...] = knob(
+      ('original', 'babel'), "Mixtures of the bake-off (phases 4-7): 'original' (the "
+      "experiment.original mixture), 'natural', 'uniform', 'temperature', 'unimax', 'babel' "
+      "(Algorithm 1) and 'regmix'; each is trained from scratch at equal compute.",
+      choices=STRATEGIES)
+  objective: str = knob('mean', "What 'the best mixture' means for the new languages' held-out "
+                        "loss: their 'mean' or the 'worst' of them (RegMix fits this).",
+                        choices=('mean', 'worst'))
+  unimax_epochs: float = knob(4.0, 'UniMax: at most this many passes over any language\'s data '
+                              '(Chung et al. 2023 use 1 to 5).', gt=0)
+  regmix_runs: int = knob(16, 'RegMix: proxy runs on random mixtures (at least 6).', min=6)
+  regmix_steps: int = knob(0, 'RegMix: steps per proxy run; 0 means half of scratch_steps.',
+                           min=0)
+  regmix_concentration: float = knob(1.0, 'RegMix: Dirichlet concentration of the proxy '
+                                     'mixtures around the natural shares (x languages).', gt=0)
+  decision_check: bool = knob(False, 'Phase 7: every distinct mixture again at '
+                              'experiment.target_scale, and how well the small scale ranked '
+                              'them.')
+  target_scale: float = knob(4.0, 'Phase 7: parameters and tokens are this many times the '
+                             "bake-off's (d_model x sqrt(scale), steps x scale).", gt=1)
 
 
 @dataclasses.dataclass(frozen=True)

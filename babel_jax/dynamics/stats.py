@@ -1,11 +1,10 @@
-"""Statistics over seeds: per-language means with 95% intervals, and who wins a comparison.
+"""Statistics over seeds: means with 95% intervals, Welch differences and Holm's correction.
 
 Intervals are Student-t intervals of the mean over seeds; the difference between two sets of
 runs is Welch's interval (unequal variances), with Welch's two-sided p-value. Two sides whose
 seeds all read the same have no spread: their difference has no interval and no test (it can
-separate nothing). A mixture "wins" a language only when the interval of the difference
-excludes zero in its favour; otherwise the verdict is "no clear difference". `holm` adjusts the
-p-values of several tests read together (Holm-Bonferroni).
+separate nothing). `holm` adjusts the p-values of several tests read together (Holm-Bonferroni);
+dynamics/ranking.py picks a winner among several mixtures with them.
 """
 
 from __future__ import annotations
@@ -61,34 +60,3 @@ def holm(p_values: Sequence[float]) -> list[float]:
   adjusted = np.empty_like(p)
   adjusted[order] = np.maximum.accumulate(scaled) if len(p) else scaled
   return adjusted.tolist()
-
-
-def verdict(diff: dict[str, Any], lower_is_better: bool) -> str:
-  """'optimized', 'original', or 'no clear difference' (diff is optimized - original)."""
-  if diff['low'] is None:
-    return f'no interval ({diff.get("reason") or "fewer than 2 seeds"})'
-  better_low = diff['high'] < 0 if lower_is_better else diff['low'] > 0
-  better_high = diff['low'] > 0 if lower_is_better else diff['high'] < 0
-  if better_low:
-    return 'optimized'
-  if better_high:
-    return 'original'
-  return 'no clear difference'
-
-
-def compare(runs: dict[str, list[dict[str, dict[str, float]]]],
-            languages: Sequence[str]) -> list[dict[str, Any]]:
-  """Rows per (language, metric) from runs = {mixture: [per seed {metric: {lang: value}}]}."""
-  rows = []
-  for metric, lower in (('heldout_loss', True), ('pass@1', False)):
-    for lang in languages:
-      per = {m: [r[metric][lang] for r in runs[m] if lang in r.get(metric, {})]
-             for m in ('original', 'optimized')}
-      if not per['original'] or not per['optimized']:
-        continue
-      diff = difference(per['original'], per['optimized'])
-      rows.append({'language': lang, 'metric': metric, 'lower_is_better': lower,
-                   'original': interval(per['original']),
-                   'optimized': interval(per['optimized']),
-                   'difference': diff, 'winner': verdict(diff, lower)})
-  return rows

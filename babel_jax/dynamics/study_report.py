@@ -4,11 +4,11 @@
 a planted clone from a scrambled language), the planted knowledge over continual training (does
 knowledge transferred to L rise and then fall, and faster than the primary's retention?), the
 stages per new language and seed, Eq. 1 on the loss against the measured working-language share,
-the mixture chosen (and why), and the comparison of the from-scratch runs; plots controls.png,
-knowledge.png, stages.png, eq1.png, mixture.png, comparison.png, and eq1.json and
-knowledge.json next to it. The
-experiment driver gathers the inputs; every number here comes from `analysis.analyze`, the
-mixture files and comparison.json, so it matches the per-run reports and Algorithm 1.
+the mixtures chosen (and why), and the mixture bake-off of the from-scratch runs; plots
+controls.png, knowledge.png, stages.png, eq1.png, mixture.png, bakeoff.png, and eq1.json and
+knowledge.json next to it. The experiment driver gathers the inputs; every number here comes
+from `analysis.analyze` and mixtures.json (dynamics/bakeoff.py), so it matches the per-run
+reports and Algorithm 1.
 """
 
 from __future__ import annotations
@@ -21,14 +21,12 @@ import numpy as np
 
 from babel_jax import io
 from babel_jax.dynamics import analysis as analysis_lib
+from babel_jax.dynamics import bakeoff as bakeoff_lib
 from babel_jax.dynamics import controls as controls_lib
 from babel_jax.dynamics import plots
 from babel_jax.dynamics import stats
 from babel_jax.dynamics.analysis import Analysis
 from babel_jax.dynamics.curves import Curves
-
-MIXTURES = ('original', 'optimized')
-
 
 @dataclasses.dataclass(frozen=True)
 class Study:
@@ -36,12 +34,9 @@ class Study:
   languages: tuple[str, ...]  # the real languages, primary first
   dynamics: dict[str, list[tuple[Curves, Analysis]]]  # per new language, one per seed
   run_reports: dict[str, list[str]]  # per new language and seed: its page, relative to report/
-  mixtures: dict[str, dict[str, Any]]  # original / optimized MixtureSpec JSON
-  comparison: dict[str, Any]  # comparison.json
   phases: list[dict[str, Any]]  # phase records
   seeds: int
-  scratch_steps: int
-  same_mixtures: bool  # the optimized mixture equals the original
+  bakeoff: dict[str, Any] | None = None  # mixtures.json (experiment/bakeoff.py)
   controls: dict[str, Any] | None = None  # controls.json (dynamics/controls.py)
 
 
@@ -153,31 +148,16 @@ def _eq1_plot(plt, study: Study):
   return fig
 
 
-def _mixture_plot(plt, study: Study):
+def _mixture_plot(plt, bake: dict[str, Any]):
   fig, ax = plt.subplots(figsize=(5.5, 3.2))
-  x = np.arange(len(study.languages))
-  for i, name in enumerate(MIXTURES):
-    ax.bar(x + (i - 0.5) * 0.4, [study.mixtures[name]['weights'][lang]
-                                 for lang in study.languages], 0.4, label=name)
-  ax.set_xticks(x, study.languages)
+  langs, names = bake['languages'], list(bake['weights'])
+  x, width = np.arange(len(langs)), 0.8 / len(names)
+  for i, name in enumerate(names):
+    ax.bar(x + (i - (len(names) - 1) / 2) * width,
+           [bake['weights'][name][lang] for lang in langs], width, label=name)
+  ax.set_xticks(x, langs)
   ax.set_ylabel('token share')
   ax.legend(fontsize=7)
-  return fig
-
-
-def _comparison_plot(plt, rows):
-  metrics = sorted({r['metric'] for r in rows})
-  fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.2), squeeze=False)
-  for ax, metric in zip(axes[0], metrics):
-    sel = [r for r in rows if r['metric'] == metric]
-    x = np.arange(len(sel))
-    for i, name in enumerate(MIXTURES):
-      means = [r[name]['mean'] for r in sel]
-      err = [0 if r[name]['low'] is None else r[name]['mean'] - r[name]['low'] for r in sel]
-      ax.bar(x + (i - 0.5) * 0.4, means, 0.4, yerr=err, capsize=3, label=name)
-    ax.set_xticks(x, [r['language'] for r in sel])
-    ax.set_ylabel(metric + (' (lower is better)' if sel[0]['lower_is_better'] else ''))
-    ax.legend(fontsize=7)
   return fig
 
 
@@ -232,7 +212,11 @@ def _knowledge_plot(plt, courses: dict[str, dict[str, Any]]):
 
 def _plots(report_dir: str, study: Study) -> list[str]:
   plt = plots.pyplot()
-  figures = {'mixture.png': _mixture_plot(plt, study)}
+  figures = {}
+  if study.bakeoff:
+    figures['mixture.png'] = _mixture_plot(plt, study.bakeoff)
+    if study.bakeoff['rows']:
+      figures['bakeoff.png'] = bakeoff_lib.plot(plt, study.bakeoff)
   if study.controls and study.controls['languages']:
     figures['controls.png'] = _controls_plot(plt, study.controls)
   courses = knowledge_courses(study)
@@ -240,8 +224,6 @@ def _plots(report_dir: str, study: Study) -> list[str]:
     figures['knowledge.png'] = _knowledge_plot(plt, courses)
   if study.dynamics:
     figures.update({'stages.png': _stage_plot(plt, study), 'eq1.png': _eq1_plot(plt, study)})
-  if study.comparison['rows']:
-    figures['comparison.png'] = _comparison_plot(plt, study.comparison['rows'])
   return [plots.save_figure(fig, report_dir, name, dpi=100) for name, fig in figures.items()]
 
 
@@ -259,16 +241,8 @@ def _findings(study: Study) -> list[str]:
   if courses:
     lines.append('- Planted knowledge over continual training: ' + ' '.join(
         f'{c["sentence"]} {c["separation_sentence"]}' for c in courses.values()))
-  rows = study.comparison['rows']
-  if rows:
-    won = [f'{r["language"]} ({r["metric"]}: {r["winner"]})' for r in rows
-           if r['winner'] in ('optimized', 'original')]
-    lines.append('- Mixture comparison: ' + (
-        'even by construction (the optimized mixture equals the original).'
-        if study.same_mixtures else
-        (f'a clear winner for {", ".join(won)}; ' if won else 'no clear winner; ')
-        + f'{len(rows) - len(won)} of {len(rows)} language-metric rows show no clear '
-        'difference at this scale.'))
+  if study.bakeoff:
+    lines.append('- Mixture bake-off: ' + bakeoff_lib.finding(study.bakeoff))
   return lines + ['']
 
 
@@ -395,12 +369,16 @@ def _eq1_section(study: Study) -> list[str]:
 
 
 def _mixture_section(study: Study) -> list[str]:
-  opt = study.mixtures['optimized']['provenance']
-  lines = ['## The mixture chosen', '',
-           f'Original: {study.mixtures["original"]["provenance"].get("strategy")}. Optimized: '
+  """Algorithm 1's mixture beside the original one, language by language, and why."""
+  bake = study.bakeoff
+  if not bake or 'babel' not in bake['provenance']:
+    return []
+  opt, original = bake['provenance']['babel'], bake['original']
+  lines = ['## The Babel Tower mixture', '',
            f'Algorithm 1 with a {study.languages[0]} budget of {opt["primary_tokens"]:.4g} '
-           'tokens; P* needs more than half of the seeds to give one, and is the mean over those.',
-           '', '| language | original share | optimized share | optimized tokens | P* (seeds) | '
+           'tokens; P* needs more than half of the seeds to give one, and is the mean over those. '
+           f'Languages without P* keep their share in the original ({original}) mixture.',
+           '', f'| language | {original} share | babel share | babel tokens | P* (seeds) | '
            'best steps | note |', '| --- | --- | --- | --- | --- | --- | --- |']
   for lang in study.languages:
     fit = opt['fits'].get(lang, {})
@@ -410,49 +388,35 @@ def _mixture_section(study: Study) -> list[str]:
     steps = ', '.join(str(f['best_step']) for f in fit.get('seeds', []) if f['p_star'])
     given = (f' ({fit["seeds_with_p_star"]} of {fit["seed_count"]})'
              if 'seed_count' in fit else '')
-    lines.append(f'| {lang} | {study.mixtures["original"]["weights"][lang]:.3f} | '
-                 f'{study.mixtures["optimized"]["weights"][lang]:.3f} | '
+    base = bake['weights'].get(original, {}).get(lang)
+    lines.append(f'| {lang} | {_fmt(base, 3)} | {bake["weights"]["babel"][lang]:.3f} | '
                  f'{opt["target_tokens"][lang]:.4g} | {_fmt(fit.get("p_star"), 3)}{given} | '
                  f'{steps or "–"} | {note} |')
-  if study.same_mixtures:
-    lines += ['', '**The optimized mixture equals the original** (every new language was capped '
-              'at the tokens available or kept its original share): its from-scratch runs would '
-              'repeat the original ones step for step, so the original runs stand for both and '
-              'the comparison below is even by construction.']
+  same = [n for n, others in bake['identical'].items() if 'babel' in [n, *others]]
+  if same and len([same[0], *bake['identical'][same[0]]]) > 1:
+    lines += ['', f'**Algorithm 1\'s mixture equals {same[0] if same[0] != "babel" else "another"}'
+              '\'s** (no new language gave P* or every one was capped): its from-scratch runs '
+              'would repeat those step for step, so they ran once (the bake-off below).']
   return lines + ['', '![mixture](mixture.png)', '']
-
-
-def _comparison_section(study: Study, made: list[str]) -> list[str]:
-  c = study.comparison
-  lines = ['## From-scratch comparison', '',
-           f'Final checkpoints of {study.seeds} seeds per mixture, {study.scratch_steps} steps '
-           f'each (equal compute). Mean [{c["confidence"]:.0%} interval]; the winner is the '
-           'mixture whose advantage\'s Welch interval excludes zero.', '',
-           '| language | metric | original | optimized | optimized - original | winner |',
-           '| --- | --- | --- | --- | --- | --- |']
-  for r in c['rows']:
-    d = r['difference']
-    diff = _fmt(d['diff']) + ('' if d['low'] is None else
-                              f' [{_fmt(d["low"])}, {_fmt(d["high"])}]')
-    lines.append(f'| {r["language"]} | {r["metric"]} | {_interval(r["original"])} | '
-                 f'{_interval(r["optimized"])} | {diff} | **{r["winner"]}** |')
-  for lang, why in c.get('pass@1_not_measured', {}).items():
-    lines.append(f'\npass@1 of {lang} is not measured, not 0: {why}.')
-  if 'comparison.png' in made:
-    lines += ['', '![comparison](comparison.png)']
-  return lines + ['']
 
 
 def write(report_dir: str, study: Study) -> str:
   """Writes report_dir/index.md, its plots and eq1.json; returns the page's path."""
   os.makedirs(report_dir, exist_ok=True)
   made = _plots(report_dir, study)
+  scalars = {}
   if study.controls:
-    plots.scalars(os.path.join(report_dir, 'tb'), {
+    scalars.update({
         f'effective_transfer/{lang}/seed{k}': (r['effective_transfer']['fine_tuning_tokens'],
                                                r['effective_transfer']['fraction'])
         for lang, row in study.controls['languages'].items()
         for k, r in enumerate(row['seeds']) if 'effective_transfer' in r})
+  if study.bakeoff:  # the bake-off's final metrics, one point per seed (x = seed index)
+    scalars.update({
+        f'bakeoff/{r["metric"]}/{r["language"]}/{name}': (range(iv['n']), iv['values'])
+        for r in study.bakeoff['rows'] for name, iv in r['strategies'].items()})
+  if scalars:
+    plots.scalars(os.path.join(report_dir, 'tb'), scalars)
   io.write_json(os.path.join(report_dir, 'eq1.json'), eq1_table(study), indent=1)
   courses = knowledge_courses(study)
   if courses:
@@ -467,12 +431,15 @@ def write(report_dir: str, study: Study) -> str:
     sections.append(_controls_section(study))
   if courses:
     sections.append(_knowledge_section(study, courses))
-  sections += [_stages_section(study), _eq1_section(study), _mixture_section(study),
-               _comparison_section(study, made)]
+  sections += [_stages_section(study), _eq1_section(study), _mixture_section(study)]
+  if study.bakeoff:
+    sections.append(bakeoff_lib.section(study.bakeoff, 'bakeoff.png' if 'bakeoff.png' in made
+                                        else None))
   for section in sections:
     lines += section
-  lines += ['Numbers: `../controls.json`, `../dynamics.json`, `../mixture/original.json`, '
-            '`../mixture/optimized.json`, `../comparison.json`, `eq1.json`'
+  lines += ['Numbers: `../controls.json`, `../dynamics.json`, `../mixtures.json` (every '
+            'strategy, both scales), `../mixture/<strategy>.json`, `../comparison.json`, '
+            '`eq1.json`'
             + (', `knowledge.json`' if courses else '') + '.', '']
   path = os.path.join(report_dir, 'index.md')
   io.atomic_write(path, '\n'.join(lines))

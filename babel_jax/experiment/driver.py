@@ -6,11 +6,17 @@
              phase 1, experiment.seeds seeds, dense checkpoints; and the reference runs: from
              scratch on each new language alone, the same steps and checkpoints
 3 dynamics   probes and evaluation streamed over those checkpoints (measurements only)
-4 mixture    the curves interpreted (babel_jax.dynamics) and the Babel Tower mixture fitted
-             (real languages only: the controls calibrate the instruments, they get no share)
-5 scratch    from-scratch multilingual runs on both mixtures, experiment.seeds seeds each
-6 compare    held-out loss and pass@1 per language: means, 95% intervals, winners
-Then the per-run reports, controls.json and the study's report are (re)written.
+4 mixture    the curves interpreted (babel_jax.dynamics), the Babel Tower mixture fitted (real
+             languages only: the controls calibrate the instruments, they get no share) and
+             every other strategy of experiment.strategies (RegMix trains its proxies here)
+5 scratch    from-scratch multilingual runs on every distinct mixture at equal compute,
+             experiment.seeds seeds each
+6 compare    held-out loss, solution loss and pass@1 per language: means, 95% intervals, the
+             winner by Welch + Holm over the strategy pairs
+7 target     (experiment.decision_check) the mixtures again at experiment.target_scale, and
+             whether the small scale ranked them as the target scale does
+Phases 4 to 7 live in experiment/bakeoff.py. Then the per-run reports, controls.json,
+mixtures.json and the study's report are (re)written.
 
 A phase writes phases/<n>-<name>.json last, holding a fingerprint of the configs it ran with;
 running the command again skips finished phases and resumes the unfinished one (each training,
@@ -36,13 +42,13 @@ from babel_jax.data import mixture_spec as spec_lib
 from babel_jax.dynamics import analysis as analysis_lib
 from babel_jax.dynamics import curves as curves_lib
 from babel_jax.dynamics import controls as controls_lib
-from babel_jax.dynamics import run_report, stats, study_report
+from babel_jax.dynamics import run_report, study_report
 from babel_jax.errors import ConfigError
 from babel_jax.evaluation import evaluate
 from babel_jax.evaluation.languages import LANGUAGES
+from babel_jax.experiment import bakeoff as bakeoff_lib
 from babel_jax.experiment import runs
 from babel_jax.mixture import optimize
-from babel_jax.probes import result as result_lib
 from babel_jax.probes import stream
 from babel_jax.probes.prober import Prober
 from babel_jax.runtime import factory
@@ -50,7 +56,9 @@ from babel_jax.runtime.rundir import RunDir
 from babel_jax.train import loop
 from babel_jax.train import metrics as metrics_lib
 
-PHASES = ('corpus', 'primary', 'continual', 'dynamics', 'mixture', 'scratch', 'compare')
+PHASES = ('corpus', 'primary', 'continual', 'dynamics', 'mixture', 'scratch', 'compare',
+          'target')
+LAST = len(PHASES) - 1
 
 
 def _log(msg: str) -> None:
@@ -74,8 +82,10 @@ class Study:
     self.settings = cfg.dynamics
     self.started = time.perf_counter()
     self._why_not_evaluated: dict[str, str] = {}
-    self._pass_unmeasured: dict[str, str] = {}  # language -> why its pass@1 is not measured
+    self.pass_unmeasured: dict[str, str] = {}  # language -> why its pass@1 is not measured
     self._dynamics: dict[str, list[tuple[curves_lib.Curves, analysis_lib.Analysis]]] | None = None
+    self._probers: dict[str, Prober] = {}
+    self.bakeoff = bakeoff_lib.Bakeoff(self)
 
   def phase(self, n: int, fingerprint: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     name = PHASES[n]
@@ -87,16 +97,16 @@ class Study:
             f'phase {n} ({name}) of {self.workdir} finished with another config (fingerprint '
             f'{record["fingerprint"]}, now {fingerprint}); its results stay as they are: use a '
             f'new --workdir, or move {path} away to run the phase again')
-      _log(f'phase {n}/6 {name}: done already ({record["seconds"]:.0f}s), skipped')
+      _log(f'phase {n}/{LAST} {name}: done already ({record["seconds"]:.0f}s), skipped')
       return record['outputs']
-    _log(f'phase {n}/6 {name}: start')
+    _log(f'phase {n}/{LAST} {name}: start')
     t = time.perf_counter()
     outputs = fn()
     seconds = time.perf_counter() - t
     _write_json(path, {'phase': n, 'name': name, 'fingerprint': fingerprint,
                        'seconds': seconds, 'finished': time.strftime('%Y-%m-%d %H:%M:%S'),
                        'outputs': outputs})
-    _log(f'phase {n}/6 {name}: done in {seconds:.0f}s (study so far '
+    _log(f'phase {n}/{LAST} {name}: done in {seconds:.0f}s (study so far '
          f'{time.perf_counter() - self.started:.0f}s)')
     return outputs
 
@@ -147,7 +157,7 @@ class Study:
     return {'runs': [run_dir for *_, run_dir in todo]}
 
   # Phase 3 ------------------------------------------------------------------------------------
-  def _evaluable(self, lang: str) -> bool:
+  def evaluable(self, lang: str) -> bool:
     """Whether HumanEval runs for lang; says once why not."""
     if lang not in self._why_not_evaluated:
       why = ''
@@ -168,35 +178,35 @@ class Study:
     """Phase 3: probes over every checkpoint of each continual and reference run, on the study's
     held-out sample; HumanEval over the continual runs' checkpoints."""
     todo = list(self.dense_runs())
-    probers = {}  # one per kind for every run: the same model, languages and held-out sample
     for i, (kind, lang, _, run_cfg, run_dir) in enumerate(todo):
       pcfg = runs.probe_config(run_cfg, self.cfg.seed, reference=kind == 'reference')
       _log(f'probing {i + 1}/{len(todo)} ({kind}, {lang}): {run_dir}')
-      if kind not in probers:
-        probers[kind] = self._prober(pcfg, run_dir)
-      stream.walk(pcfg, run_dir, prober=probers[kind])
-      if kind == 'continual' and self.cfg.experiment.evaluate_continual and self._evaluable(lang):
+      stream.walk(pcfg, run_dir, prober=self.prober(kind, pcfg, run_dir))
+      if kind == 'continual' and self.cfg.experiment.evaluate_continual and self.evaluable(lang):
         _log(f'evaluating {lang}: {run_dir}')
         evaluate.walk(pcfg, run_dir)
     return {'runs': [run_dir for *_, run_dir in todo]}
 
-  def _sampled(self, lang: str, result: dict, pcfg) -> bool:
+  def sampled(self, lang: str, result: dict, pcfg) -> bool:
     """Whether any problem of lang was sampled and run; if none was (every prompt too long or
     untranslated), pass@1 is not measured, not 0: says so once."""
     skipped = result['outcomes']['prompt_too_long'] + result['outcomes']['untranslated']
     if sum(result['outcomes'].values()) > skipped:
       return True
-    if lang not in self._pass_unmeasured:
-      self._pass_unmeasured[lang] = (
+    if lang not in self.pass_unmeasured:
+      self.pass_unmeasured[lang] = (
           f'no problem was sampled: every prompt was longer than model.max_len - '
           f'eval.max_new_tokens allows ({pcfg.model.max_len} - {pcfg.eval.max_new_tokens} '
           'tokens) or untranslated')
-      _log(f'pass@1 {lang}: not measured: {self._pass_unmeasured[lang]}')
+      _log(f'pass@1 {lang}: not measured: {self.pass_unmeasured[lang]}')
     return False
 
-  @staticmethod
-  def _prober(pcfg, run_dir: str):
-    return Prober(pcfg, run_dir, factory.build_runtime(pcfg), threading.Lock())
+  def prober(self, kind: str, pcfg, run_dir: str) -> Prober:
+    """One prober per kind of run, built on its first run: every run of a kind has the same
+    model, languages and held-out sample, so the compiled probes are shared."""
+    if kind not in self._probers:
+      self._probers[kind] = Prober(pcfg, run_dir, factory.build_runtime(pcfg), threading.Lock())
+    return self._probers[kind]
 
   # Phase 4 ------------------------------------------------------------------------------------
   def dynamics(self) -> dict[str, list[tuple[curves_lib.Curves, analysis_lib.Analysis]]]:
@@ -238,74 +248,9 @@ class Study:
     optimized = optimize.optimize(
         {lang: [a.eq1 for _, a in seeds] for lang, seeds in dynamics.items()
          if lang in self.real}, self.real, base, budget, available, e.fit_fallback)
-    out = {}
-    for name, spec in (('original', base), ('optimized', optimized)):
-      spec = spec_lib.extended(spec, self.languages)  # the controls get no share
-      path = runs.mixture_path(self.workdir, name)
-      if jax.process_index() == 0:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        io.atomic_write(path, spec.to_json())
-      out[name] = spec.weights
-      _log(f'{name} mixture: ' + ', '.join(f'{k} {v:.3f}' for k, v in spec.weights.items()))
     for lang, why in optimized.provenance['kept_original'].items():
       _log(f'optimized mixture: {lang}: {why}')
-    return out
-
-  # Phases 5 and 6 -----------------------------------------------------------------------------
-  def mixtures(self) -> dict[str, dict[str, Any]]:
-    return {m: io.read_json(runs.mixture_path(self.workdir, m)) for m in runs.MIXTURES}
-
-  def scratch_runs(self):
-    """(mixture, k, config, directory) of every from-scratch run. When the optimized mixture
-    equals the original, its runs would repeat the original ones step for step (same seeds, same
-    data), so the original runs stand for both."""
-    weights = {m: spec['weights'] for m, spec in self.mixtures().items()}
-    same = runs.same_weights(weights['original'], weights['optimized'])
-    for mixture in runs.MIXTURES:
-      run_as = 'original' if same else mixture
-      for k in range(self.cfg.experiment.seeds):
-        yield mixture, k, runs.scratch_config(self.cfg, self.workdir, run_as, k), \
-            runs.scratch_dir(self.workdir, run_as, k)
-
-  def scratch(self) -> dict[str, Any]:
-    todo: dict[str, tuple[str, Any]] = {}
-    for mixture, _, run_cfg, run_dir in self.scratch_runs():
-      todo.setdefault(run_dir, (mixture, run_cfg))
-    if len(todo) < 2 * self.cfg.experiment.seeds:
-      _log('the optimized mixture equals the original: the original runs stand for both')
-    for i, (run_dir, (mixture, run_cfg)) in enumerate(todo.items()):
-      self.train(run_cfg, run_dir, f'from scratch {i + 1}/{len(todo)} ({mixture}, seed '
-                 f'{run_cfg.seed})')
-    return {'runs': list(todo)}
-
-  def compare(self) -> dict[str, Any]:
-    measured: dict[str, list[dict[str, Any]]] = {m: [] for m in runs.MIXTURES}
-    todo = list(self.scratch_runs())
-    prober = None
-    for i, (mixture, _, run_cfg, run_dir) in enumerate(todo):
-      pcfg = runs.probe_config(run_cfg, self.cfg.seed, final=True)
-      final, run = run_cfg.train.steps, RunDir(run_dir)
-      _log(f'final probes and evaluation {i + 1}/{len(todo)}: {run_dir}')
-      prober = prober or self._prober(pcfg, run_dir)
-      stream.walk(pcfg, run_dir, prober=prober)
-      row = {'run': run_dir, 'seed': run_cfg.seed,
-             'heldout_loss': dict(result_lib.load(run, final).loss)}
-      langs = [lang for lang in self.real if self._evaluable(lang)]
-      if langs:
-        pcfg = config_lib.replace(pcfg, **{'eval.languages': tuple(langs)})
-        evaluate.walk(pcfg, run_dir)
-        results = run.eval_results(final)['results']
-        row['pass@1'] = {lang: r['pass_at_k']['pass@1'] for lang, r in results.items()
-                         if self._sampled(lang, r, pcfg)}
-      measured[mixture].append(row)
-    rows = stats.compare(measured, self.real)
-    path = runs.study_file(self.workdir, 'comparison.json')
-    _write_json(path, {'runs': measured, 'rows': rows, 'confidence': stats.CONFIDENCE,
-                       'pass@1_not_measured': self._pass_unmeasured})
-    for r in rows:
-      _log(f'{r["metric"]} {r["language"]}: original {r["original"]["mean"]:.4f}, optimized '
-           f'{r["optimized"]["mean"]:.4f} -> {r["winner"]}')
-    return {'comparison': path}
+    return self.bakeoff.choose(train_tokens, base, optimized)
 
   # The reports --------------------------------------------------------------------------------
   def report(self) -> str:
@@ -318,18 +263,14 @@ class Study:
         run_report.write(run, dataclasses.replace(self.settings, language=lang))
         pages.setdefault(lang, []).append(os.path.relpath(
             os.path.join(run.report_dir, 'index.md'), runs.report_dir(self.workdir)))
-    mixtures = self.mixtures()
     table = controls_lib.table(self.dynamics(), self.references(), self.controls)
     _write_json(runs.study_file(self.workdir, 'controls.json'), table)
+    bake = self.bakeoff.summary()
+    _write_json(runs.study_file(self.workdir, 'mixtures.json'), bake)
     study = study_report.Study(
         languages=tuple(self.real), dynamics=self.dynamics(), run_reports=pages,
-        mixtures=mixtures, comparison=io.read_json(runs.study_file(self.workdir,
-                                                                   'comparison.json')),
         phases=[io.read_json(p) for p in runs.phase_records(self.workdir)],
-        seeds=self.cfg.experiment.seeds, scratch_steps=runs.steps(self.cfg, 'scratch'),
-        same_mixtures=runs.same_weights(mixtures['original']['weights'],
-                                        mixtures['optimized']['weights']),
-        controls=table)
+        seeds=self.cfg.experiment.seeds, bakeoff=bake, controls=table)
     return study_report.write(runs.report_dir(self.workdir), study)
 
 
@@ -338,6 +279,11 @@ def run(cfg, workdir: str, through: str = 'compare') -> str:
   stops after phase 3 and writes controls.json only (the calibration sweep's use)."""
   cfg = runs.with_controls(config_lib.validate(cfg))
   RunDir(workdir).ensure_writable()
+  needs_tokens = [n for n in runs.strategies(cfg) if n in ('natural', 'temperature', 'unimax')]
+  if cfg.data.source != 'corpus' and needs_tokens:
+    raise ConfigError(f'experiment.strategies: {needs_tokens[0]} needs the corpus token counts '
+                      '(data.source = corpus); on synthetic data use uniform, config, babel or '
+                      'regmix')
   if not runs.new_languages(cfg):
     raise ConfigError('the experiment needs at least one new language: data.languages is '
                       f'{config_lib.joined(cfg.data.languages)!r}')
@@ -358,7 +304,7 @@ def run(cfg, workdir: str, through: str = 'compare') -> str:
     tokens = s.phase(0, runs.fingerprint(cfg.corpus, cfg.tokenizer,
                                          {'vocab': cfg.model.vocab_size}), s.corpus)['train_tokens']
   else:
-    _log('phase 0/6 corpus: synthetic data, nothing to build')
+    _log(f'phase 0/{LAST} corpus: synthetic data, nothing to build')
   w, train, measures = workdir, runs.TRAINING, runs.MEASURES
   s.phase(1, runs.fingerprint(runs.primary_config(cfg, w), sections=train), s.primary)
   dense = [c for *_, c, _ in s.dense_runs()]
@@ -371,18 +317,30 @@ def run(cfg, workdir: str, through: str = 'compare') -> str:
     _write_json(path, controls_lib.table(s.dynamics(), s.references(), s.controls))
     _log(f'finished through phase 3 in {time.perf_counter() - s.started:.0f}s; controls: {path}')
     return path
-  e = cfg.experiment
+  e, b = cfg.experiment, s.bakeoff
+  # UniMax's budget and RegMix's proxies follow the bake-off runs' config; the others do not.
+  bake_cfg = (runs.fingerprint(runs.scratch_config(cfg, w, 'any', 0), sections=train)
+              if {'unimax', 'regmix'} & set(b.names) else None)
   s.phase(4, runs.fingerprint(cfg.dynamics, {
       'fit': [e.original, e.temperature, e.primary_tokens, e.fit_fallback,
               config_lib.joined(e.controls)],
       'configured': [config_lib.joined(cfg.data.weights), config_lib.joined(cfg.data.target_tokens),
                      cfg.data.mixture],
+      'strategies': [b.names, e.unimax_epochs, e.objective, e.regmix_runs,
+                     runs.steps(cfg, 'regmix'), e.regmix_concentration, bake_cfg],
       'tokens': tokens}), lambda: s.mixture(tokens))
-  scratch = [c for _, _, c, _ in s.scratch_runs()]
-  mixtures = list(s.mixtures().values())
-  s.phase(5, runs.fingerprint(*scratch, *mixtures, sections=train), s.scratch)
-  s.phase(6, runs.fingerprint(*scratch, {'evaluate': cfg.experiment.evaluate},
-                              sections=measures), s.compare)
+  scratch = [c for _, c, _ in b.runs()]
+  mixtures = list(b.weights().values())
+  s.phase(5, runs.fingerprint(*scratch, *mixtures, sections=train), b.train)
+  s.phase(6, runs.fingerprint(*scratch, {'evaluate': e.evaluate, 'objective': e.objective},
+                              sections=measures), b.compare)
+  if e.decision_check:
+    target = [c for _, c, _ in b.runs(e.target_scale)]
+    s.phase(7, runs.fingerprint(*scratch, *target, *mixtures, {
+        'evaluate': e.evaluate, 'objective': e.objective}, sections=measures), b.target)
+  else:
+    _log(f'phase 7/{LAST} target: experiment.decision_check is False: the small-scale ranking '
+         'is not checked at a larger scale')
   path = s.report() if jax.process_index() == 0 else ''
   _log(f'finished in {time.perf_counter() - s.started:.0f}s; report: {path}')
   return path

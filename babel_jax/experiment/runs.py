@@ -10,10 +10,13 @@ WORKDIR/ (this module owns these paths)
   primary/                           phase 1: primary-language pre-training
   continual/<lang>/seed<k>/          phase 2 (+ probes/, eval/ from phase 3, report/)
   reference/<lang>/seed<k>/          phase 2: from scratch on <lang> alone (+ probes/)
-  dynamics.json, mixture/{original,optimized}.json   phase 4
+  dynamics.json, mixture/<strategy>.json   phase 4 (experiment/bakeoff.py)
+  proxy/run<i>/                      phase 4: RegMix's proxy runs
   controls.json                      the controls' table, with the report
-  scratch/<mixture>/seed<k>/         phase 5 (+ probes/, eval/ of the final step from phase 6)
+  scratch/<strategy>/seed<k>/        phase 5 (+ probes/, eval/ of the final step from phase 6)
   comparison.json                    phase 6
+  target/<strategy>/seed<k>/, decision.json   phase 7 (experiment.decision_check)
+  mixtures.json                      the bake-off: strategies, mixtures, tables
   report/                            the study's report, rewritten at the end of every run
   phases/<n>-<name>.json             a phase's record: written last, so it marks the phase done
 Each run directory is an ordinary run (babel_jax.runtime.rundir.RunDir).
@@ -29,7 +32,6 @@ from babel_jax import config as config_lib
 from babel_jax import data as data_lib
 from babel_jax.data import planted
 
-MIXTURES = ('original', 'optimized')
 # Fields that change how a run is carried out or logged but not its results, and paths that
 # follow from the study's layout (so a study directory can be moved and resumed).
 _NOT_RESULTS = {('data', 'corpus_dir'), ('data', 'tokenizer_dir'), ('train', 'init_from'),
@@ -42,6 +44,13 @@ _NOT_RESULTS = {('data', 'corpus_dir'), ('data', 'tokenizer_dir'), ('train', 'in
 def same_weights(a: dict[str, float], b: dict[str, float], tol: float = 1e-9) -> bool:
   """Whether two mixtures' weights agree up to rounding (then they draw the same data)."""
   return a.keys() == b.keys() and all(abs(a[k] - b[k]) <= tol for k in a)
+
+
+def strategies(cfg) -> list[str]:
+  """experiment.strategies with 'original' named as experiment.original's strategy, in order,
+  each once."""
+  names = [cfg.experiment.original if n == 'original' else n for n in cfg.experiment.strategies]
+  return list(dict.fromkeys(names))
 
 
 def primary(cfg) -> str:
@@ -94,7 +103,25 @@ def with_controls(cfg) -> config_lib.Config:
 
 
 def steps(cfg, phase: str) -> int:
+  if phase == 'regmix':  # RegMix's proxies: half a bake-off run unless set
+    return cfg.experiment.regmix_steps or max(1, steps(cfg, 'scratch') // 2)
   return getattr(cfg.experiment, f'{phase}_steps') or cfg.train.steps
+
+
+def scaled(cfg, scale: float) -> dict[str, object]:
+  """The model and steps of a run `scale` times the bake-off's parameters and tokens: d_model
+  (and an explicit d_ff) times sqrt(scale), rounded to whole heads; steps times scale."""
+  if scale == 1:
+    return {'train.steps': steps(cfg, 'scratch')}
+  m, grow = cfg.model, scale ** 0.5
+  width = max(m.num_heads, round(m.d_model * grow / m.num_heads) * m.num_heads)
+  return {'model.d_model': width, 'model.d_ff': round(m.d_ff * grow) if m.d_ff else 0,
+          'train.steps': round(steps(cfg, 'scratch') * scale)}
+
+
+def tokens_per_run(cfg, scale: float = 1.0) -> int:
+  """Tokens one bake-off run reads (equal compute: every strategy's runs read this many)."""
+  return int(scaled(cfg, scale)['train.steps']) * cfg.train.batch_size * cfg.data.seq_len
 
 
 def primary_dir(workdir: str) -> str:
@@ -113,8 +140,12 @@ def mixture_path(workdir: str, mixture: str) -> str:
   return os.path.join(workdir, 'mixture', f'{mixture}.json')
 
 
-def scratch_dir(workdir: str, mixture: str, k: int) -> str:
-  return os.path.join(workdir, 'scratch', mixture, f'seed{k}')
+def scratch_dir(workdir: str, mixture: str, k: int, scale: float = 1.0) -> str:
+  return os.path.join(workdir, 'scratch' if scale == 1 else 'target', mixture, f'seed{k}')
+
+
+def proxy_dir(workdir: str, i: int) -> str:
+  return os.path.join(workdir, 'proxy', f'run{i}')
 
 
 def phase_path(workdir: str, n: int, name: str) -> str:
@@ -206,13 +237,25 @@ def probe_config(run_cfg, study_seed: int, final: bool = False, reference: bool 
   return config_lib.replace(run_cfg, **changes)
 
 
-def scratch_config(cfg, workdir: str, mixture: str, k: int):
-  """Phase 5: from scratch on a mixture file, seed = study seed + k; the final step is kept."""
+_FINAL_ONLY = {'train.init_from': '', 'checkpoint.log_spaced': 0, 'checkpoint.keep_every': 0,
+               'checkpoint.keep_last': 1}
+
+
+def scratch_config(cfg, workdir: str, mixture: str, k: int, scale: float = 1.0):
+  """Phases 5 and 7: from scratch on a mixture file, seed = study seed + k, at `scale` times the
+  bake-off's parameters and tokens; the final step is kept."""
   return derive(cfg, workdir, {
-      'seed': cfg.seed + k, 'train.steps': steps(cfg, 'scratch'), 'train.init_from': '',
-      'data.weights': (), 'data.target_tokens': (),
-      'data.mixture': os.path.abspath(mixture_path(workdir, mixture)),
-      'checkpoint.log_spaced': 0, 'checkpoint.keep_every': 0, 'checkpoint.keep_last': 1})
+      **_FINAL_ONLY, **scaled(cfg, scale), 'seed': cfg.seed + k, 'data.weights': (),
+      'data.target_tokens': (), 'data.mixture': os.path.abspath(mixture_path(workdir, mixture))})
+
+
+def proxy_config(cfg, workdir: str, weights: dict[str, float], i: int):
+  """Phase 4: RegMix's proxy run i, from scratch on `weights` (real languages; the controls get
+  none), experiment.regmix_steps long."""
+  return derive(cfg, workdir, {
+      **_FINAL_ONLY, 'seed': cfg.seed + i, 'train.steps': steps(cfg, 'regmix'),
+      'data.weights': tuple(float(weights.get(lang, 0.0)) for lang in cfg.data.languages),
+      'data.target_tokens': (), 'data.mixture': ''})
 
 
 TRAINING = ('seed', 'model', 'data', 'train', 'checkpoint')  # what a training run depends on
