@@ -319,15 +319,19 @@ def run(cfg, workdir: str, through: str = 'compare') -> str:
     return path
   e, b = cfg.experiment, s.bakeoff
   # UniMax's budget and RegMix's proxies follow the bake-off runs' config; the others do not.
-  bake_cfg = (runs.fingerprint(runs.scratch_config(cfg, w, 'any', 0), sections=train)
-              if {'unimax', 'regmix'} & set(b.names) else None)
+  chosen = [b.names, e.objective if 'regmix' in b.names else None]
+  if 'unimax' in b.names:
+    chosen += [e.unimax_epochs, runs.fingerprint(runs.scratch_config(cfg, w, 'any', 0),
+                                                 sections=train)]
+  if 'regmix' in b.names:
+    chosen += [e.regmix_runs, e.regmix_concentration, runs.fingerprint(
+        runs.proxy_config(cfg, w, {}, 0), sections=train)]
   s.phase(4, runs.fingerprint(cfg.dynamics, {
       'fit': [e.original, e.temperature, e.primary_tokens, e.fit_fallback,
               config_lib.joined(e.controls)],
       'configured': [config_lib.joined(cfg.data.weights), config_lib.joined(cfg.data.target_tokens),
                      cfg.data.mixture],
-      'strategies': [b.names, e.unimax_epochs, e.objective, e.regmix_runs,
-                     runs.steps(cfg, 'regmix'), e.regmix_concentration, bake_cfg],
+      'strategies': chosen,
       'tokens': tokens}), lambda: s.mixture(tokens))
   scratch = [c for _, c, _ in b.runs()]
   mixtures = list(b.weights().values())
