@@ -48,12 +48,19 @@ def bang_is_zero_json() -> str:
   return path
 
 
-def direct_logits(model, params, ids: list[int]) -> np.ndarray:
-  """[len(ids), V]: the model on one unpadded row."""
+def direct_logits(model, params, ids: list[int], width: int = 64) -> np.ndarray:
+  """[len(ids), V]: the model on one row, right-padded to `width` (a causal model's logits at
+  the row's positions do not depend on what follows)."""
   n = len(ids)
-  batch = {'tokens': np.asarray([ids], np.int32), 'positions': np.arange(n, dtype=np.int32)[None],
-           'segment_ids': np.ones((1, n), np.int32)}
-  return np.asarray(model_lib.forward(model, params, batch)[0])
+  tokens = np.zeros((1, width), np.int32)
+  tokens[0, :n] = ids
+  seg = (np.arange(width) < n).astype(np.int32)[None]
+  batch = {'tokens': tokens, 'positions': np.arange(width, dtype=np.int32)[None] * seg,
+           'segment_ids': seg}
+  return np.asarray(_forward(model, params, batch)[0, :n])
+
+
+_forward = jax.jit(model_lib.forward, static_argnums=0)
 
 
 class EvalWithTokenizerJsonTest(absltest.TestCase):
@@ -122,7 +129,8 @@ class SolutionLossWithTokenizerJsonTest(absltest.TestCase):
     stacked = {k: np.stack([np.pad(r[k], (0, length - len(r[k])),
                                    constant_values=batch_lib.fill_value(k)) for r in rows])
                for k in rows[0]}
-    sums = jax.device_get(losses.loss_sums(model, params, stacked, 1))
+    loss_sums = jax.jit(losses.loss_sums, static_argnums=(0, 3))
+    sums = jax.device_get(loss_sums(model, params, stacked, 1))
     got = solution_loss.summarise_solution_loss(sums['lang_loss_sum'], sums['lang_count'],
                                                 ['python'], kept)['python']
     # Directly: [BOS] + prompt + body, the body's tokens scored given everything before them.
@@ -136,8 +144,9 @@ class SolutionLossWithTokenizerJsonTest(absltest.TestCase):
       seq = prompt + body_ids
       if len(seq) > 1025:
         continue
-      logp = jax.nn.log_softmax(direct_logits(model, params, seq[:-1]), axis=-1)
-      loss_sum -= float(sum(logp[len(prompt) - 1 + i, t] for i, t in enumerate(body_ids)))
+      logp = np.asarray(jax.nn.log_softmax(direct_logits(model, params, seq[:-1], 1024)))
+      start = len(prompt) - 1
+      loss_sum -= float(logp[np.arange(start, start + len(body_ids)), body_ids].sum())
       count += len(body_ids)
       zeros += body_ids.count(0)
       problems += 1
@@ -170,7 +179,7 @@ class ProbeSetOnByteLevelVocabularyTest(absltest.TestCase):
     # ' count' is 'Ġc' 'ount' but ' len' is 'Ġ' 'le' 'n': no shared prompt, so it is skipped.
     self.assertNotIn('php/count#0', by_id)
     self.assertIn("php/count#0: 'count' and 'len' split the prompt's trailing space "
-                  'differently', ps.problems)
+                  'differently in this vocabulary', ps.problems)
     # '.' + ToUpper / upper: no space, first tokens 'T' / 'up'.
     i = by_id['csharp/ToUpper#0']
     self.assertEqual(tok.decode([ps.target_first_P[i]]), 'T')
