@@ -27,7 +27,7 @@ import json
 import os
 import sys
 import zlib
-from typing import Any
+from typing import Any, Sequence
 
 import grain
 import numpy as np
@@ -38,7 +38,7 @@ from babel_jax.data import mixture_spec as spec_lib
 from babel_jax.data import planted
 from babel_jax.data import tokenizer as tok_lib
 from babel_jax.data.batch import NO_LANG, PAD_ID, TARGET_MASK, zero_is_token
-from babel_jax.errors import DataError
+from babel_jax.errors import ConfigError, DataError
 
 
 class _Tokenize(grain.transforms.Map):
@@ -56,13 +56,23 @@ class _Tokenize(grain.transforms.Map):
     return {'tokens': tokens}
 
 
-def planted_maps(manifest: dict[str, Any], tokenizer: tok_lib.Tokenizer
+def planted_maps(manifest: dict[str, Any], tokenizer: tok_lib.Tokenizer,
+                 languages: Sequence[str] | None = None
                  ) -> dict[str, tuple[planted.Planted, np.ndarray]]:
-  """Every planted language of the corpus: how it is made and its id map (real id -> its id)."""
+  """Every planted language of the corpus among `languages` (None: all): how it is made and its
+  id map (real id -> its id). Planted id blocks need a sentencepiece vocabulary: they keep id 0
+  as padding and read '<...>' pieces as bytes, while a tokenizer.json's id 0 is a real token
+  and its byte-level pieces are letters."""
+  names = [name for name, info in manifest['languages'].items() if 'planted' in info
+           and (languages is None or name in languages)]
+  if names and zero_is_token(tokenizer):
+    raise ConfigError(f'data.languages names the planted languages {names}: planted languages '
+                      '(corpus.planted, experiment.controls) need a sentencepiece tokenizer '
+                      '(--mode tokenizer without tokenizer.hf_json), not a tokenizer.json')
   movable = planted.identifier_pieces(tokenizer.pieces())
   out = {}
   for name, info in manifest['languages'].items():
-    if 'planted' in info:
+    if name in names:
       p = planted.Planted(**info['planted'])
       out[name] = (p, planted.id_map(p, tokenizer.vocab_size, movable))
   return out
@@ -214,7 +224,7 @@ class CorpusSource:
                  **({'tokenizer_kind': tokenizer.kind} if tokenizer.kind != 'sentencepiece' else {}),
                  'mixture': spec.weights,
                  'mixture_provenance': spec.provenance}
-    self.planted = {k: v for k, v in planted_maps(manifest, tokenizer).items() if k in languages}
+    self.planted = planted_maps(manifest, tokenizer, languages)
     # Only planted languages the run draws need their ids in the model (a primary run before
     # its vocabulary is grown lists them with weight 0).
     drawn = [p for name, (p, _) in self.planted.items() if weights[languages.index(name)] > 0]

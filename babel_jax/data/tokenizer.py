@@ -265,14 +265,14 @@ def use_hf(hf_json: str, vocab_size: int, corpus_dir: str, out_dir: str) -> dict
   out_dir already holds the same file for the same corpus."""
   if not os.path.isfile(hf_json):
     raise TokenizerError(f'tokenizer.hf_json={hf_json!r}: no such file')
+  tok = HFTokenizer(hf_json)
+  if tok.vocab_size > vocab_size:  # named before the corpus is read
+    raise TokenizerError(f'the tokenizer {hf_json} has {tok.vocab_size} tokens, more than '
+                         f'model.vocab_size={vocab_size}')
   manifest = manifest_lib.load(corpus_dir)
   with open(hf_json, 'rb') as f:
     sha = hashlib.sha256(f.read()).hexdigest()
   settings = {'kind': 'hf', 'source': os.path.abspath(hf_json)}
-  tok = HFTokenizer(hf_json)
-  if tok.vocab_size > vocab_size:
-    raise TokenizerError(f'the tokenizer {hf_json} has {tok.vocab_size} tokens, more than '
-                         f'model.vocab_size={vocab_size}')
   if os.path.exists(os.path.join(out_dir, INFO)):
     info = load_info(out_dir)
     if info.get('model_sha256') == sha and info['corpus_hash'] == manifest['content_hash']:
