@@ -8,7 +8,8 @@ Python (clone, partial clone, scrambled), which say which instruments see transf
 Force a language set with `--config configs/demo.py:paper` or `--config configs/demo.py:fresh`.
 
 How the sizes were chosen (measured on 2 cores; README, "The demo"): the study trains 1 primary,
-5 x 3 continual, 5 x 2 reference (3 times as long as a continual run) and 3 from-scratch runs.
+5 x 3 continual, 5 x 2 reference (3 times as long as a continual run) and 3 from-scratch runs
+per distinct mixture of the bake-off (natural, UniMax, Algorithm 1).
 The primary model is trained on the 512-piece real vocabulary; every continual run grows it to
 4 x 512 ids (one range per planted language), the new rows drawn fresh. A 4-layer, 128-wide
 model. The sizes follow the time budget, not a hoped-for verdict: configs/calibrate.py says at
@@ -78,4 +79,8 @@ def get_config(languages: str = ''):
   c.experiment.reference_seeds = 2  # each with its own noise in the intervals
   c.experiment.reference_factor = 3  # (default 4) the budget; censored readings are counted
   c.experiment.evaluate_continual = False  # pass@1 is 0 at this size: the solution loss instead
+  # The mixture bake-off (docs/mixture.md): the natural mixture, UniMax and Algorithm 1, each
+  # from scratch at equal compute; identical mixtures run once. configs/mixtures.py runs every
+  # strategy and checks the decision at 4x scale.
+  c.experiment.strategies = 'natural,unimax,babel'
   return c

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded default config: installs what it needs, then runs the whole
 # Babel Tower study (--mode experiment): corpus, tokenizer, primary and continual pre-training,
-# probes and HumanEval over the checkpoints, the optimized mixture, from-scratch runs on both
-# mixtures with 3 seeds, the comparison and the report. Run it again to resume after a stop.
+# probes and HumanEval over the checkpoints, the mixture bake-off (natural, UniMax and
+# Algorithm 1 from scratch with 3 seeds each) and the report. Run it again to resume after a stop.
 # Usage: bash launch/demo.sh [WORKDIR] [extra flags such as --config.experiment.seeds=2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,4 +11,4 @@ source launch/cpu_env.sh
 WORKDIR="${1:-runs/demo}"; shift || true
 .venv/bin/python -m babel_jax.main --config configs/demo.py --workdir "$WORKDIR" \
   --mode experiment "$@"
-echo "report: $WORKDIR/report/index.md (numbers: $WORKDIR/comparison.json, $WORKDIR/mixture/)"
+echo "report: $WORKDIR/report/index.md (numbers: $WORKDIR/mixtures.json, $WORKDIR/controls.json)"

@@ -106,8 +106,10 @@ def section(bake: dict[str, Any], plot: str | None) -> list[str]:
            '| strategy | ' + ' | '.join(bake['languages']) + ' | provenance |',
            '| --- |' + ' --- |' * (len(bake['languages']) + 1)]
   for n, title in names.items():
+    notes = '; '.join(f'{m}: {bake["notes"][m]}' for m in [n, *bake['identical'][n]]
+                      if bake['notes'].get(m))
     lines.append(f'| {title} | ' + ' | '.join(f'{w:.3f}' for w in bake['weights'][n].values())
-                 + f' | {bake["notes"].get(n, "")} |')
+                 + f' | {notes} |')
   lines += ['', '| metric | language | ' + ' | '.join(names.values()) + ' | winner |',
             '| --- | --- |' + ' --- |' * (len(names) + 1)]
   for r in rows:
@@ -169,7 +171,8 @@ def plot(plt, bake: dict[str, Any]):
   if bake.get('decision'):
     panels.append((f'{bake["decision"]["scale"]:g}x target', bake['decision']['rows']))
   fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.4), squeeze=False)
-  names = list(_names(bake))
+  titles = _names(bake)
+  names = list(titles)
   for ax, (title, rows) in zip(axes[0], panels):
     sel = [r for r in rows if r['metric'] == 'heldout_loss']
     x = np.arange(len(sel))
@@ -178,7 +181,7 @@ def plot(plt, bake: dict[str, Any]):
       ivs = [r['strategies'][n] for r in sel]
       err = [0 if iv['low'] is None else iv['mean'] - iv['low'] for iv in ivs]
       ax.bar(x + (i - (len(names) - 1) / 2) * width, [iv['mean'] for iv in ivs], width,
-             yerr=err, capsize=2, label=n)
+             yerr=err, capsize=2, label=titles[n])
     lows = [iv['low'] or iv['mean'] for r in sel for iv in r['strategies'].values()]
     if lows:
       ax.set_ylim(bottom=0.95 * min(lows))

@@ -38,11 +38,15 @@ def winner(runs: dict[str, Sequence[float]], lower_is_better: bool = True) -> di
   best = [n for n in names if len(beats[n]) == len(names) - 1]
   if len(names) > 1 and best:
     return {'winner': best[0], 'verdict': f'{best[0]} (beats every other strategy, Holm over '
-                                          f'{len(tested)} pairs)', 'pairs': pairs}
+                                          f'{_pairs(len(tested))})', 'pairs': pairs}
   untested = len(pairs) - len(tested)
-  why = f'; {untested} pairs without a test' if untested else ''
-  return {'winner': None, 'verdict': f'no clear winner (Holm over {len(tested)} pairs{why})',
+  why = f'; {untested} pair{"s" * (untested != 1)} without a test' if untested else ''
+  return {'winner': None, 'verdict': f'no clear winner (Holm over {_pairs(len(tested))}{why})',
           'pairs': pairs}
+
+
+def _pairs(n: int) -> str:
+  return f'{n} pair' + ('s' if n != 1 else '')
 
 
 def decision_accuracy(small: dict[str, float], target: dict[str, float]) -> float | None:
