@@ -153,6 +153,12 @@ class Corpus(Section):
                                   f'of {", ".join(COLUMN_ROLES)} (data/shards.py).')
   workers: int = knob(1, 'Processes that read and MinHash; the output does not depend on it.',
                       gt=0)
+  runner: str = knob('local', "'local' (a process pool on this machine) or 'beam' (an Apache Beam "
+                     'pipeline, docs/beam.md); the corpus is the same byte for byte.',
+                     choices=('local', 'beam'))
+  beam_options: tuple[str, ...] = knob((), "Beam PipelineOptions as KEY=VALUE entries "
+                                       "('runner=DataflowRunner,project=P,region=R,"
+                                       "temp_location=gs://B/tmp'); KEY alone sets a flag.")
   max_tokens_per_language: float = knob(0.0, 'Token budget per language, sampled like the byte '
                                         'one; 0 means none.', min=0)
   max_tokens_by_language: tuple[str, ...] = knob((), "Per-language token budgets "
