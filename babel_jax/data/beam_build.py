@@ -32,9 +32,11 @@ import contextlib
 import dataclasses
 import io as std_io
 import json
+import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from typing import Any, Iterator, NamedTuple
@@ -68,9 +70,24 @@ def sample_key(doc: Doc) -> tuple:
 
 # Options ------------------------------------------------------------------------------------
 
+def _import_quietly() -> None:
+  """Imports Beam without its import-time warnings (missing cloud clients) reaching stderr, and
+  keeps its loggers to errors: the build's own lines say what happens (a failure: one line)."""
+  root = logging.getLogger()
+  handlers, level = list(root.handlers), root.level
+  root.setLevel(logging.ERROR)
+  try:
+    import apache_beam  # heavy: runner=beam only
+  finally:
+    root.handlers[:] = handlers
+    root.setLevel(level)
+  logging.getLogger(apache_beam.__name__).setLevel(logging.ERROR)
+
+
 def options(c):
   """corpus.beam_options -> PipelineOptions; corpus.workers sets the DirectRunner's workers
   unless the options do. An option Beam does not know or rejects is a one-line ConfigError."""
+  _import_quietly()
   from apache_beam.options.pipeline_options import PipelineOptions  # heavy: runner=beam only
   entries = [(k.strip(), sep, v.strip()) for k, sep, v in (e.partition('=') for e in c.beam_options)]
   keys = [k for k, _, _ in entries]
@@ -79,6 +96,8 @@ def options(c):
     flags.append(f'--direct_num_workers={c.workers}')
   if 'direct_running_mode' not in keys and c.workers > 1:
     flags.append('--direct_running_mode=multi_processing')
+  if 'default_sdk_harness_log_level' not in keys:
+    flags.append('--default_sdk_harness_log_level=ERROR')  # worker processes: errors only
   err = std_io.StringIO()
   try:
     with contextlib.redirect_stderr(err):
@@ -109,7 +128,24 @@ def _first_line(text: str) -> str:
   return (text.strip().splitlines() or [''])[0].strip()
 
 
-def failure(e: BaseException, out_dir: str) -> CorpusError:
+@contextlib.contextmanager
+def _stderr_to(path: str) -> Iterator[None]:
+  """File descriptor 2 into a file while the pipeline runs: the DirectRunner's worker processes
+  write their logs and tracebacks there, not over the build's one-line error."""
+  sys.stderr.flush()
+  saved = os.dup(2)
+  fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+  os.dup2(fd, 2)
+  os.close(fd)
+  try:
+    yield
+  finally:
+    sys.stderr.flush()
+    os.dup2(saved, 2)
+    os.close(saved)
+
+
+def failure(e: BaseException, out_dir: str, log: str) -> CorpusError:
   """The one line for a pipeline that failed: the babel_jax error a worker raised, if any
   (found in the exception's chain or, from a worker process, in its text), else Beam's."""
   cause: BaseException | None = e
@@ -121,8 +157,9 @@ def failure(e: BaseException, out_dir: str) -> CorpusError:
     found = re.findall(r'babel_jax\.errors\.(\w+): (.+)', str(e))
     said = f'{found[-1][0]}: {found[-1][1]}' if found else (
         f'{type(e).__name__}: {_first_line(str(e))}')
-  return CorpusError(f'the Beam pipeline failed ({said.strip()}); the partial build was '
-                     f'removed, nothing written to {out_dir}')
+  said = re.sub(r" \[while running '[^']*'\]", '', said.strip())
+  return CorpusError(f'the Beam pipeline failed ({said}); the partial build was removed, '
+                     f'nothing written to {out_dir} (worker output: {log})')
 
 
 # Planning and reading -----------------------------------------------------------------------
@@ -406,8 +443,13 @@ def build(job, opts):
   units = plan(s)
   runner = opts.get_all_options().get('runner') or 'DirectRunner'
   io.log(f'corpus: Beam pipeline ({runner}) over {len(units)} units')
-  with beam.Pipeline(options=opts) as p:
-    _pipeline(beam, p, job, units)
+  log = os.path.join(tempfile.gettempdir(), f'babel_beam_{os.getpid()}_{int(t0)}.log')
+  try:
+    with _stderr_to(log), beam.Pipeline(options=opts) as p:
+      _pipeline(beam, p, job, units)
+  except Exception as e:  # pylint: disable=broad-except  (a worker's error, as Beam re-raises it)
+    raise failure(e, job.out_dir, log) from e
+  os.remove(log)
   stats, totals, n_written = (_report(s.spill_dir, name) for name in
                               ('stats.json', 'languages.json', 'shards.json'))
   langs: dict[str, Any] = {}

@@ -39,7 +39,7 @@ from babel_jax.data import beam_build, build_rules, dedup, facts as facts_lib, f
 from babel_jax.data import languages as lang_lib
 from babel_jax.data import manifest as manifest_lib, planted, scan, shards
 from babel_jax.data import sources as sources_lib, workers as workers_lib
-from babel_jax.errors import BabelError, CorpusError
+from babel_jax.errors import CorpusError
 
 _NOT_SETTINGS = ('workers', 'runner', 'beam_options')  # how a corpus is built, not what it holds
 _BAND_CHUNK_BYTES, _BAND_CHUNK_DOCS = 1 << 20, 250
@@ -147,8 +147,6 @@ def build_corpus(c, out_dir: str) -> dict[str, Any]:
     if reason:
       raise CorpusError(f'cannot write the corpus next to {out_dir} ({reason}); the partial '
                         'build was removed: free space and run the same command again') from e
-    if isinstance(e, Exception) and beam and not isinstance(e, BabelError):
-      raise beam_build.failure(e, out_dir) from e
     raise
   if os.path.isdir(out_dir):
     os.rmdir(out_dir)  # empty (checked in _existing)
