@@ -8,6 +8,7 @@ are tuples (comma-separated text on the command line and in config.json).
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from babel_jax.config.schema import Section, budgets, knob, pairs, section
 from babel_jax.errors import ConfigError
@@ -186,6 +187,10 @@ class Corpus(Section):
                         f'ROLE=COLUMN with ROLE one of {", ".join(COLUMN_ROLES)}, each at most '
                         'once')
     budgets(self.max_tokens_by_language, 'corpus.max_tokens_by_language')
+    for entry in self.beam_options:
+      if not re.fullmatch(r'[A-Za-z_]\w*(=.*)?', entry.strip()):
+        raise ConfigError(f'corpus.beam_options entry {entry!r} must look like KEY=VALUE or KEY '
+                          '(a Beam pipeline option without its leading --)')
     modes = set(self.dedup)
     if modes != {'none'} and not (modes and modes <= {'exact', 'near'}):
       raise ConfigError(f"corpus.dedup is {','.join(self.dedup)!r}; expected 'exact,near', "
