@@ -406,11 +406,12 @@ def _pipeline(beam, p, job, units: list[scan.Unit]) -> None:
     exact = (docs | 'by hash' >> beam.Map(by_hash) | 'copies' >> beam.GroupByKey()
              | 'first copy' >> beam.FlatMap(first_copy).with_outputs('stats', main='docs'))
     docs, stats = exact.docs, stats + [exact.stats]
-  budget = (docs | 'budget meta' >> beam.Map(budget_meta) | 'per language' >> beam.GroupByKey()
-            | 'cutoff' >> beam.FlatMap(cutoff, dict(job.budgets), job.budgets.default_factory())
-            .with_outputs('stats', main='cut'))
-  docs = docs | 'within budget' >> beam.Filter(within_budget, beam.pvalue.AsDict(budget.cut))
-  stats.append(budget.stats)
+  table, default = dict(job.budgets), job.budgets.default_factory()
+  if any(b != dedup.Budget() for b in (default, *table.values())):  # else: nothing to cut
+    budget = (docs | 'budget meta' >> beam.Map(budget_meta) | 'per language' >> beam.GroupByKey()
+              | 'cutoff' >> beam.FlatMap(cutoff, table, default).with_outputs('stats', main='cut'))
+    docs = docs | 'within budget' >> beam.Filter(within_budget, beam.pvalue.AsDict(budget.cut))
+    stats.append(budget.stats)
   if 'near' in job.modes and c.near_dup_threshold > 0:
     drops = (docs | 'bands' >> beam.FlatMap(band_keys, c.near_dup_threshold, c.minhash_perms)
              | 'buckets' >> beam.GroupByKey() | 'shared' >> beam.FlatMap(shared_bucket)
