@@ -6,7 +6,10 @@ budget in bytes, tokens and files (the documents with the smallest content-hash 
 budget is a deterministic sample whatever the reading order) -> near-dedup (MinHash LSH, bands
 on disk) -> split by content hash (adding documents never moves old ones between train and
 validation) -> shards. Reading and MinHash run in `corpus.workers` processes (scan.py,
-dedup.py, workers.py); the output does not depend on their number.
+dedup.py, workers.py); the output does not depend on their number. `corpus.runner=beam` runs
+the same steps as an Apache Beam pipeline (beam_build.py, docs/beam.md) with the same output,
+byte for byte: both call the same per-document and per-group rules (scan.read_unit, dedup,
+build_rules); this module plans, checks and writes the manifest for both.
 
 Output, written under a temporary name and renamed at the end (a crash leaves no manifest that
 points at partial shards):
