@@ -7,6 +7,7 @@ from tests import testing  # noqa: F401  (first: fake devices)
 import collections
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -179,6 +180,10 @@ class BeamCorpusTest(absltest.TestCase):
       corpus.build_corpus(_beam((ds,), 2), out)
     self.assertNotIn('\n', str(e.exception))
     self.assertFalse([p for p in os.listdir(self.tmp) if p.startswith('cut')])
+    log = re.search(r'worker output: (\S+)\)$', str(e.exception)).group(1)
+    with open(log) as f:  # the workers' traceback is there, kept for the user
+      self.assertIn('zz-cut.jsonl', f.read())
+    os.remove(log)
     # What a user sees: one line on stderr, the worker processes' output in a log file.
     r = subprocess.run(
         [sys.executable, '-m', 'babel_jax.main', f'--config={testing.REPO}/configs/tiny.py',
@@ -189,6 +194,7 @@ class BeamCorpusTest(absltest.TestCase):
     self.assertNotEqual(r.returncode, 0)
     self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
     self.assertRegex(r.stderr, r'^error: the Beam pipeline failed .*zz-cut\.jsonl line 2')
+    os.remove(re.search(r'worker output: (\S+)\)', r.stderr).group(1))
     self.assertFalse(os.path.exists(os.path.join(self.tmp, 'cli', 'corpus')))
 
 
