@@ -8,6 +8,7 @@ are tuples (comma-separated text on the command line and in config.json).
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from babel_jax.config.schema import Section, budgets, knob, pairs, section
 from babel_jax.errors import ConfigError
@@ -154,6 +155,12 @@ class Corpus(Section):
                                   f'of {", ".join(COLUMN_ROLES)} (data/shards.py).')
   workers: int = knob(1, 'Processes that read and MinHash; the output does not depend on it.',
                       gt=0)
+  runner: str = knob('local', "'local' (a process pool on this machine) or 'beam' (an Apache Beam "
+                     'pipeline, docs/beam.md); the corpus is the same byte for byte.',
+                     choices=('local', 'beam'))
+  beam_options: tuple[str, ...] = knob((), "Beam PipelineOptions as KEY=VALUE entries "
+                                       "('runner=DataflowRunner,project=P,region=R,"
+                                       "temp_location=gs://B/tmp'); KEY alone sets a flag.")
   max_tokens_per_language: float = knob(0.0, 'Token budget per language, sampled like the byte '
                                         'one; 0 means none.', min=0)
   max_tokens_by_language: tuple[str, ...] = knob((), "Per-language token budgets "
@@ -181,6 +188,10 @@ class Corpus(Section):
                         f'ROLE=COLUMN with ROLE one of {", ".join(COLUMN_ROLES)}, each at most '
                         'once')
     budgets(self.max_tokens_by_language, 'corpus.max_tokens_by_language')
+    for entry in self.beam_options:
+      if not re.fullmatch(r'[A-Za-z_]\w*(=.*)?', entry.strip()):
+        raise ConfigError(f'corpus.beam_options entry {entry!r} must look like KEY=VALUE or KEY '
+                          '(a Beam pipeline option without its leading --)')
     modes = set(self.dedup)
     if modes != {'none'} and not (modes and modes <= {'exact', 'near'}):
       raise ConfigError(f"corpus.dedup is {','.join(self.dedup)!r}; expected 'exact,near', "

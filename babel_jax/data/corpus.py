@@ -6,7 +6,10 @@ budget in bytes, tokens and files (the documents with the smallest content-hash 
 budget is a deterministic sample whatever the reading order) -> near-dedup (MinHash LSH, bands
 on disk) -> split by content hash (adding documents never moves old ones between train and
 validation) -> shards. Reading and MinHash run in `corpus.workers` processes (scan.py,
-dedup.py, workers.py); the output does not depend on their number.
+dedup.py, workers.py); the output does not depend on their number. `corpus.runner=beam` runs
+the same steps as an Apache Beam pipeline (beam_build.py, docs/beam.md) with the same output,
+byte for byte: both call the same per-document and per-group rules (scan.read_unit, dedup,
+build_rules); this module plans, checks and writes the manifest for both.
 
 Output, written under a temporary name and renamed at the end (a crash leaves no manifest that
 points at partial shards):
@@ -27,23 +30,21 @@ import glob
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 from typing import Any
 
 import numpy as np
-from array_record.python import array_record_module as array_record
 
 from babel_jax import io
 from babel_jax.config import default_config
-from babel_jax.data import dedup, facts as facts_lib, filters, languages as lang_lib
+from babel_jax.data import beam_build, build_rules, dedup, facts as facts_lib, filters
+from babel_jax.data import languages as lang_lib
 from babel_jax.data import manifest as manifest_lib, planted, scan, shards
 from babel_jax.data import sources as sources_lib, workers as workers_lib
 from babel_jax.errors import CorpusError
 
-_LEX = re.compile(rb'\w+|[^\w\s]')
-_NOT_SETTINGS = ('workers',)  # how a corpus is built, not what it holds
+_NOT_SETTINGS = ('workers', 'runner', 'beam_options')  # how a corpus is built, not what it holds
 _BAND_CHUNK_BYTES, _BAND_CHUNK_DOCS = 1 << 20, 250
 
 
@@ -100,42 +101,26 @@ def build_corpus(c, out_dir: str) -> dict[str, Any]:
   budgets, modes = _budgets(c, known), dedup.parse_modes(c.dedup)
   columns = shards.parse_columns(c.columns)
   token_count = _token_count(c)
-  srcs = sources_lib.resolve(list(c.sources), list(c.paths), c.debian_dir)
+  beam = c.runner == 'beam'
+  srcs = sources_lib.resolve(list(c.sources), list(c.paths), c.debian_dir, remote_ok=beam)
   if not srcs:
     raise CorpusError('no sources: set corpus.sources and/or corpus.paths')
+  options = beam_build.options(c) if beam else None  # a rejected option: before any work
   tmp = f'{out_dir}.partial.{os.getpid()}'
   spill = os.path.join(tmp, '.spill')
   os.makedirs(spill)
   t0 = time.time()
   try:
-    with workers_lib.Pool(c.workers) as pool:
-      units = scan.plan(srcs, columns)
-      settings = scan.Settings(filters.FilterSettings.from_config(c), lang_map.extensions,
-                               tuple(sorted(known)), tuple(wanted), columns, tuple(srcs), spill,
-                               c.token_model, c.bytes_per_token)
-      index, counts, seen, nbytes = _read(pool, units, settings)
-      dt = max(time.time() - t0, 1e-9)
-      io.log(f'corpus: read {sum(seen):,} files, {nbytes / 1e6:,.0f} MB from {len(units)} units '
-             f'in {dt:.0f}s ({nbytes / 1e6 / dt:.1f} MB/s, {c.workers} worker'
-             f'{"s" * (c.workers > 1)})')
-      chosen = _choose(index, settings.languages, budgets, modes, counts)
-      names = ", ".join(s.name for s in srcs)
-      if not sum(seen):
-        raise CorpusError(f'the sources ({names}) hold no files; nothing written to {out_dir}')
-      if not any(len(rows) for rows in chosen.values()):
-        raise CorpusError(f'no file is left to write: all {sum(seen):,} files read from {names} '
-                          f'were filtered out ({_filtered(counts)}); nothing written to '
-                          f'{out_dir}')
-      if not set(wanted) <= set(chosen):
-        raise CorpusError(f'corpus.languages asks for {sorted(set(wanted) - set(chosen))}, but '
-                          f'the sources ({names}) hold no usable files in them (filtered out: '
-                          f'{_filtered(counts)}); nothing written to {out_dir}')
-      del index
-      if 'near' in modes and c.near_dup_threshold > 0:
-        chosen = _near_dedup(pool, chosen, spill, c, counts)
-      langs = _write(pool, chosen, tmp, spill, [s.name for s in srcs],
-                     [u.source for u in units], c)
+    settings = scan.Settings(filters.FilterSettings.from_config(c), lang_map.extensions,
+                             tuple(sorted(known)), tuple(wanted), columns, tuple(srcs), spill,
+                             c.token_model, c.bytes_per_token)
+    job = _Job(c, settings, budgets, modes, tmp, out_dir)
+    if beam:
+      langs, counts, seen, nbytes = beam_build.build(job, options)
+    else:
+      langs, counts, seen, nbytes = _build_local(job)
     shutil.rmtree(spill)
+    check_left(job, counts, seen, set(langs))
     planted_langs = _planted(c, langs)
     facts_entry = _facts(c, langs)
     manifest = {
@@ -152,13 +137,13 @@ def build_corpus(c, out_dir: str) -> dict[str, Any]:
         'bytes_read': nbytes,
         'token_count': token_count,
         'workers': c.workers,
+        'runner': c.runner,
         'build_seconds': round(time.time() - t0, 1),
     }
     if facts_entry:
       manifest['facts'] = facts_entry
     manifest['content_hash'] = _content_hash(tmp, langs, facts_entry)
-    with open(os.path.join(tmp, manifest_lib.MANIFEST), 'w') as f:
-      json.dump(manifest, f, indent=2, sort_keys=True)
+    _write_manifest(tmp, manifest)  # last: every shard is written and hashed
   except BaseException as e:
     shutil.rmtree(tmp, ignore_errors=True)
     reason = io.storage_failure(e) if isinstance(e, Exception) else None
@@ -171,6 +156,60 @@ def build_corpus(c, out_dir: str) -> dict[str, Any]:
   os.rename(tmp, out_dir)
   io.log(manifest_lib.summary(manifest))
   return manifest
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+  """One build, as both runners see it: the settings, budgets, dedup modes and where to write."""
+  c: Any  # the corpus config section
+  settings: scan.Settings
+  budgets: dict[str, dedup.Budget]
+  modes: set[str]
+  tmp: str  # the partial corpus directory, renamed to out_dir at the end
+  out_dir: str
+
+
+def _build_local(job: _Job):
+  """The local runner: `corpus.workers` processes read, MinHash and write; returns (languages'
+  manifest entries, counts by reason, files seen per source, bytes read)."""
+  c, settings = job.c, job.settings
+  t0 = time.time()
+  with workers_lib.Pool(c.workers) as pool:
+    units = scan.plan(list(settings.sources), settings.columns)
+    index, counts, seen, nbytes = _read(pool, units, settings)
+    dt = max(time.time() - t0, 1e-9)
+    io.log(f'corpus: read {sum(seen):,} files, {nbytes / 1e6:,.0f} MB from {len(units)} units '
+           f'in {dt:.0f}s ({nbytes / 1e6 / dt:.1f} MB/s, {c.workers} worker'
+           f'{"s" * (c.workers > 1)})')
+    chosen = _choose(index, settings.languages, job.budgets, job.modes, counts)
+    check_left(job, counts, seen, set(chosen))
+    del index
+    if 'near' in job.modes and c.near_dup_threshold > 0:
+      chosen = _near_dedup(pool, chosen, settings.spill_dir, c, counts)
+    langs = _write(pool, chosen, job.tmp, settings.spill_dir,
+                   [s.name for s in settings.sources], [u.source for u in units], c)
+  return langs, counts, seen, nbytes
+
+
+def check_left(job: _Job, counts: collections.Counter, seen: list[int], chosen: set[str]) -> None:
+  """Something was read, something is left, and every language asked for is there."""
+  names, wanted, out_dir = ', '.join(s.name for s in job.settings.sources), job.c.languages, \
+      job.out_dir
+  if not sum(seen):
+    raise CorpusError(f'the sources ({names}) hold no files; nothing written to {out_dir}')
+  if not chosen:
+    raise CorpusError(f'no file is left to write: all {sum(seen):,} files read from {names} '
+                      f'were filtered out ({_filtered(counts)}); nothing written to {out_dir}')
+  if not set(wanted) <= chosen:
+    raise CorpusError(f'corpus.languages asks for {sorted(set(wanted) - chosen)}, but the '
+                      f'sources ({names}) hold no usable files in them (filtered out: '
+                      f'{_filtered(counts)}); nothing written to {out_dir}')
+
+
+def _write_manifest(root: str, manifest: dict[str, Any]) -> None:
+  """manifest.json under a temporary name, then renamed: it is there whole or not at all."""
+  io.atomic_write(os.path.join(root, manifest_lib.MANIFEST),
+                  json.dumps(manifest, indent=2, sort_keys=True))
 
 
 # The config field that decides each filter reason, for the message when nothing is left.
@@ -300,35 +339,30 @@ def _write_language(task: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
   """Worker: one language's shards, documents in sample order, split by content hash."""
   root, spill, lang, rows_file, source_names, unit_sources, shard_bytes, val_fraction = task
   rows = np.load(rows_file)
-  is_val = rows['d0'] % 10_000 < round(val_fraction * 10_000)
-  out: dict[str, Any] = {'files': {}, 'bytes': {}, 'lexical_tokens': {}, 'tokens': {},
-                         'shards': {}}
+  is_val = build_rules.is_validation(rows['d0'], val_fraction)
+  out = build_rules.empty_language()
   os.makedirs(os.path.join(root, lang))
   with scan.SpillReader(spill) as reader:
     for split, part in (('train', rows[~is_val]), ('validation', rows[is_val])):
-      shards_out, size, writer, lex = [], 0, None, 0
+      cutter, writer, lex = build_rules.ShardCutter(shard_bytes), None, 0
       for row in part:
-        if writer is None or size >= shard_bytes:
+        data = reader.data(row)
+        record = build_rules.record(data, source_names[unit_sources[int(row['unit'])]],
+                                    reader.path(row))
+        shard, new = cutter.place(len(record))
+        if new:
           if writer is not None:
             writer.close()
-          rel = f'{lang}/{split}-{len(shards_out):05d}.array_record'
-          shards_out.append(rel)
-          writer = array_record.ArrayRecordWriter(os.path.join(root, rel), 'group_size:1')
-          size = 0
-        data = reader.data(row)
-        record = json.dumps({'text': data.decode('utf-8'),
-                             'source': source_names[unit_sources[int(row['unit'])]],
-                             'path': reader.path(row)}).encode()
+          out['shards'][split].append(build_rules.shard_name(lang, split, shard))
+          writer = build_rules.open_shard(root, out['shards'][split][-1])
         writer.write(record)
-        size += len(record)
-        lex += len(_LEX.findall(data))
+        lex += build_rules.lexical_tokens(data)
       if writer is not None:
         writer.close()
       out['files'][split] = len(part)
       out['bytes'][split] = int(part['nbytes'].sum())
       out['lexical_tokens'][split] = lex
       out['tokens'][split] = int(part['tokens'].sum())
-      out['shards'][split] = shards_out
   return lang, out
 
 
@@ -373,17 +407,4 @@ def _facts(c, langs: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _content_hash(root: str, langs: dict[str, Any], facts: dict[str, Any] | None = None) -> str:
-  """sha256 of every shard (name and bytes), then of the recorded facts, if any (a corpus
-  without facts keeps the hash it always had)."""
-  h = hashlib.sha256()
-  for lang in sorted(langs):
-    for split in manifest_lib.SPLITS:
-      for rel in langs[lang]['shards'][split]:
-        h.update(rel.encode())
-        with open(os.path.join(root, rel), 'rb') as f:
-          for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-  if facts:
-    h.update(b'facts')
-    h.update(json.dumps(facts, sort_keys=True).encode())
-  return h.hexdigest()
+  return build_rules.content_hash(root, langs, facts)

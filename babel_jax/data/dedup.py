@@ -45,9 +45,15 @@ def first_copies(index: np.ndarray) -> np.ndarray:
   return keep
 
 
+# The sample order: content-hash key, then the rest of the hash, then the reading position. A
+# row's tuple of these fields sorts as sample_order sorts rows (the Beam runner sorts tuples).
+SAMPLE_FIELDS = ('key', 'd0', 'r1', 'unit', 'item')
+HASH_FIELDS = ('d0', 'key', 'r1')  # the first 128 bits of the sha256: equal means a copy
+
+
 def sample_order(index: np.ndarray) -> np.ndarray:
   """Rows by content-hash key (ties: rest of the hash, then reading position)."""
-  return np.lexsort((index['item'], index['unit'], index['r1'], index['d0'], index['key']))
+  return np.lexsort(tuple(index[f] for f in reversed(SAMPLE_FIELDS)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,6 +152,15 @@ def near_duplicates(bands: np.ndarray) -> np.ndarray:
     del col, order, same, shared, starts, ids
   docs = np.concatenate(members) if members else np.zeros(0, ids_t)
   bucket = np.concatenate(buckets) if buckets else np.zeros(0, ids_t)
+  return drop_in_order(docs, bucket, n, n_buckets)
+
+
+def drop_in_order(docs: np.ndarray, bucket: np.ndarray, n: int, n_buckets: int) -> np.ndarray:
+  """The LSH decision, shared by both runners: (document, bucket) memberships of the buckets
+  that hold more than one document, documents numbered 0..n-1 in priority order, buckets
+  0..n_buckets-1 -> mask of the documents to drop. In priority order, a document is dropped when
+  one of its buckets already holds a kept document (a greedy pass, not connected components:
+  in a chain A~B~C with A and C dissimilar, A and C are kept)."""
   by_doc = np.argsort(docs, kind='stable')
   docs, bucket = docs[by_doc], bucket[by_doc]
   dropped = np.zeros(n, bool)

@@ -186,65 +186,89 @@ def count_tokens(data: bytes, s: Settings) -> int:
   return len(_TOKENIZERS[s.token_model].encode(data.decode('utf-8')))
 
 
-def scan(task: tuple[Settings, Unit]) -> UnitResult:
-  """Reads one unit: language, filters, hash, tokens; kept bytes to the spill file."""
-  s, unit = task
-  src = s.sources[unit.source]
+@dataclasses.dataclass
+class Tally:
+  """What reading a unit counted besides the kept documents: filter reasons, files, bytes."""
+  counts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+  files: int = 0
+  nbytes: int = 0
+
+
+def read_unit(s: Settings, unit: Unit, tally: Tally,
+              src: sources_lib.Source | None = None) -> Iterator[tuple[int, str, str, bytes]]:
+  """The kept documents of one unit as (item, path, language, bytes), in reading order: the
+  language, filter and counting rules of every runner (the local pool's scan and the Beam
+  pipeline's, data/beam_build.py). `src` replaces the unit's source (a remote file copied to
+  local disk), keeping its language hints."""
+  src = src or s.sources[unit.source]
   lang_map = lang_lib.LanguageMap(s.extensions)
-  known, lang_ids = lang_map.languages, {lang: i for i, lang in enumerate(s.languages)}
+  known = lang_map.languages
   overrides = dict(src.overrides)
-  counts: collections.Counter = collections.Counter()
+  for item, (path, size, read, raw_lang, ext, is_row) in enumerate(_entries(unit, src, s.columns)):
+    tally.files += 1
+    data = read() if is_row else None
+    tally.nbytes += len(data) if is_row else 0
+    if is_row:
+      lang = ((raw_lang and shards.language_name(raw_lang, known)) or
+              (ext and lang_map.by_name('x.' + ext.lstrip('.'), overrides)) or
+              lang_map.by_name(path, overrides) or src.default_language or
+              lang_map.by_shebang(data))
+    else:
+      lang = lang_map.by_name(path, overrides, src.default_language)
+      if lang is None and '.' not in os.path.basename(path):
+        if size > s.filters.max_bytes:
+          tally.counts['too_large'] += 1
+          continue
+        data = read()
+        tally.nbytes += len(data)
+        lang = lang_map.by_shebang(data)
+    if lang is None:
+      tally.counts['not_code'] += 1
+      continue
+    if s.wanted and lang not in s.wanted:
+      tally.counts['other_language'] += 1
+      continue
+    reason = filters.check_path(path) or filters.check_size(size, s.filters)
+    if reason is None:
+      if data is None:
+        data = read()
+        tally.nbytes += len(data)
+      reason = filters.check_content(data, s.filters)
+    if reason:
+      tally.counts[reason] += 1
+      continue
+    yield item, path, lang, data
+
+
+def index_row(s: Settings, data: bytes, path_bytes: bytes, lang: str, unit: int, item: int,
+              offset: int) -> tuple:
+  """A kept document's INDEX row: its sha256 cut into the dedup, sample and split keys."""
+  sha = hashlib.sha256(data).digest()
+  return (int.from_bytes(sha[0:4], 'big'), int.from_bytes(sha[4:12], 'big'),
+          int.from_bytes(sha[12:16], 'big'), s.languages.index(lang), unit, item, offset,
+          len(data), len(path_bytes), count_tokens(data, s))
+
+
+def scan(task: tuple[Settings, Unit]) -> UnitResult:
+  """Reads one unit (read_unit); kept bytes and paths to the spill file, rows to the index."""
+  s, unit = task
+  tally = Tally()
   rows: list[tuple] = []
   arrays: list[np.ndarray] = []
-  files = nbytes = offset = 0
+  offset = 0
   with open(os.path.join(s.spill_dir, f'{unit.index:07d}.bin'), 'wb') as spill:
-    entries = _entries(unit, src, s.columns)
-    for item, (path, size, read, raw_lang, ext, is_row) in enumerate(entries):
-      files += 1
-      data = read() if is_row else None
-      nbytes += len(data) if is_row else 0
-      if is_row:
-        lang = ((raw_lang and shards.language_name(raw_lang, known)) or
-                (ext and lang_map.by_name('x.' + ext.lstrip('.'), overrides)) or
-                lang_map.by_name(path, overrides) or src.default_language or
-                lang_map.by_shebang(data))
-      else:
-        lang = lang_map.by_name(path, overrides, src.default_language)
-        if lang is None and '.' not in os.path.basename(path):
-          if size > s.filters.max_bytes:
-            counts['too_large'] += 1
-            continue
-          data = read()
-          nbytes += len(data)
-          lang = lang_map.by_shebang(data)
-      if lang is None:
-        counts['not_code'] += 1
-        continue
-      if s.wanted and lang not in s.wanted:
-        counts['other_language'] += 1
-        continue
-      reason = filters.check_path(path) or filters.check_size(size, s.filters)
-      if reason is None:
-        if data is None:
-          data = read()
-          nbytes += len(data)
-        reason = filters.check_content(data, s.filters)
-      if reason:
-        counts[reason] += 1
-        continue
-      sha = hashlib.sha256(data).digest()
+    for item, path, lang, data in read_unit(s, unit, tally):
       path_bytes = path.encode('utf-8', 'surrogatepass')
       spill.write(data)
       spill.write(path_bytes)
-      rows.append((int.from_bytes(sha[0:4], 'big'), int.from_bytes(sha[4:12], 'big'),
-                   int.from_bytes(sha[12:16], 'big'), lang_ids[lang], unit.index, item, offset,
-                   len(data), len(path_bytes), count_tokens(data, s)))
+      rows.append(index_row(s, data, path_bytes, lang, unit.index, item, offset))
       offset += len(data) + len(path_bytes)
       if len(rows) >= _ROWS_PER_ARRAY:  # tuples cost ~200 bytes a document, rows 46
         arrays.append(np.array(rows, dtype=INDEX))
         rows.clear()
   arrays.append(np.array(rows, dtype=INDEX))
-  return UnitResult(unit.index, np.concatenate(arrays), dict(counts), files, nbytes)
+  return UnitResult(unit.index, np.concatenate(arrays), dict(tally.counts), tally.files,
+                    tally.nbytes)
 
 
 class SpillReader:

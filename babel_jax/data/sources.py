@@ -118,8 +118,15 @@ def _debian(configured: str) -> list[Source]:
   return out
 
 
-def resolve(names: list[str], paths: list[str], debian: str = '') -> list[Source]:
-  """Registry names and extra 'PATH[=LANG]' entries -> Sources, failing on anything missing."""
+def is_remote(path: str) -> bool:
+  """A URL such as gs://bucket/x.parquet or s3://bucket/data/ (read by Beam's filesystems)."""
+  return '://' in path
+
+
+def resolve(names: list[str], paths: list[str], debian: str = '',
+            remote_ok: bool = False) -> list[Source]:
+  """Registry names and extra 'PATH[=LANG]' entries -> Sources, failing on anything missing.
+  With remote_ok (the Beam runner) a remote path is kept as given; beam_build checks it."""
   registry: dict[str, Callable[[], list[Source]]] = {
       'python_stdlib': _python_stdlib, 'jdk_src': _jdk_src, 'cpp_headers': _cpp_headers,
       'npm_js': _npm_js, 'debian': lambda: _debian(debian)}
@@ -131,7 +138,10 @@ def resolve(names: list[str], paths: list[str], debian: str = '') -> list[Source
     out += registry[name]()
   for item in paths:
     path, _, lang = item.partition('=')
-    if not os.path.exists(path):
+    if is_remote(path) and not remote_ok:
+      raise SourceError(f'corpus.paths entry {path!r} is remote; only corpus.runner=beam reads '
+                        'remote paths (through Beam\'s filesystems)')
+    if not is_remote(path) and not os.path.exists(path):
       raise SourceError(f'corpus.paths entry {path!r} does not exist')
     out.append(_hinted(f'path:{os.path.basename(path.rstrip("/")) or path}', path, lang or None))
   return out
