@@ -301,7 +301,10 @@ def run(cfg, workdir: str, through: str = 'compare') -> str:
   s = Study(cfg, workdir)
   tokens = None
   if cfg.data.source == 'corpus':
-    tokens = s.phase(0, runs.fingerprint(cfg.corpus, cfg.tokenizer,
+    # How the corpus is built (local or Beam, with which options) is not what it holds.
+    corpus_settings = {k: v for k, v in cfg.corpus.to_dict().items()
+                       if k not in ('runner', 'beam_options')}
+    tokens = s.phase(0, runs.fingerprint(corpus_settings, cfg.tokenizer,
                                          {'vocab': cfg.model.vocab_size}), s.corpus)['train_tokens']
   else:
     _log(f'phase 0/{LAST} corpus: synthetic data, nothing to build')
@@ -325,7 +328,7 @@ def run(cfg, workdir: str, through: str = 'compare') -> str:
                                                  sections=train)]
   if 'regmix' in b.names:
     chosen += [e.regmix_runs, e.regmix_concentration, runs.fingerprint(
-        runs.proxy_config(cfg, w, {}, 0), sections=train)]
+        runs.proxy_config(cfg, w, dict.fromkeys(s.real, 1.0), 0), sections=train)]
   s.phase(4, runs.fingerprint(cfg.dynamics, {
       'fit': [e.original, e.temperature, e.primary_tokens, e.fit_fallback,
               config_lib.joined(e.controls)],
