@@ -230,8 +230,10 @@ def _note(p: dict[str, Any]) -> str:
     capped = ', '.join(p['capped']) or 'none'
     return f'budget {p["budget"]:.4g} tokens, at most {p["max_epochs"]:g} epochs (capped: {capped})'
   if s == 'regmix':
+    weak = (' (the regression predicts worse than the proxies\' mean: its choice is not '
+            'supported by its fit)' if p['cv_r2'] < 0 else '')
     return (f'{p["proxy_runs"]} proxies of {p["proxy_steps"]} steps; CV R^2 {p["cv_r2"]:.2f}, '
-            f'Spearman {p["cv_spearman"]:.2f}')
+            f'Spearman {p["cv_spearman"]:.2f}{weak}')
   if s == 'babel_tower':
     kept = len(p.get('kept_original', {}))
     return (f'P* for {len(p["p_star"])} languages' + (f'; {kept} kept the original share'
