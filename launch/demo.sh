@@ -6,7 +6,7 @@
 # Usage: bash launch/demo.sh [WORKDIR] [extra flags such as --config.experiment.seeds=2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash launch/setup.sh test
+bash launch/setup.sh ""  # babel_jax alone: the tests' extras (pytest, apache-beam) are not needed
 source launch/cpu_env.sh
 WORKDIR="${1:-runs/demo}"; shift || true
 .venv/bin/python -m babel_jax.main --config configs/demo.py --workdir "$WORKDIR" \

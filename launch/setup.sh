@@ -3,7 +3,7 @@
 # pip only when setup.cfg changed. Usage: bash launch/setup.sh [extras, default "test"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS="${1:-test}"
+EXTRAS="${1-test}"  # "" installs babel_jax alone (the demo's needs)
 PY="${PYTHON:-python3}"
 if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
   echo "installing python3-venv (apt)"; apt-get update -qq && apt-get install -y -qq python3-venv
@@ -40,6 +40,6 @@ want="$(sha256sum setup.cfg | cut -d' ' -f1) $EXTRAS"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "installing babel_jax[$EXTRAS] into .venv (first run takes a minute or two)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
+  .venv/bin/python -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}"
   echo "$want" > "$stamp"
 fi

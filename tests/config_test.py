@@ -24,7 +24,8 @@ class ConfigTest(absltest.TestCase):
 
   def test_shipped_configs_validate(self):
     for name in ('tiny', 'bench_small', 'bench_medium', 'demo', 'gpt2_1p3b', 'gpt2_6p7b',
-                 'babel_tower', 'corpus_debian', 'gpu_study', 'calibrate'):
+                 'babel_tower', 'corpus_debian', 'gpu_study', 'calibrate', 'mixtures',
+                 'pythia_series', 'codeparrot_small'):
       config_lib.validate(testing.load_config(name))
 
   def test_unknown_field_is_named(self):
