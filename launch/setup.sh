@@ -38,7 +38,7 @@ fi
 stamp=".venv/.babel_jax_installed"
 want="$(sha256sum setup.cfg | cut -d' ' -f1) $EXTRAS"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "installing babel_jax[$EXTRAS] into .venv (first run takes a minute or two)"
+  echo "installing babel_jax${EXTRAS:+[$EXTRAS]} into .venv (first run takes a minute or two)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}"
   echo "$want" > "$stamp"
