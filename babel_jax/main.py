@@ -109,6 +109,15 @@ def run_train(cfg, workdir: str) -> None:
 
 
 def run_probe(cfg, workdir: str) -> None:
+  saved = RunDir(workdir).config()
+  if saved is not None:
+    langs, run_langs = config_lib.items(cfg.data.languages), config_lib.items(
+        saved['data']['languages'])
+    missing = [lang for lang in run_langs if lang not in langs]
+    if missing:
+      raise ConfigError(f'data.languages={",".join(langs)} leaves out {missing} of the run\'s '
+                        f'data.languages={",".join(run_langs)} ({workdir}/config.json); probe '
+                        'with the run\'s languages (an import writes those of its --config)')
   stream.walk(cfg, workdir, follow=_FOLLOW.value)
   run_report(cfg, workdir)
 

@@ -20,12 +20,15 @@ With network access (the Hub cache, ~/.cache/huggingface, is reused offline afte
   python -m babel_jax.main --config configs/pythia_series.py --workdir runs/pythia160m \
       --mode tokenizer --config.tokenizer.hf_json=runs/pythia160m/hf_tokenizer.json
   python -m babel_jax.main --config configs/pythia_series.py --workdir runs/pythia160m \
-      --mode probe --config.tokenizer.hf_json=runs/pythia160m/hf_tokenizer.json
+      --mode probe
   python -m babel_jax.main --mode export --workdir runs/pythia160m --step 143000 --out DIR
 Each imported revision is a ~650 MB float32 checkpoint (162M parameters); the run's
 hf_import.json records each revision's step and its files' sha256, and names revisions whose
 weights are identical. The probes then walk every imported revision in step order, as they walk
-a run's own checkpoints (runtime/walk.py), into runs/pythia160m/probes/ and report/.
+a run's own checkpoints (runtime/walk.py), into runs/pythia160m/probes/ and report/. Only
+`--mode tokenizer` reads tokenizer.hf_json; the probes read the tokenizer it wrote. Give every
+step the same --config and overrides: `--mode import` saves the run's config.json (its
+data.languages are the report's), and `--mode probe` checks its model against it.
 """
 
 from babel_jax.config import default_config

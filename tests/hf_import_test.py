@@ -35,9 +35,13 @@ from tests.train_test import tiny
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+_FINAL_NORM_BIAS = ('transformer.ln_f.bias', 'gpt_neox.final_layer_norm.bias')
+
+
 def hub_cache(revisions: dict[str, str]) -> str:
   """A Hub cache holding org/tiny with each revision -> a copy of a golden directory; the
-  'gpt2_changed' source is gpt2 with one tensor altered (a real new training step)."""
+  '<family>_changed' source is that golden model with its final norm's bias altered (a real new
+  training step)."""
   cache = tempfile.mkdtemp()
   repo = os.path.join(cache, 'models--org--tiny')
   os.makedirs(os.path.join(repo, 'refs'))
@@ -48,7 +52,8 @@ def hub_cache(revisions: dict[str, str]) -> str:
     if source.endswith('_changed'):
       path = os.path.join(snap, 'model.safetensors')
       tensors = safetensors.numpy.load_file(path)
-      tensors['transformer.ln_f.bias'] = tensors['transformer.ln_f.bias'] + 0.5
+      bias = next(k for k in tensors if k in _FINAL_NORM_BIAS)
+      tensors[bias] = tensors[bias] + 0.5
       safetensors.numpy.save_file(tensors, path, metadata={'format': 'pt'})
     with open(os.path.join(repo, 'refs', rev), 'w') as f:
       f.write(commit)

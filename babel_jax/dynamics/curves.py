@@ -239,6 +239,12 @@ def load(run: RunDir | str, language: str = '', performance: str = 'auto') -> Cu
   if target is None:
     raise RunError(f'{run.path} trains on one language only; there is no new language to study')
   langs = config_lib.items(saved['data']['languages'])
+  for r in results:
+    missing = [lang for lang in langs if lang not in r.loss]
+    if missing:
+      raise RunError(f'{run.probes_dir}/{r.step}.json has no held-out loss for {missing}: it was '
+                     f'probed with languages {list(r.loss)}, not the run\'s data.languages '
+                     f'{list(langs)} (its config.json)')
   steps = [r.step for r in results]
   lens = _lens(results, target)
   solved = _solved(run, steps, target)
