@@ -237,6 +237,14 @@ class InitFromTest(OneLineMixin, absltest.TestCase):
     self.assertOneLine(out, f'model config differs from the run at {source}',
                        'd_model: 32 there vs 64 here')
 
+  def test_probing_without_some_of_the_runs_languages_is_one_line(self):
+    """The report reads the run's own data.languages: probes that leave one out would end in a
+    KeyError; they stop first, naming the language and the run's config.json."""
+    source = _reference_run()
+    out = _cli('--config=configs/tiny.py', f'--workdir={source}', *SMALL_RUN, '--mode=probe',
+               '--config.data.languages=python,php')
+    self.assertOneLine(out, "leaves out ['go'] of the run's data.languages=python,php,go")
+
   def test_orbax_shutdown_records_are_dropped_and_others_kept(self):
     """The filter behind that: whether the traceback shows depends on thread timing, so the
     filter itself is checked on records as Orbax's future.py logs them."""
