@@ -6,7 +6,11 @@
 # Usage: bash launch/demo.sh [WORKDIR] [extra flags such as --config.experiment.seeds=2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash launch/setup.sh ""  # babel_jax alone: the tests' extras (pytest, apache-beam) are not needed
+# The toolchains of the demo's languages only (configs/demo.py: PHP and Go when the Debian
+# sources are fetched, else JavaScript and C++); babel_jax alone, without the tests' extras.
+debian="${BABEL_JAX_SOURCES:-$HOME/.cache/babel_jax/debian}"
+if [ -f "$debian/paths.txt" ]; then langs="php go"; else langs="javascript cpp"; fi
+BABEL_EVAL_LANGUAGES="$langs" bash launch/setup.sh ""
 source launch/cpu_env.sh
 WORKDIR="${1:-runs/demo}"; shift || true
 .venv/bin/python -m babel_jax.main --config configs/demo.py --workdir "$WORKDIR" \

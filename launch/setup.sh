@@ -17,12 +17,14 @@ ls /usr/lib/jvm/*/lib/src.zip >/dev/null 2>&1 || apt_missing+=(openjdk-17-jdk-he
 ls -d /usr/include/c++/* >/dev/null 2>&1 || apt_missing+=(libstdc++-12-dev)
 [ -d /usr/lib/node_modules/npm ] || [ -d /usr/share/nodejs/npm ] || apt_missing+=(nodejs npm)
 # Toolchains that run generated programs in --mode eval (a missing one skips its language).
-command -v php >/dev/null || apt_missing+=(php-cli)
-command -v go >/dev/null || apt_missing+=(golang-go)
-command -v mcs >/dev/null || apt_missing+=(mono-mcs mono-runtime)
-command -v g++ >/dev/null || apt_missing+=(g++)
-command -v javac >/dev/null || apt_missing+=(openjdk-17-jdk-headless)
-command -v node >/dev/null || apt_missing+=(nodejs)
+# BABEL_EVAL_LANGUAGES picks which (default all; the demo names only its own languages').
+wants() { [[ " ${BABEL_EVAL_LANGUAGES:-php go csharp cpp java javascript} " == *" $1 "* ]]; }
+wants php && { command -v php >/dev/null || apt_missing+=(php-cli); }
+wants go && { command -v go >/dev/null || apt_missing+=(golang-go); }
+wants csharp && { command -v mcs >/dev/null || apt_missing+=(mono-mcs mono-runtime); }
+wants cpp && { command -v g++ >/dev/null || apt_missing+=(g++); }
+wants java && { command -v javac >/dev/null || apt_missing+=(openjdk-17-jdk-headless); }
+wants javascript && { command -v node >/dev/null || apt_missing+=(nodejs); }
 # The evaluation sandbox's jail (without it: a weaker hand-written one, see README).
 command -v bwrap >/dev/null || apt_missing+=(bubblewrap)
 if [ ${#apt_missing[@]} -gt 0 ]; then
