@@ -5,7 +5,7 @@ separate from the scrambled copy (after Holm): read it before spending accelerat
   python -m babel_jax.main --config configs/calibrate.py --workdir runs/calibrate --mode calibrate
 
 Scales (`calibrate.scales`, MULTIPLIER@WIDTH, cheapest first): continual runs 1, 4 and 16 times
-48 steps of 8 x 256 tokens (the demo's until it went to 40) on a 64-wide model, then 1 and 4 times on the demo's
+48 steps of 8 x 256 tokens (the demo's until it went to 32) on a 64-wide model, then 1 and 4 times on the demo's
 128-wide model. Everything else is the demo's (3 seeds, 2 reference seeds, a 512-piece tokenizer
 on the Python standard library) but the reference runs: twice as long as the continual runs, not
 4 times (the 16x scale's references alone would take 40 minutes). A continual run that ends below

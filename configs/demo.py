@@ -75,9 +75,9 @@ def get_config(languages: str = ''):
 
   c.experiment.controls = 'clone,partial,scrambled'
   c.experiment.primary_steps = 400
-  # 40 steps (82k tokens) a continual run: 48 took the demo past its 12 minutes on a slower day
+  # 32 steps (65,536 tokens) a continual run: at 48 the demo took 13-15 minutes on a busy day
   # of the 2-core machine (configs/calibrate.py and mixtures.py keep 48, their figures' size).
-  c.experiment.continual_steps = 40
+  c.experiment.continual_steps = 32
   c.experiment.continual_checkpoints = 4
   c.experiment.scratch_steps = 40  # the bake-off's runs: 40 x 8 x 256 = 81,920 tokens each
   c.experiment.seeds = 3
