@@ -27,6 +27,9 @@ wants java && { command -v javac >/dev/null || apt_missing+=(openjdk-17-jdk-head
 wants javascript && { command -v node >/dev/null || apt_missing+=(nodejs); }
 # The evaluation sandbox's jail (without it: a weaker hand-written one, see README).
 command -v bwrap >/dev/null || apt_missing+=(bubblewrap)
+if [ "${BABEL_SETUP_DRY_RUN:-}" = 1 ]; then  # tests/launch_test.py: what apt would install
+  echo "apt: ${apt_missing[*]}"; exit 0
+fi
 if [ ${#apt_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${apt_missing[*]} (apt)"

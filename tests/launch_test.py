@@ -3,8 +3,10 @@
 from tests import testing  # noqa: F401  (first: fake devices)
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 from absl.testing import absltest
 
@@ -15,7 +17,33 @@ def _dry(script, *args):
   return out.returncode, out.stdout + out.stderr
 
 
+def _apt_plan(eval_languages=None):
+  """The apt packages launch/setup.sh would install on a machine without any eval toolchain: PATH
+  holds only what the script itself runs."""
+  bin_dir = tempfile.mkdtemp()
+  for tool in ('bash', 'python3', 'ls', 'dirname', 'id', 'sha256sum', 'cut', 'cat'):
+    os.symlink(shutil.which(tool), os.path.join(bin_dir, tool))
+  env = {'PATH': bin_dir, 'BABEL_SETUP_DRY_RUN': '1', 'PYTHON': sys.executable}
+  if eval_languages is not None:
+    env['BABEL_EVAL_LANGUAGES'] = eval_languages
+  out = subprocess.run([shutil.which('bash'), os.path.join(testing.REPO, 'launch', 'setup.sh')],
+                       capture_output=True, text=True, timeout=60, env=env)
+  line = [l for l in out.stdout.splitlines() if l.startswith('apt:')]
+  assert out.returncode == 0 and line, out.stdout + out.stderr
+  return set(line[0].split()[1:])
+
+
 class LaunchTest(absltest.TestCase):
+
+  def test_setup_installs_the_named_languages_toolchains_only(self):
+    everything = _apt_plan()
+    self.assertContainsSubset({'php-cli', 'golang-go', 'mono-mcs', 'mono-runtime', 'g++',
+                               'openjdk-17-jdk-headless', 'nodejs', 'bubblewrap'}, everything)
+    demo = _apt_plan('javascript cpp')
+    self.assertContainsSubset({'g++', 'nodejs', 'bubblewrap'}, demo)
+    self.assertNoCommonElements({'php-cli', 'golang-go', 'mono-mcs', 'mono-runtime'}, demo)
+    self.assertContainsSubset({'php-cli', 'golang-go'}, _apt_plan('php go'))
+    self.assertNoCommonElements({'g++', 'nodejs', 'mono-mcs'}, _apt_plan('php go'))
 
   def test_tpu_vm_lifecycle(self):
     rc, out = _dry('tpu_vm.sh', '--name', 'babel', '--zone', 'us-east5-a', '--project', 'p',
