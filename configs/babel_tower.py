@@ -14,19 +14,16 @@ paper's token counts point data.corpus_dir at a corpus of that size (the corpus 
 phases reuse any corpus built with the same settings). `:SLICE` as in gpt2_1p3b.py.
 """
 
-import importlib.util
 import os
+
+from babel_jax import config as config_lib
 
 TOKENS_PER_STEP = 512 * 2048
 ORIGINAL = {'python': 11e9, 'php': 23e9, 'csharp': 16e9, 'go': 11e9, 'cpp': 28e9}
 
 
 def _gpt2_1p3b(slice_name: str):
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'gpt2_1p3b.py')
-  spec = importlib.util.spec_from_file_location('gpt2_1p3b', path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(slice_name)
+  return config_lib.load_file(os.path.join(os.path.dirname(__file__), 'gpt2_1p3b.py'), slice_name)
 
 
 def get_config(slice_name: str = ''):

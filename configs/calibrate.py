@@ -16,16 +16,13 @@ command again to resume. Only the controls are studied (no real new language, no
 the primary language alone needs a corpus.
 """
 
-import importlib.util
 import os
+
+from babel_jax import config as config_lib
 
 
 def get_config():
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'demo.py')
-  spec = importlib.util.spec_from_file_location('configs_demo', path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  c = mod.get_config('fresh')
+  c = config_lib.load_file(os.path.join(os.path.dirname(__file__), 'demo.py'), 'fresh')
   c.corpus.sources = 'python_stdlib'
   c.corpus.languages = 'python'
   c.data.languages = 'python'

@@ -6,16 +6,13 @@ First `bash launch/fetch_debian_sources.sh` (about 3 minutes, 1.4 GB), then
 The model section is the demo's; point a bigger config's data.corpus_dir at runs/debian/corpus.
 """
 
-import importlib.util
 import os
+
+from babel_jax import config as config_lib
 
 
 def get_config():
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'demo.py')
-  spec = importlib.util.spec_from_file_location('demo', path)
-  demo = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(demo)
-  c = demo.get_config()
+  c = config_lib.load_file(os.path.join(os.path.dirname(__file__), 'demo.py'))
   c.corpus.sources = 'debian'
   c.corpus.languages = 'python,php,csharp,go,cpp'
   c.corpus.max_bytes_per_language = 40_000_000

@@ -6,19 +6,16 @@ with the gradient accumulation the larger activations need; on 8xh100 it also tu
 rematerialisation.
 """
 
-import importlib.util
 import os
+
+from babel_jax import config as config_lib
 
 
 GRAD_ACCUM = {'': 1, 'v4-32': 16, 'v5p-64': 2, 'v5e-256': 2, '8xh100': 16}
 
 
 def get_config(slice_name: str = ''):
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'gpt2_1p3b.py')
-  spec = importlib.util.spec_from_file_location('gpt2_1p3b', path)
-  base = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(base)
-  c = base.get_config(slice_name)
+  c = config_lib.load_file(os.path.join(os.path.dirname(__file__), 'gpt2_1p3b.py'), slice_name)
   c.train.grad_accum = GRAD_ACCUM[slice_name]
   c.model.d_model = 4096
   c.model.num_layers = 32

@@ -24,18 +24,15 @@ checkpoints with checkpoint.optimizer_state = 'latest' (with Adam's state in eve
 checkpoint the study filled the host's 64 GiB disk).
 """
 
-import importlib.util
 import os
+
+from babel_jax import config as config_lib
 
 SPECS = {'h100', 'h200', 'paper', 'fresh'}
 
 
 def _demo(languages: str):
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'demo.py')
-  spec = importlib.util.spec_from_file_location('configs_demo', path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(languages)
+  return config_lib.load_file(os.path.join(os.path.dirname(__file__), 'demo.py'), languages)
 
 
 def get_config(spec: str = ''):

@@ -14,16 +14,13 @@ and no reference runs: Algorithm 1 needs only the continual runs' curves, and th
 the demo's and configs/calibrate.py's subject.
 """
 
-import importlib.util
 import os
+
+from babel_jax import config as config_lib
 
 
 def get_config(languages: str = ''):
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'demo.py')
-  spec = importlib.util.spec_from_file_location('configs_demo', path)
-  demo = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(demo)
-  c = demo.get_config(languages)
+  c = config_lib.load_file(os.path.join(os.path.dirname(__file__), 'demo.py'), languages)
   c.model.d_model = 64
   c.model.num_layers = 4
   c.model.num_heads = 4

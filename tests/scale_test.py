@@ -23,12 +23,7 @@ GOLDEN = os.path.join(os.path.dirname(__file__), 'golden', 'gpt2_1p3b_shardings.
 
 
 def _config(name, arg='', **overrides):
-  import importlib.util
-  spec = importlib.util.spec_from_file_location(name, os.path.join(testing.REPO, 'configs',
-                                                                   f'{name}.py'))
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  cfg = mod.get_config(arg) if arg else mod.get_config()
+  cfg = testing.load_config(name, *([arg] if arg else []))
   return config_lib.replace(config_lib.validate(cfg), **overrides)
 
 

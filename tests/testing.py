@@ -17,7 +17,6 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ or 'PYTEST_XDIST_WORKER' in os.
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
-import importlib.util  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
@@ -26,13 +25,10 @@ from babel_jax import config as config_lib  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def load_config(name: str = 'tiny'):
-  """Loads configs/<name>.py the way --config does: the ConfigDict, before validation."""
-  path = os.path.join(REPO, 'configs', f'{name}.py')
-  spec = importlib.util.spec_from_file_location(f'configs_{name}', path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config()
+def load_config(name: str = 'tiny', *args: str):
+  """Loads configs/<name>.py the way --config does (`configs/<name>.py:ARG` passes ARG): the
+  ConfigDict, before validation."""
+  return config_lib.load_file(os.path.join(REPO, 'configs', f'{name}.py'), *args)
 
 
 def config(name: str = 'tiny', **overrides) -> config_lib.Config:

@@ -9,7 +9,8 @@ one (`replace`). List fields are tuples in the Config and comma-separated text i
 and in config.json. This package imports no other babel_jax module but the errors.
 """
 
-from babel_jax.config.forms import default_config, from_json, replace, to_json, validate
+from babel_jax.config.forms import (default_config, from_json, load_file, replace, to_json,
+                                    validate)
 from babel_jax.config.schema import Section, bounds_text, budgets, items, joined, knob, pairs
 from babel_jax.config.sections import (COLUMN_ROLES, MESH_AXES, PLANTED_KINDS, Calibrate,
                                        Checkpoint, Config, Corpus, Data, Dynamics, Eval,
@@ -19,4 +20,4 @@ from babel_jax.errors import ConfigError
 __all__ = ['COLUMN_ROLES', 'Calibrate', 'Checkpoint', 'Config', 'ConfigError', 'Corpus', 'Data',
            'Dynamics', 'Eval', 'Experiment', 'MESH_AXES', 'Mesh', 'Model', 'PLANTED_KINDS',
            'Probe', 'Section', 'Tokenizer', 'Train', 'bounds_text', 'budgets', 'default_config',
-           'from_json', 'items', 'joined', 'knob', 'pairs', 'replace', 'to_json', 'validate']
+           'from_json', 'items', 'joined', 'knob', 'load_file', 'pairs', 'replace', 'to_json', 'validate']

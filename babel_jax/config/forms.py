@@ -9,7 +9,9 @@ defaults (list fields as comma-separated text, the way the command line writes t
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
+import os
 from typing import Any, Mapping
 
 import ml_collections
@@ -22,6 +24,16 @@ from babel_jax.errors import ConfigError
 def default_config() -> ml_collections.ConfigDict:
   """Every config field with its default, as the ConfigDict config files change."""
   return ml_collections.ConfigDict(Config().to_dict())
+
+
+def load_file(path: str, *args: str) -> ml_collections.ConfigDict:
+  """`get_config(*args)` of the config file at `path`, loaded as --config loads it: for a config
+  that starts from another (configs/mixtures.py from demo.py) and for the tests."""
+  name = 'configs_' + os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(name, path)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod.get_config(*args)
 
 
 def validate(cfg: Any) -> Config:
