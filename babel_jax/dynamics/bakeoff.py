@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from babel_jax.dynamics import ranking, stats
+from babel_jax.dynamics.stats import interval_text as _iv, number_text as _fmt
 
 METRICS = (('heldout_loss', True), ('solution_loss', True), ('pass@1', False))  # lower better?
 
@@ -76,16 +77,6 @@ def decision(small: dict[str, list[dict[str, Any]]], target: dict[str, list[dict
     a = ranking.agreement({n: s[n] for n in names}, {n: t[n] for n in names}, seed=seed)
     out.append({'metric': metric, 'language': lang, 'lower_is_better': lower, **a})
   return out
-
-
-def _fmt(x, digits=4) -> str:
-  return '–' if x is None else f'{x:.{digits}f}'
-
-
-def _iv(iv: dict[str, Any]) -> str:
-  if iv['low'] is None:
-    return f'{_fmt(iv["mean"])} (n={iv["n"]})'
-  return f'{_fmt(iv["mean"])} [{_fmt(iv["low"])}, {_fmt(iv["high"])}]'
 
 
 def _names(bake: dict[str, Any]) -> dict[str, str]:

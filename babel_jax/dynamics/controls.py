@@ -28,6 +28,7 @@ from babel_jax.dynamics import stages as stages_lib
 from babel_jax.dynamics import stats, transfer
 from babel_jax.dynamics.analysis import Analysis
 from babel_jax.dynamics.curves import Curves
+from babel_jax.dynamics.stats import interval_text as _interval
 
 # Instrument -> what it reads; transfer predicts the clone reads higher than the scrambled
 # language on every one of them.
@@ -290,7 +291,8 @@ def findings(t: dict[str, Any]) -> list[str]:
     iv = row_['summary']['transfer_end']
     censored = iv.get('censored', 0)
     if iv['mean'] is not None:
-      edt.append(f'{lang} {_iv(iv)}' + (f' ({censored} censored left out)' if censored else ''))
+      edt.append(f'{lang} {_interval(iv, 2)}'
+                 + (f' ({censored} censored left out)' if censored else ''))
     elif censored:
       edt.append(f'{lang}: all {censored} censored (≥ {iv["censored_min"]:.2f})')
   if edt:
@@ -299,9 +301,3 @@ def findings(t: dict[str, Any]) -> list[str]:
                'loss its reference reached) is only a lower bound and is left out of the '
                'intervals and tests.')
   return out
-
-
-def _iv(iv: dict[str, Any]) -> str:
-  if iv['low'] is None:
-    return f'{iv["mean"]:.2f} (n={iv["n"]})'
-  return f'{iv["mean"]:.2f} [{iv["low"]:.2f}, {iv["high"]:.2f}]'

@@ -30,6 +30,19 @@ def interval(values: Sequence[float], confidence: float = CONFIDENCE) -> dict[st
   return out
 
 
+def number_text(x: float | None, digits: int = 4) -> str:
+  """A reading in the reports' tables; '–' when there is none."""
+  return '–' if x is None else f'{x:.{digits}f}'
+
+
+def interval_text(iv: dict[str, Any], digits: int = 4) -> str:
+  """An `interval` as the reports write it: 'mean [low, high]', or 'mean (n=1)' without one."""
+  if iv['low'] is None:
+    return f'{number_text(iv["mean"], digits)} (n={iv["n"]})'
+  return (f'{number_text(iv["mean"], digits)} [{number_text(iv["low"], digits)}, '
+          f'{number_text(iv["high"], digits)}]')
+
+
 def difference(a: Sequence[float], b: Sequence[float],
                confidence: float = CONFIDENCE) -> dict[str, Any]:
   """mean(b) - mean(a) with Welch's t interval and two-sided p-value; low, high and p are None

@@ -27,6 +27,7 @@ from babel_jax.dynamics import plots
 from babel_jax.dynamics import stats
 from babel_jax.dynamics.analysis import Analysis
 from babel_jax.dynamics.curves import Curves
+from babel_jax.dynamics.stats import interval_text as _interval, number_text as _fmt
 
 @dataclasses.dataclass(frozen=True)
 class Study:
@@ -101,16 +102,6 @@ def knowledge_courses(study: Study) -> dict[str, dict[str, Any]]:
             [k.transferred_CxJ[i][-1] for (_, k), i in zip(read, at)], axis=0).tolist()))
     out[lang] = course
   return out
-
-
-def _fmt(x, digits=4) -> str:
-  return '–' if x is None else f'{x:.{digits}f}'
-
-
-def _interval(iv, digits=4) -> str:
-  if iv['low'] is None:
-    return f'{_fmt(iv["mean"], digits)} (n={iv["n"]})'
-  return f'{_fmt(iv["mean"], digits)} [{_fmt(iv["low"], digits)}, {_fmt(iv["high"], digits)}]'
 
 
 def _stage_plot(plt, study: Study):
