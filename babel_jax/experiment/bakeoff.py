@@ -26,15 +26,12 @@ from babel_jax.dynamics import stats
 from babel_jax.errors import ConfigError
 from babel_jax.evaluation import evaluate
 from babel_jax.experiment import runs
+from babel_jax.experiment.runs import log as _log, write_json as _write_json
 from babel_jax.mixture import optimize, regmix, strategies as strategies_lib
 from babel_jax.probes import result as result_lib
 from babel_jax.probes import stream
 from babel_jax.runtime import factory
 from babel_jax.runtime.rundir import RunDir
-
-
-def _log(msg: str) -> None:
-  io.log(f'experiment: {msg}')
 
 
 def baseline(cfg, name: str, real: list[str], tokens: dict[str, float] | None) -> MixtureSpec:
@@ -241,8 +238,3 @@ def _note(p: dict[str, Any]) -> str:
   if s == 'temperature':
     return f'T = {p["temperature"]:g}'
   return ''
-
-
-def _write_json(path: str, obj: Any) -> None:
-  if jax.process_index() == 0:
-    io.write_json(path, obj)

@@ -48,6 +48,7 @@ from babel_jax.evaluation import evaluate
 from babel_jax.evaluation.languages import LANGUAGES
 from babel_jax.experiment import bakeoff as bakeoff_lib
 from babel_jax.experiment import runs
+from babel_jax.experiment.runs import log as _log, write_json as _write_json
 from babel_jax.mixture import optimize
 from babel_jax.probes import stream
 from babel_jax.probes.prober import Prober
@@ -59,15 +60,6 @@ from babel_jax.train import metrics as metrics_lib
 PHASES = ('corpus', 'primary', 'continual', 'dynamics', 'mixture', 'scratch', 'compare',
           'target')
 LAST = len(PHASES) - 1
-
-
-def _log(msg: str) -> None:
-  io.log(f'experiment: {msg}')
-
-
-def _write_json(path: str, obj: Any) -> None:
-  if jax.process_index() == 0:
-    io.write_json(path, obj)
 
 
 class Study:

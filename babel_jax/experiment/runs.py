@@ -27,10 +27,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from typing import Any
+
+import jax
 
 from babel_jax import config as config_lib
 from babel_jax import data as data_lib
+from babel_jax import io
 from babel_jax.data import planted
+
+
+def log(msg: str) -> None:
+  """The study's progress line."""
+  io.log(f'experiment: {msg}')
+
+
+def write_json(path: str, obj: Any) -> None:
+  """A study file, written atomically by the first process only."""
+  if jax.process_index() == 0:
+    io.write_json(path, obj)
+
 
 # Fields that change how a run is carried out or logged but not its results, and paths that
 # follow from the study's layout (so a study directory can be moved and resumed).
